@@ -1,0 +1,123 @@
+/*  =========================================================================
+    sstream - a secure stream fabric: instrument memory to analysis memory,
+    through gateway nodes, over ZeroMQ with CURVE.
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    The public API. Every function is callable from ctypes: handles are
+    opaque pointers, data is a pointer and a length, and every fallible call
+    returns an int: 0 (SSTREAM_OK) or one of the error codes below. After a
+    failure, sstream_errmsg () gives one line saying what went wrong, for the
+    calling thread.
+
+    No CZMQ or ZeroMQ type appears here.
+*/
+
+#ifndef SSTREAM_H_INCLUDED
+#define SSTREAM_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SSTREAM_VERSION_MAJOR 0
+#define SSTREAM_VERSION_MINOR 1
+#define SSTREAM_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#   define SSTREAM_EXPORT __attribute__ ((visibility ("default")))
+#else
+#   define SSTREAM_EXPORT
+#endif
+
+//  Error codes. 0 is success; the numbers are stable (they travel in the
+//  protocol's error messages) and never reused.
+typedef enum {
+    SSTREAM_OK = 0,
+    SSTREAM_EINVAL = 1,         //  invalid argument or option
+    SSTREAM_ENOMEM = 2,         //  out of memory
+    SSTREAM_ECONFIG = 3,        //  bad configuration (file, key, value)
+    SSTREAM_EKEY = 4,           //  key file missing, malformed or unsafe
+    SSTREAM_EAUTH = 5,          //  authentication failed (key not trusted)
+    SSTREAM_EDENIED = 6,        //  refused by the gateway (e.g. stream busy)
+    SSTREAM_ETIMEDOUT = 7,      //  timed out (unreachable gateway, no answer)
+    SSTREAM_EPROTO = 8,         //  protocol error (malformed or unexpected)
+    SSTREAM_EPLUGIN = 9,        //  transport plugin missing or unusable
+    SSTREAM_ECLOSED = 10,       //  handle already closed or stream ended
+    SSTREAM_EABORTED = 11,      //  stream aborted by another party
+    SSTREAM_ELOST = 12,         //  connection to a peer lost mid-stream
+    SSTREAM_ETOOBIG = 13,       //  message larger than the protocol allows
+    SSTREAM_EINTR = 14,         //  interrupted by a signal
+    SSTREAM_EIO = 15,           //  system I/O error
+    SSTREAM_EEND = 16,          //  end of stream (a status, not a failure)
+    SSTREAM_EINTERNAL = 17      //  a bug in sstream: please report it
+} sstream_error_t;
+
+//  Largest payload of one message (libzmq 4.3 fails beyond 2 GiB).
+#define SSTREAM_MESSAGE_MAX     (1024ULL * 1024 * 1024)
+//  Longest stream name, in bytes.
+#define SSTREAM_STREAM_NAME_MAX 128
+//  Timeout value meaning "wait as long as it takes".
+#define SSTREAM_FOREVER         (-1)
+
+//  Static description of an error code.
+SSTREAM_EXPORT const char *
+    sstream_strerror (int code);
+
+//  One line describing the last error returned to this thread, with the
+//  particulars (file, key, endpoint, stream). Never NULL.
+SSTREAM_EXPORT const char *
+    sstream_errmsg (void);
+
+//  Library version as "major.minor.patch".
+SSTREAM_EXPORT const char *
+    sstream_version (void);
+
+//  Parse a size such as "1048576", "64K", "1M", "2G", "64KiB", "1MiB",
+//  "2GiB" (K/M/G are powers of 1000, KiB/MiB/GiB powers of 1024).
+SSTREAM_EXPORT int
+    sstream_parse_size (const char *text, uint64_t *size);
+
+//  Parse a duration such as "250ms", "10s", "2m" or a bare number of
+//  seconds, into milliseconds.
+SSTREAM_EXPORT int
+    sstream_parse_duration (const char *text, int64_t *msecs);
+
+//  Generate a CURVE key pair into DIR/NAME.pub and DIR/NAME.secret (mode
+//  0600), creating DIR if needed. Refuses to overwrite existing files.
+SSTREAM_EXPORT int
+    sstream_keygen (const char *name, const char *dir);
+
+//  How much the library logs on stderr. The default is SSTREAM_LOG_WARNING,
+//  or what the environment variable SSTREAM_LOG says (error, warning, info,
+//  debug).
+typedef enum {
+    SSTREAM_LOG_ERROR = 0,
+    SSTREAM_LOG_WARNING = 1,
+    SSTREAM_LOG_INFO = 2,
+    SSTREAM_LOG_DEBUG = 3
+} sstream_log_level_t;
+
+SSTREAM_EXPORT void
+    sstream_set_log_level (int level);
+
+//  Check a stream name: 1 to SSTREAM_STREAM_NAME_MAX bytes of
+//  [A-Za-z0-9._:/@+-].
+SSTREAM_EXPORT int
+    sstream_check_stream_name (const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "sstream_config.h"
+#include "sstream_producer.h"
+#include "sstream_message.h"
+#include "sstream_consumer.h"
+#include "sstream_gateway.h"
+
+#endif

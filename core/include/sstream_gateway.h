@@ -1,0 +1,84 @@
+/*  =========================================================================
+    sstream_gateway - a facility's gateway node
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    A gateway accepts its facility's producers and consumers on its local
+    endpoint and exchanges streams with a peer gateway at another facility.
+    It runs in a thread of its own until destroyed. Configuration (ZPL; see
+    conf/gateway-a.cfg for a commented example):
+
+        gateway
+            name = gateway-a              used in logs and hello
+            secret-key = keys/gateway-a.secret
+            buffer = 64MiB                bytes held per stream, at most
+            max-streams = 64              streams open at once, at most
+            heartbeat = 1s
+            peer-timeout = 10s
+        local                             this facility's clients connect
+            endpoint = tcp://127.0.0.1:7001
+            security = curve              or none (logged as a warning)
+            trusted-keys = keys/a         folder of clients' public keys
+            transport = tcp               optional; default from endpoint
+        peer                              the other facility's gateway
+            name = gateway-b
+            endpoint = tcp://127.0.0.1:7100
+            mode = connect                or bind
+            public-key = keys/gateway-b.pub   pinned key of the peer
+            security = curve
+
+    Without a peer section, the gateway streams from its producers to its
+    own consumers.
+*/
+
+#ifndef SSTREAM_GATEWAY_H_INCLUDED
+#define SSTREAM_GATEWAY_H_INCLUDED
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _sstream_gateway_t sstream_gateway_t;
+
+//  Start a gateway from a config. Returns once its endpoints are bound (or
+//  with an error naming what is wrong).
+SSTREAM_EXPORT int
+    sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config);
+
+//  Start a gateway from a ZPL config file.
+SSTREAM_EXPORT int
+    sstream_gateway_load (sstream_gateway_t **self_p, const char *filename);
+
+//  The endpoint a link is bound to, with the real port when the config
+//  asked for an ephemeral one ("tcp://127.0.0.1:*"). link is "local" or
+//  "peer". Returns NULL when that link is not bound by this gateway. The
+//  string belongs to the gateway.
+SSTREAM_EXPORT const char *
+    sstream_gateway_endpoint (sstream_gateway_t *self, const char *link);
+
+//  Read a statistic by name:
+//    streams          streams open now
+//    buffered         payload bytes held now, all streams
+//    buffered-peak    most payload bytes ever held for one stream
+//    bytes-in         payload bytes received
+//    bytes-out        payload bytes forwarded
+//    malformed        malformed messages dropped
+//    aborted          streams aborted
+//    completed        streams completed (end-of-stream acknowledged)
+//    peer-up          1 when the peer gateway link is established
+//    handshake-failures  CURVE handshakes that failed on any link
+SSTREAM_EXPORT int
+    sstream_gateway_stat (sstream_gateway_t *self, const char *name,
+                          uint64_t *value);
+
+//  Stop the gateway: aborts open streams (both ends are told), closes
+//  every socket. Idempotent, sets *self_p to NULL.
+SSTREAM_EXPORT void
+    sstream_gateway_destroy (sstream_gateway_t **self_p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,399 @@
+/*  =========================================================================
+    sstream_client - the link from a producer or consumer to its gateway
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include "sstream_classes.h"
+
+static const sstream_setting_t s_client_schema [] = {
+    { "client/secret-key", SSTREAM_SETTING_PATH, NULL },
+    { "client/gateway-key", SSTREAM_SETTING_PATH, NULL },
+    { "client/security", SSTREAM_SETTING_CHOICE, "curve|none" },
+    { "client/transport", SSTREAM_SETTING_TEXT, NULL },
+    { "client/connect-timeout", SSTREAM_SETTING_DURATION, NULL },
+    { "client/heartbeat", SSTREAM_SETTING_DURATION, NULL },
+    { "client/peer-timeout", SSTREAM_SETTING_DURATION, NULL },
+    { "client/window", SSTREAM_SETTING_SIZE, NULL },
+    { "client/pipe", SSTREAM_SETTING_COUNT, NULL },
+    { "client/*", SSTREAM_SETTING_PASS, NULL },
+    { NULL, 0, NULL }
+};
+
+#define WINDOW_DEFAULT (16ULL << 20)
+#define PIPE_DEFAULT   8
+
+int
+sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *options,
+                             const char *endpoint, const char *stream, int role)
+{
+    memset (self, 0, sizeof (*self));
+    sstream_library_init ();
+    if (!endpoint || !*endpoint)
+        return sstream_error_set (SSTREAM_EINVAL, "no gateway endpoint given");
+    int rc = sstream_check_stream_name (stream);
+    if (rc)
+        return rc;
+    sstream_config_t *empty = NULL;
+    if (!options) {
+        rc = sstream_config_new (&empty);
+        if (rc)
+            return rc;
+        options = empty;
+    }
+    rc = sstream_config_check (options, s_client_schema);
+    self->endpoint = strdup (endpoint);
+    self->stream = strdup (stream);
+    self->role = role;
+    if (!rc)
+        rc = sstream_config_duration (options, "client/connect-timeout",
+                                      SSTREAM_CONNECT_TIMEOUT_DEFAULT, &self->connect_timeout);
+    if (!rc)
+        rc = sstream_config_duration (options, "client/heartbeat",
+                                      SSTREAM_HEARTBEAT_DEFAULT, &self->heartbeat);
+    if (!rc)
+        rc = sstream_config_duration (options, "client/peer-timeout",
+                                      SSTREAM_PEER_TIMEOUT_DEFAULT, &self->peer_timeout);
+    if (!rc)
+        rc = sstream_config_size (options, "client/window", WINDOW_DEFAULT, &self->window);
+    if (!rc)
+        rc = sstream_config_count (options, "client/pipe", PIPE_DEFAULT, &self->pipe);
+    if (!rc && self->heartbeat < 10)
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: heartbeat must be at least 10ms",
+                                sstream_config_where (options, "client/heartbeat"));
+    if (!rc && self->peer_timeout < 2 * self->heartbeat)
+        rc = sstream_error_set (SSTREAM_ECONFIG,
+            "%s: peer-timeout must be at least twice the heartbeat",
+            sstream_config_where (options, "client/peer-timeout"));
+    if (!rc && self->window == 0)
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: window must not be 0",
+                                sstream_config_where (options, "client/window"));
+    if (!rc && (self->pipe == 0 || self->pipe > 100000))
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: pipe must be 1 to 100000 messages",
+                                sstream_config_where (options, "client/pipe"));
+    const char *transport = sstream_config_get (options, "client/transport", NULL);
+    if (!rc && transport)
+        self->transport = strdup (transport);
+    self->insecure = streq (sstream_config_get (options, "client/security", "curve"), "none");
+
+    if (!rc && !self->insecure) {
+        char *secret_path = NULL, *gateway_path = NULL;
+        rc = sstream_config_path (options, "client/secret-key", &secret_path);
+        if (!rc)
+            rc = sstream_config_path (options, "client/gateway-key", &gateway_path);
+        if (!rc && !secret_path)
+            rc = sstream_error_set (SSTREAM_EKEY,
+                "no secret key given (client/secret-key, or --key): CURVE needs one; "
+                "make one with 'sstream-pipe keygen NAME'");
+        if (!rc && !gateway_path)
+            rc = sstream_error_set (SSTREAM_EKEY,
+                "no gateway public key given (client/gateway-key, or --gateway-key)");
+        if (!rc)
+            rc = sstream_keys_load_secret (secret_path, &self->cert);
+        if (!rc)
+            rc = sstream_keys_load_public (gateway_path, self->gateway_key);
+        free (secret_path);
+        free (gateway_path);
+    }
+    if (!rc) {
+        //  The transport's own section: client/<transport name>
+        const sstream_transport_t *plugin;
+        rc = sstream_plugins_find (endpoint, self->transport, &plugin);
+        if (!rc) {
+            char section [64];
+            snprintf (section, sizeof (section), "client/%s", plugin->name);
+            self->transport_options = sstream_config_section_pairs (options, section);
+            if (!self->transport_options)
+                rc = sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+        }
+    }
+    if (rc)
+        sstream_client_options_clear (self);
+    sstream_config_destroy (&empty);
+    return rc;
+}
+
+void
+sstream_client_options_clear (sstream_client_options_t *self)
+{
+    zstr_free (&self->endpoint);
+    zstr_free (&self->stream);
+    zstr_free (&self->transport);
+    zcert_destroy (&self->cert);
+    free (self->transport_options);
+    self->transport_options = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+
+struct _sstream_client_t {
+    const sstream_client_options_t *options;
+    sstream_link_t *link;
+    sstream_client_state_t state;
+    uint64_t window;            //  From accepted
+    int64_t started;
+    int64_t last_heard;
+    int64_t last_sent;
+    bool connected;             //  A connection was made
+    bool retried;               //  A connection attempt failed
+    bool handshaken;            //  CURVE handshake completed
+    int early_drops;            //  Disconnections before the handshake
+};
+
+int
+sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *options)
+{
+    assert (self_p && options);
+    *self_p = NULL;
+    sstream_client_t *self = (sstream_client_t *) zmalloc (sizeof (sstream_client_t));
+    if (!self)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    self->options = options;
+    char name [64];
+    snprintf (name, sizeof (name), "%s", options->role == SSTREAM_ROLE_PRODUCE? "producer": "consumer");
+    sstream_link_config_t config = {
+        .name = name,
+        .type = ZMQ_DEALER,
+        .bind = false,
+        .endpoint = options->endpoint,
+        .transport = options->transport,
+        .transport_options = options->transport_options,
+        .insecure = options->insecure,
+        .cert = options->cert,
+        .server_key = options->insecure? NULL: options->gateway_key,
+        .handshake_timeout = options->connect_timeout
+    };
+    int rc = sstream_link_new (&self->link, &config);
+    if (rc) {
+        free (self);
+        return rc;
+    }
+    self->state = SSTREAM_CLIENT_OPENING;
+    self->started = self->last_heard = zclock_mono ();
+
+    sstream_wire_t open = {
+        .type = SSTREAM_WIRE_OPEN,
+        .role = options->role,
+        .window = options->role == SSTREAM_ROLE_CONSUME? options->window: 0
+    };
+    snprintf (open.stream, sizeof (open.stream), "%s", options->stream);
+    zframe_t *header = sstream_wire_encode (&open, NULL, 0);
+    rc = header? sstream_client_send (self, &header, NULL)
+               : sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    if (rc)
+        sstream_client_destroy (&self);
+    *self_p = self;
+    return rc;
+}
+
+void
+sstream_client_destroy (sstream_client_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sstream_client_t *self = *self_p;
+        sstream_link_destroy (&self->link);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+sstream_link_t *
+sstream_client_link (sstream_client_t *self)
+{
+    return self->link;
+}
+
+sstream_client_state_t
+sstream_client_state (sstream_client_t *self)
+{
+    return self->state;
+}
+
+uint64_t
+sstream_client_window (sstream_client_t *self)
+{
+    return self->window;
+}
+
+static int
+s_fail (sstream_client_t *self, int code)
+{
+    self->state = SSTREAM_CLIENT_FAILED;
+    return code;
+}
+
+int
+sstream_client_on_monitor (sstream_client_t *self)
+{
+    int value = 0;
+    sstream_link_event_t event = sstream_link_event (self->link, &value, NULL);
+    const char *endpoint = self->options->endpoint;
+    switch (event) {
+        case SSTREAM_LINK_CONNECTED:
+            self->connected = true;
+            break;
+        case SSTREAM_LINK_RETRIED:
+            self->retried = true;
+            break;
+        case SSTREAM_LINK_HANDSHAKE_OK:
+            self->handshaken = true;
+            break;
+        case SSTREAM_LINK_HANDSHAKE_AUTH:
+            return s_fail (self, sstream_error_set (SSTREAM_EAUTH,
+                "gateway at %s refused our key %s (authentication failed, ZAP status %d): "
+                "its trusted keys must include our public key",
+                endpoint, self->options->cert? zcert_public_txt (self->options->cert): "(none)",
+                value));
+        case SSTREAM_LINK_HANDSHAKE_FAILED:
+            return s_fail (self, sstream_error_set (SSTREAM_EAUTH,
+                "security handshake with gateway at %s failed: check that the gateway key is "
+                "that gateway's public key and that both sides use the same security", endpoint));
+        case SSTREAM_LINK_DISCONNECTED:
+            if (self->state == SSTREAM_CLIENT_OPEN)
+                return s_fail (self, sstream_error_set (SSTREAM_ELOST,
+                    "lost the connection to gateway at %s", endpoint));
+            if (!self->handshaken && ++self->early_drops >= 2)
+                return s_fail (self, sstream_error_set (SSTREAM_EAUTH,
+                    "gateway at %s closed the connection during the security handshake: check "
+                    "that the gateway key is that gateway's public key and that both sides use "
+                    "the same security", endpoint));
+            if (self->handshaken)
+                return s_fail (self, sstream_error_set (SSTREAM_ELOST,
+                    "lost the connection to gateway at %s before it answered", endpoint));
+            break;
+        default:
+            break;
+    }
+    return SSTREAM_OK;
+}
+
+int
+sstream_client_on_tick (sstream_client_t *self)
+{
+    int64_t now = zclock_mono ();
+    const sstream_client_options_t *options = self->options;
+    if (self->state == SSTREAM_CLIENT_OPENING
+    &&  now - self->started >= options->connect_timeout) {
+        double seconds = options->connect_timeout / 1000.0;
+        if (!self->connected)
+            return s_fail (self, sstream_error_set (SSTREAM_ETIMEDOUT,
+                "gateway at %s is unreachable: no connection within %g s%s",
+                options->endpoint, seconds,
+                self->retried? " (refused or unreachable; kept retrying)": ""));
+        if (!self->handshaken && !options->insecure)
+            return s_fail (self, sstream_error_set (SSTREAM_ETIMEDOUT,
+                "gateway at %s accepted the connection but the security handshake did not "
+                "finish within %g s", options->endpoint, seconds));
+        return s_fail (self, sstream_error_set (SSTREAM_ETIMEDOUT,
+            "gateway at %s did not answer the request to open stream '%s' within %g s",
+            options->endpoint, options->stream, seconds));
+    }
+    if (self->state == SSTREAM_CLIENT_OPEN
+    &&  now - self->last_heard >= options->peer_timeout)
+        return s_fail (self, sstream_error_set (SSTREAM_ELOST,
+            "gateway at %s has been silent for %g s", options->endpoint,
+            options->peer_timeout / 1000.0));
+    if (self->state == SSTREAM_CLIENT_OPEN
+    &&  now - self->last_sent >= options->heartbeat) {
+        zframe_t *ping = sstream_wire_ping ();
+        int rc = ping? sstream_client_send (self, &ping, NULL): SSTREAM_ENOMEM;
+        if (rc)
+            return s_fail (self, rc);
+    }
+    return SSTREAM_OK;
+}
+
+int64_t
+sstream_client_next_tick (sstream_client_t *self)
+{
+    int64_t now = zclock_mono ();
+    int64_t next;
+    if (self->state == SSTREAM_CLIENT_OPENING)
+        next = self->started + self->options->connect_timeout;
+    else {
+        next = self->last_sent + self->options->heartbeat;
+        int64_t silence = self->last_heard + self->options->peer_timeout;
+        if (silence < next)
+            next = silence;
+    }
+    return next > now? next - now: 0;
+}
+
+int
+sstream_client_send (sstream_client_t *self, zframe_t **header, zframe_t **payload)
+{
+    int rc = sstream_link_send (self->link, NULL, header, payload);
+    if (rc == SSTREAM_OK)
+        self->last_sent = zclock_mono ();
+    return rc;
+}
+
+int
+sstream_client_recv (sstream_client_t *self, zmsg_t **message_p, sstream_wire_t *header)
+{
+    *message_p = NULL;
+    zmsg_t *message = zmsg_recv (sstream_link_sock (self->link));
+    if (!message)
+        return zsys_interrupted? SSTREAM_EINTR: SSTREAM_OK;
+    self->last_heard = zclock_mono ();
+    zframe_t *first = zmsg_first (message);
+    bool want_meta = self->options->role == SSTREAM_ROLE_CONSUME;
+    int rc = sstream_wire_decode (header, zframe_data (first), zframe_size (first), want_meta);
+    if (rc) {
+        char detail [1024];
+        snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+        zmsg_destroy (&message);
+        return s_fail (self, sstream_error_set (rc, "gateway at %s sent a bad message: %s",
+                                                self->options->endpoint, detail));
+    }
+    size_t frames = zmsg_size (message);
+    if (frames != (header->type == SSTREAM_WIRE_DATA? 2u: 1u)) {
+        zmsg_destroy (&message);
+        sstream_wire_reset (header);
+        return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
+            "gateway at %s sent a %s message of %zu frames",
+            self->options->endpoint, sstream_wire_type_name (header->type), frames));
+    }
+    if (*header->stream && !streq (header->stream, self->options->stream)) {
+        zmsg_destroy (&message);
+        sstream_wire_reset (header);
+        return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
+            "gateway at %s sent a message for stream '%s', not ours",
+            self->options->endpoint, header->stream));
+    }
+    switch (header->type) {
+        case SSTREAM_WIRE_PING:
+            zmsg_destroy (&message);
+            return SSTREAM_OK;
+        case SSTREAM_WIRE_ERROR: {
+            int code = header->code > 0 && header->code < SSTREAM_EINTERNAL
+                     ? (int) header->code: SSTREAM_EPROTO;
+            zmsg_destroy (&message);
+            return s_fail (self, sstream_error_set (code, "%s", header->text));
+        }
+        case SSTREAM_WIRE_ACCEPTED:
+            zmsg_destroy (&message);
+            if (self->state != SSTREAM_CLIENT_OPENING)
+                return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
+                    "gateway at %s accepted the stream twice", self->options->endpoint));
+            self->state = SSTREAM_CLIENT_OPEN;
+            self->window = header->window;
+            self->handshaken = true;
+            if (self->options->role == SSTREAM_ROLE_PRODUCE && self->window == 0)
+                return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
+                    "gateway at %s granted a window of 0 bytes", self->options->endpoint));
+            return SSTREAM_OK;
+        default:
+            if (self->state != SSTREAM_CLIENT_OPEN) {
+                zmsg_destroy (&message);
+                return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
+                    "gateway at %s sent %s before accepting the stream",
+                    self->options->endpoint, sstream_wire_type_name (header->type)));
+            }
+            *message_p = message;
+            return SSTREAM_OK;
+    }
+}

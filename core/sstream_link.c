@@ -1,0 +1,316 @@
+/*  =========================================================================
+    sstream_link - one ZeroMQ socket, with its transport and its security
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include "sstream_classes.h"
+
+//  ZMQ_ZAP_ENFORCE_DOMAIN is a draft option in libzmq 4.3's header but
+//  implemented by Debian's build; we ask for it where it exists.
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#   define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
+
+#define ZAP_DOMAIN "sstream"
+
+struct _sstream_link_t {
+    char *name;
+    zsock_t *sock;
+    zactor_t *monitor;
+    const sstream_transport_t *transport;
+    char *endpoint;             //  As bound/connected
+    bool secure;
+    zlist_t *registrations;     //  sstream_auth registrations
+};
+
+static int
+s_transport_error (sstream_link_t *self, const char *what, const char *detail)
+{
+    return sstream_error_set (SSTREAM_EPLUGIN, "%s: transport %s: %s%s%s",
+                              self->name, self->transport->name, what,
+                              *detail? ": ": "", detail);
+}
+
+int
+sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
+{
+    assert (self_p && config);
+    sstream_library_init ();
+    *self_p = NULL;
+    sstream_link_t *self = (sstream_link_t *) zmalloc (sizeof (sstream_link_t));
+    if (!self)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    self->name = strdup (config->name? config->name: "link");
+    self->registrations = zlist_new ();
+    int rc = sstream_plugins_find (config->endpoint, config->transport, &self->transport);
+    if (rc) {
+        char detail [1024];
+        snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+        sstream_link_destroy (&self);
+        return sstream_error_set (rc, "%s: %s", config->name, detail);
+    }
+
+    static const char *s_no_options [] = { NULL };
+    char transport_error [512] = "";
+    sstream_transport_link_t transport_link = {
+        .endpoint = config->endpoint,
+        .bind = config->bind,
+        .options = config->transport_options? config->transport_options: s_no_options,
+        .error = transport_error,
+        .error_size = sizeof (transport_error)
+    };
+    if (self->transport->check (&transport_link) != 0) {
+        rc = s_transport_error (self, config->endpoint, transport_error);
+        sstream_link_destroy (&self);
+        return rc;
+    }
+
+    //  Security first: nothing is bound or connected before it is in place
+    if (!config->insecure && !config->cert) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EKEY,
+            "%s: CURVE security needs a secret key (or set security = none)", config->name);
+    }
+    if (!config->insecure && !config->bind && !config->server_key) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EKEY,
+            "%s: CURVE security needs the public key of %s (or set security = none)",
+            config->name, config->endpoint);
+    }
+    if (!config->insecure && config->bind && (!config->trusted || !config->trusted [0])) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EKEY,
+            "%s: CURVE security needs trusted keys to admit anyone (or set security = none)",
+            config->name);
+    }
+    self->sock = zsock_new (config->type);
+    if (!self->sock) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EINTERNAL, "%s: cannot create a socket", config->name);
+    }
+    if (config->bind && !config->insecure) {
+        //  A ZAP domain makes libzmq consult the handler; enforcing it
+        //  refuses every client should the handler be gone.
+        zsock_set_zap_domain (self->sock, ZAP_DOMAIN);
+        int enforce = 1;
+        zmq_setsockopt (zsock_resolve (self->sock), ZMQ_ZAP_ENFORCE_DOMAIN,
+                        &enforce, sizeof (enforce));
+    }
+    if (config->insecure) {
+        sstream_log_warning ("%s: security = none on %s: traffic is neither authenticated nor encrypted",
+                      config->name, config->endpoint);
+        self->secure = false;
+    }
+    else {
+        zcert_apply (config->cert, self->sock);
+        if (config->bind) {
+            const char *const *path;
+            for (path = config->trusted; *path; path++) {
+                void *registration;
+                rc = sstream_auth_trust (*path, &registration);
+                if (rc) {
+                    char detail [1024];
+                    snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+                    sstream_link_destroy (&self);
+                    return sstream_error_set (rc, "%s: %s", config->name, detail);
+                }
+                zlist_append (self->registrations, registration);
+            }
+            zsock_set_curve_server (self->sock, 1);
+        }
+        else
+            zsock_set_curve_serverkey (self->sock, config->server_key);
+        self->secure = true;
+    }
+
+    //  Credit bounds what is queued (PROTOCOL.md section 4); HWMs must not
+    //  block a gateway's sends or drop anything.
+    zsock_set_sndhwm (self->sock, 0);
+    zsock_set_rcvhwm (self->sock, 0);
+    if (config->type == ZMQ_ROUTER)
+        zsock_set_router_mandatory (self->sock, 1);
+    if (config->bind)
+        zsock_set_maxmsgsize (self->sock, (int) (SSTREAM_MESSAGE_MAX + SSTREAM_WIRE_HEADER_MAX));
+    if (config->handshake_timeout > 0)
+        zsock_set_handshake_ivl (self->sock, (int) config->handshake_timeout);
+    zsock_set_reconnect_ivl (self->sock, 100);
+    zsock_set_reconnect_ivl_max (self->sock, 2000);
+
+    if (self->transport->configure (zsock_resolve (self->sock), &transport_link) != 0) {
+        rc = s_transport_error (self, "cannot configure the socket", transport_error);
+        sstream_link_destroy (&self);
+        return rc;
+    }
+
+    self->monitor = zactor_new (zmonitor, self->sock);
+    if (!self->monitor) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EINTERNAL, "%s: cannot start a socket monitor",
+                                  config->name);
+    }
+    zstr_sendx (self->monitor, "LISTEN", "CONNECTED", "ACCEPTED", "CONNECT_RETRIED",
+                "DISCONNECTED", "HANDSHAKE_SUCCEEDED", "HANDSHAKE_FAILED_AUTH",
+                "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_NO_DETAIL", NULL);
+    zstr_send (self->monitor, "START");
+    zsock_wait (self->monitor);
+
+    if (config->bind) {
+        if (zsock_bind (self->sock, "%s", config->endpoint) == -1) {
+            int error = zmq_errno ();
+            sstream_link_destroy (&self);
+            return sstream_error_set (error == EADDRINUSE? SSTREAM_EIO: SSTREAM_ECONFIG,
+                "%s: cannot bind %s: %s", config->name, config->endpoint, zmq_strerror (error));
+        }
+        self->endpoint = zsock_last_endpoint (self->sock);
+        if (self->transport->bound (zsock_resolve (self->sock), self->endpoint,
+                                    &transport_link) != 0) {
+            rc = s_transport_error (self, self->endpoint, transport_error);
+            sstream_link_destroy (&self);
+            return rc;
+        }
+    }
+    else {
+        if (zsock_connect (self->sock, "%s", config->endpoint) == -1) {
+            int error = zmq_errno ();
+            sstream_link_destroy (&self);
+            return sstream_error_set (SSTREAM_ECONFIG, "%s: cannot connect to %s: %s",
+                                      config->name, config->endpoint, zmq_strerror (error));
+        }
+        self->endpoint = strdup (config->endpoint);
+    }
+    *self_p = self;
+    return SSTREAM_OK;
+}
+
+void
+sstream_link_destroy (sstream_link_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sstream_link_t *self = *self_p;
+        zactor_destroy (&self->monitor);
+        zsock_destroy (&self->sock);
+        //  Only now, with the socket gone, may the handler stop trusting
+        if (self->registrations) {
+            void *registration;
+            while ((registration = zlist_pop (self->registrations)))
+                sstream_auth_untrust (&registration);
+            zlist_destroy (&self->registrations);
+        }
+        zstr_free (&self->endpoint);
+        zstr_free (&self->name);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+zsock_t *
+sstream_link_sock (sstream_link_t *self)
+{
+    assert (self);
+    return self->sock;
+}
+
+void *
+sstream_link_handle (sstream_link_t *self)
+{
+    assert (self);
+    return zsock_resolve (self->sock);
+}
+
+zactor_t *
+sstream_link_monitor (sstream_link_t *self)
+{
+    assert (self);
+    return self->monitor;
+}
+
+const char *
+sstream_link_endpoint (sstream_link_t *self)
+{
+    assert (self);
+    return self->endpoint;
+}
+
+const char *
+sstream_link_name (sstream_link_t *self)
+{
+    assert (self);
+    return self->name;
+}
+
+bool
+sstream_link_is_secure (sstream_link_t *self)
+{
+    assert (self);
+    return self->secure;
+}
+
+sstream_link_event_t
+sstream_link_event (sstream_link_t *self, int *value, char **address)
+{
+    assert (self);
+    char *name = NULL, *number = NULL, *where = NULL;
+    if (zstr_recvx (self->monitor, &name, &number, &where, NULL) < 1)
+        return SSTREAM_LINK_OTHER;
+    if (value)
+        *value = number? atoi (number): 0;
+    sstream_link_event_t event = SSTREAM_LINK_OTHER;
+    if (streq (name, "CONNECTED"))
+        event = SSTREAM_LINK_CONNECTED;
+    else
+    if (streq (name, "ACCEPTED"))
+        event = SSTREAM_LINK_ACCEPTED;
+    else
+    if (streq (name, "CONNECT_RETRIED"))
+        event = SSTREAM_LINK_RETRIED;
+    else
+    if (streq (name, "DISCONNECTED"))
+        event = SSTREAM_LINK_DISCONNECTED;
+    else
+    if (streq (name, "HANDSHAKE_SUCCEEDED"))
+        event = SSTREAM_LINK_HANDSHAKE_OK;
+    else
+    if (streq (name, "HANDSHAKE_FAILED_AUTH"))
+        event = SSTREAM_LINK_HANDSHAKE_AUTH;
+    else
+    if (streq (name, "HANDSHAKE_FAILED_PROTOCOL") || streq (name, "HANDSHAKE_FAILED_NO_DETAIL"))
+        event = SSTREAM_LINK_HANDSHAKE_FAILED;
+    if (address) {
+        *address = where;
+        where = NULL;
+    }
+    zstr_free (&name);
+    zstr_free (&number);
+    zstr_free (&where);
+    return event;
+}
+
+int
+sstream_link_send (sstream_link_t *self, zframe_t *routing_id,
+                   zframe_t **header, zframe_t **payload)
+{
+    assert (self && header && *header);
+    int more = payload && *payload? ZFRAME_MORE: 0;
+    int rc = 0;
+    if (routing_id) {
+        zframe_t *copy = zframe_dup (routing_id);
+        rc = zframe_send (&copy, self->sock, ZFRAME_MORE | ZFRAME_DONTWAIT);
+        zframe_destroy (&copy);
+    }
+    if (rc == 0)
+        rc = zframe_send (header, self->sock, more | ZFRAME_DONTWAIT);
+    if (rc == 0 && more)
+        rc = zframe_send (payload, self->sock, ZFRAME_DONTWAIT);
+    zframe_destroy (header);
+    if (payload)
+        zframe_destroy (payload);
+    if (rc != 0) {
+        int error = zmq_errno ();
+        return sstream_error_set (SSTREAM_ELOST, "%s: cannot send: %s", self->name,
+                                  error == EHOSTUNREACH? "the peer is gone": zmq_strerror (error));
+    }
+    return SSTREAM_OK;
+}

@@ -1,0 +1,90 @@
+/*  =========================================================================
+    sstream_wire - encode and decode protocol headers (private)
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    The one encoder and decoder of core/PROTOCOL.md. Decoding never trusts
+    its input: any header that is not exactly what the protocol says is an
+    SSTREAM_EPROTO error with a one-line reason in sstream_errmsg ().
+*/
+
+#ifndef SSTREAM_WIRE_H_INCLUDED
+#define SSTREAM_WIRE_H_INCLUDED
+
+#define SSTREAM_WIRE_VERSION     1
+#define SSTREAM_WIRE_HEADER_MAX  65536
+#define SSTREAM_WIRE_TEXT_MAX    512
+
+typedef enum {
+    SSTREAM_WIRE_HELLO = 1,
+    SSTREAM_WIRE_WELCOME,
+    SSTREAM_WIRE_OPEN,
+    SSTREAM_WIRE_ACCEPTED,
+    SSTREAM_WIRE_DATA,
+    SSTREAM_WIRE_CREDIT,
+    SSTREAM_WIRE_END,
+    SSTREAM_WIRE_END_ACK,
+    SSTREAM_WIRE_ERROR,
+    SSTREAM_WIRE_PING
+} sstream_wire_type_t;
+
+typedef enum {
+    SSTREAM_ROLE_NONE = 0,
+    SSTREAM_ROLE_PRODUCE,
+    SSTREAM_ROLE_CONSUME,
+    SSTREAM_ROLE_GATEWAY
+} sstream_role_t;
+
+//  A decoded header. Fields a type does not use are zero.
+typedef struct {
+    int type;                   //  sstream_wire_type_t
+    char stream [SSTREAM_STREAM_NAME_MAX + 1];
+    uint64_t seq;               //  data, end, end-ack
+    uint64_t len;               //  data: payload length
+    uint64_t flags;             //  data
+    uint64_t bytes;             //  credit, end, end-ack
+    uint64_t window;            //  open, accepted
+    int role;                   //  open, hello
+    uint32_t code;              //  error
+    char text [SSTREAM_WIRE_TEXT_MAX + 1];   //  error text; hello, welcome,
+                                             //  accepted: a name
+    byte *meta;                 //  data: user metadata (msgpack map), owned
+    size_t meta_size;
+} sstream_wire_t;
+
+//  Decode one header frame into self, whatever self held before (reset it
+//  first if it was decoded into). The user metadata of a data header is
+//  copied out only when want_meta is true; sstream_wire_reset frees it. On
+//  failure self holds nothing to free.
+int
+    sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size,
+                         bool want_meta);
+
+//  Encode self as a header frame; meta (a msgpack map, may be NULL) is
+//  added to a data header as it is. Returns NULL when out of memory.
+zframe_t *
+    sstream_wire_encode (const sstream_wire_t *self, const void *meta,
+                         size_t meta_size);
+
+//  Free what decode allocated; the struct can be reused.
+void
+    sstream_wire_reset (sstream_wire_t *self);
+
+//  Check that meta is one complete msgpack map.
+int
+    sstream_wire_check_meta (const void *meta, size_t size);
+
+//  Name of a message type, for logs.
+const char *
+    sstream_wire_type_name (int type);
+
+//  Shorthands that encode a one-frame control message.
+zframe_t *
+    sstream_wire_error (uint32_t code, const char *stream, const char *text);
+zframe_t *
+    sstream_wire_credit (const char *stream, uint64_t bytes);
+zframe_t *
+    sstream_wire_ping (void);
+
+#endif

@@ -1,0 +1,70 @@
+/*  =========================================================================
+    pipe.h - what the sstream-pipe subcommands share
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#ifndef PIPE_H_INCLUDED
+#define PIPE_H_INCLUDED
+
+#include <sstream.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+//  Exit statuses, for scripts
+#define PIPE_EXIT_OK        0
+#define PIPE_EXIT_FAILED    1   //  the stream failed (aborted, lost, I/O)
+#define PIPE_EXIT_USAGE     2   //  bad command line
+#define PIPE_EXIT_CONFIG    3   //  bad configuration or key file
+#define PIPE_EXIT_AUTH      4   //  authentication refused
+#define PIPE_EXIT_TIMEOUT   5   //  gateway unreachable or silent
+#define PIPE_EXIT_STATUSES \
+    "Exit status: 0 success; 1 the stream failed; 2 bad command line; 3 bad\n" \
+    "configuration or key; 4 authentication refused; 5 gateway unreachable.\n"
+
+int pipe_keygen_main (int argc, char **argv);
+int pipe_gateway_main (int argc, char **argv);
+int pipe_send_main (int argc, char **argv);
+int pipe_recv_main (int argc, char **argv);
+int pipe_demo_main (int argc, char **argv);
+int pipe_bench_main (int argc, char **argv);
+
+//  "sstream-pipe send", for messages
+extern const char *pipe_command;
+
+//  Print "sstream-pipe CMD: error: ..." on stderr.
+void pipe_error (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+
+//  Report the library's last error and map its code to an exit status.
+int pipe_fail (int code);
+
+//  A bad command line: one line, a hint, and PIPE_EXIT_USAGE.
+int pipe_usage_error (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+
+//  getopt_long's verdict on an unknown option or missing argument.
+int pipe_bad_option (char **argv, int optopt_value, const char *short_options);
+
+//  Signals: SIGINT, SIGTERM and SIGHUP set pipe_interrupted and interrupt
+//  the main thread's blocking calls; library threads never see them.
+void pipe_signals_start (void);
+bool pipe_interrupted (void);
+int pipe_signal_number (void);
+
+//  Options that send and recv share
+typedef struct {
+    const char *config_file;
+    const char *key;
+    const char *gateway_key;
+    const char *transport;
+    const char *timeout;
+    const char *security;
+    const char *window;
+} pipe_client_args_t;
+
+//  Build the library options from the command line (and -c FILE).
+int pipe_client_options (const pipe_client_args_t *args, sstream_config_t **options_p);
+
+#endif

@@ -1,0 +1,168 @@
+/*  =========================================================================
+    pipe_common - errors, signals and client options for sstream-pipe
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include "pipe.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *pipe_command = "sstream-pipe";
+
+void
+pipe_error (const char *format, ...)
+{
+    char line [2048];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (line, sizeof (line), format, args);
+    va_end (args);
+    fprintf (stderr, "%s: error: %s\n", pipe_command, line);
+}
+
+int
+pipe_fail (int code)
+{
+    pipe_error ("%s", sstream_errmsg ());
+    switch (code) {
+        case SSTREAM_EINVAL:
+            return PIPE_EXIT_USAGE;
+        case SSTREAM_ECONFIG:
+        case SSTREAM_EKEY:
+        case SSTREAM_EPLUGIN:
+            return PIPE_EXIT_CONFIG;
+        case SSTREAM_EAUTH:
+            return PIPE_EXIT_AUTH;
+        case SSTREAM_ETIMEDOUT:
+            return PIPE_EXIT_TIMEOUT;
+        default:
+            return PIPE_EXIT_FAILED;
+    }
+}
+
+int
+pipe_usage_error (const char *format, ...)
+{
+    char line [1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (line, sizeof (line), format, args);
+    va_end (args);
+    fprintf (stderr, "%s: error: %s (see %s --help)\n", pipe_command, line, pipe_command);
+    return PIPE_EXIT_USAGE;
+}
+
+int
+pipe_bad_option (char **argv, int optopt_value, const char *short_options)
+{
+    extern int optind;
+    const char *given = argv [optind - 1];
+    if (optopt_value && strchr (short_options, optopt_value))
+        return pipe_usage_error ("option -%c needs a value", optopt_value);
+    if (optopt_value)
+        return pipe_usage_error ("unknown option -%c", optopt_value);
+    if (given && strncmp (given, "--", 2) == 0 && strchr (given, '=') == NULL) {
+        //  getopt_long does not tell an unknown option from a missing value
+        return pipe_usage_error ("unknown option '%s', or it needs a value", given);
+    }
+    return pipe_usage_error ("unknown option '%s'", given? given: "?");
+}
+
+
+//  --------------------------------------------------------------------------
+//  Signals: one thread waits for them, then interrupts the main thread
+
+static pthread_t s_main_thread;
+static atomic_int s_signal;
+
+static void
+s_wake (int signal_number)
+{
+    (void) signal_number;           //  Only there to interrupt a system call
+}
+
+static void *
+s_signal_waiter (void *args)
+{
+    sigset_t *set = (sigset_t *) args;
+    while (true) {
+        int number;
+        if (sigwait (set, &number) == 0) {
+            atomic_store (&s_signal, number);
+            pthread_kill (s_main_thread, SIGUSR1);
+        }
+    }
+    return NULL;
+}
+
+void
+pipe_signals_start (void)
+{
+    static sigset_t set;
+    sigemptyset (&set);
+    sigaddset (&set, SIGINT);
+    sigaddset (&set, SIGTERM);
+    sigaddset (&set, SIGHUP);
+    //  Every thread created from here on inherits this mask
+    pthread_sigmask (SIG_BLOCK, &set, NULL);
+    struct sigaction action;
+    memset (&action, 0, sizeof (action));
+    action.sa_handler = s_wake;
+    sigemptyset (&action.sa_mask);
+    action.sa_flags = 0;            //  No SA_RESTART: interrupt the call
+    sigaction (SIGUSR1, &action, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    s_main_thread = pthread_self ();
+    pthread_t waiter;
+    if (pthread_create (&waiter, NULL, s_signal_waiter, &set) == 0)
+        pthread_detach (waiter);
+}
+
+bool
+pipe_interrupted (void)
+{
+    return atomic_load (&s_signal) != 0;
+}
+
+int
+pipe_signal_number (void)
+{
+    return atomic_load (&s_signal);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Client options
+
+int
+pipe_client_options (const pipe_client_args_t *args, sstream_config_t **options_p)
+{
+    sstream_config_t *options = NULL;
+    int rc = args->config_file? sstream_config_load (&options, args->config_file)
+                              : sstream_config_new (&options);
+    if (rc)
+        return rc;
+    if (!rc && args->key)
+        rc = sstream_config_set (options, "client/secret-key", args->key);
+    if (!rc && args->gateway_key)
+        rc = sstream_config_set (options, "client/gateway-key", args->gateway_key);
+    if (!rc && args->transport)
+        rc = sstream_config_set (options, "client/transport", args->transport);
+    if (!rc && args->timeout)
+        rc = sstream_config_set (options, "client/connect-timeout", args->timeout);
+    if (!rc && args->security)
+        rc = sstream_config_set (options, "client/security", args->security);
+    if (!rc && args->window)
+        rc = sstream_config_set (options, "client/window", args->window);
+    if (rc)
+        sstream_config_destroy (&options);
+    *options_p = options;
+    return rc;
+}

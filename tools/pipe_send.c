@@ -1,0 +1,169 @@
+/*  =========================================================================
+    pipe_send - sstream-pipe send [options] ENDPOINT STREAM
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include "pipe.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHUNK_DEFAULT (1024 * 1024)
+#define SLICE_MS 250            //  Calls wait this long, then we look at signals
+
+static void
+s_help (void)
+{
+    printf (
+        "Usage: sstream-pipe send [options] ENDPOINT STREAM\n"
+        "\n"
+        "Reads standard input and streams it, as messages of --chunk-size bytes,\n"
+        "to the gateway at ENDPOINT (e.g. tcp://gateway-a:7001) under the name\n"
+        "STREAM. Waits while the path is full. Exits 0 only once the consumer has\n"
+        "acknowledged every byte; waits for a consumer as long as it takes.\n"
+        "\n"
+        "Options:\n"
+        "  -k, --key FILE          our secret key (NAME.secret from keygen)\n"
+        "  -g, --gateway-key FILE  the gateway's public key (NAME.pub)\n"
+        "  -c, --config FILE       read options from a ZPL file (section 'client',\n"
+        "                          see conf/producer.cfg); flags override it\n"
+        "  -s, --chunk-size SIZE   bytes per message (default 1MiB; K=1000, KiB=1024)\n"
+        "  -t, --transport NAME    transport plugin (default: ENDPOINT's scheme)\n"
+        "      --timeout DURATION  how long to wait for the gateway (default 10s)\n"
+        "      --security MODE     curve (default) or none; none must match the\n"
+        "                          gateway and is logged as a warning\n"
+        "  -h, --help              show this help\n"
+        "\n" PIPE_EXIT_STATUSES);
+}
+
+//  Fill buffer from fd: returns bytes read (less than size only at end of
+//  input), or -1 with errno set.
+
+static ssize_t
+s_read_full (int fd, char *buffer, size_t size)
+{
+    size_t done = 0;
+    while (done < size) {
+        ssize_t got = read (fd, buffer + done, size - done);
+        if (got == 0)
+            break;
+        if (got < 0) {
+            if (errno == EINTR && !pipe_interrupted ())
+                continue;
+            return -1;
+        }
+        done += (size_t) got;
+    }
+    return (ssize_t) done;
+}
+
+int
+pipe_send_main (int argc, char **argv)
+{
+    static const struct option s_options [] = {
+        { "key", required_argument, NULL, 'k' },
+        { "gateway-key", required_argument, NULL, 'g' },
+        { "config", required_argument, NULL, 'c' },
+        { "chunk-size", required_argument, NULL, 's' },
+        { "transport", required_argument, NULL, 't' },
+        { "timeout", required_argument, NULL, 'T' },
+        { "security", required_argument, NULL, 'S' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    pipe_client_args_t args = { 0 };
+    const char *chunk_text = NULL;
+    int option;
+    opterr = 0;
+    while ((option = getopt_long (argc, argv, "+k:g:c:s:t:h", s_options, NULL)) != -1) {
+        switch (option) {
+            case 'k': args.key = optarg; break;
+            case 'g': args.gateway_key = optarg; break;
+            case 'c': args.config_file = optarg; break;
+            case 's': chunk_text = optarg; break;
+            case 't': args.transport = optarg; break;
+            case 'T': args.timeout = optarg; break;
+            case 'S': args.security = optarg; break;
+            case 'h': s_help (); return PIPE_EXIT_OK;
+            default: return pipe_bad_option (argv, optopt, "kgcst");
+        }
+    }
+    if (argc - optind != 2)
+        return pipe_usage_error ("give ENDPOINT and STREAM (got %d arguments)", argc - optind);
+    const char *endpoint = argv [optind];
+    const char *stream = argv [optind + 1];
+    uint64_t chunk = CHUNK_DEFAULT;
+    if (chunk_text && sstream_parse_size (chunk_text, &chunk))
+        return pipe_usage_error ("--chunk-size: %s", sstream_errmsg ());
+    if (chunk == 0 || chunk > SSTREAM_MESSAGE_MAX)
+        return pipe_usage_error ("--chunk-size must be 1 byte to 1GiB");
+    if (sstream_check_stream_name (stream))
+        return pipe_usage_error ("%s", sstream_errmsg ());
+
+    sstream_config_t *options;
+    int rc = pipe_client_options (&args, &options);
+    if (rc)
+        return pipe_fail (rc);
+    sstream_producer_t *producer;
+    rc = sstream_producer_new (&producer, endpoint, stream, options);
+    sstream_config_destroy (&options);
+    if (rc)
+        return pipe_fail (rc);
+
+    char *buffer = (char *) malloc (chunk);
+    if (!buffer) {
+        sstream_producer_destroy (&producer);
+        pipe_error ("out of memory for a chunk of %llu bytes", (unsigned long long) chunk);
+        return PIPE_EXIT_FAILED;
+    }
+    int status = PIPE_EXIT_OK;
+    while (status == PIPE_EXIT_OK) {
+        ssize_t got = s_read_full (STDIN_FILENO, buffer, chunk);
+        if (got < 0) {
+            if (pipe_interrupted ())
+                pipe_error ("interrupted by signal %d: the stream is incomplete",
+                            pipe_signal_number ());
+            else
+                pipe_error ("cannot read standard input: %s", strerror (errno));
+            status = PIPE_EXIT_FAILED;
+            break;
+        }
+        if (got == 0)
+            break;
+        do {
+            rc = sstream_producer_send (producer, buffer, (size_t) got, NULL, 0, SLICE_MS);
+        } while (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ());
+        if (rc == SSTREAM_ETIMEDOUT || rc == SSTREAM_EINTR) {
+            pipe_error ("interrupted by signal %d: the stream is incomplete",
+                        pipe_signal_number ());
+            status = PIPE_EXIT_FAILED;
+        }
+        else
+        if (rc)
+            status = pipe_fail (rc);
+        if ((size_t) got < chunk)
+            break;
+    }
+    if (status == PIPE_EXIT_OK) {
+        do {
+            rc = sstream_producer_close (producer, SLICE_MS);
+        } while (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ());
+        if (rc == SSTREAM_ETIMEDOUT || rc == SSTREAM_EINTR) {
+            pipe_error ("interrupted by signal %d before the consumer acknowledged the end",
+                        pipe_signal_number ());
+            status = PIPE_EXIT_FAILED;
+        }
+        else
+        if (rc)
+            status = pipe_fail (rc);
+    }
+    free (buffer);
+    //  Not closed: destroy tells the gateway, and the consumer, why
+    sstream_producer_destroy (&producer);
+    return status;
+}
