@@ -100,6 +100,8 @@ sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *o
         //  The transport's own section: client/<transport name>
         const sstream_transport_t *plugin;
         rc = sstream_plugins_find (endpoint, self->transport, &plugin);
+        if (!rc)
+            rc = sstream_config_check_transport (options, "client", plugin->name);
         if (!rc) {
             char section [64];
             snprintf (section, sizeof (section), "client/%s", plugin->name);

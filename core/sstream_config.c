@@ -341,17 +341,22 @@ sstream_config_where (sstream_config_t *self, const char *path)
 //  --------------------------------------------------------------------------
 //  Checking against a schema
 
+//  The schema entry for path; *is_section when path is a section the
+//  schema knows. A PASS entry "local/*" matches the section "local", and
+//  its direct subsections (has_children), never its plain keys.
+
 static const sstream_setting_t *
-s_schema_find (const sstream_setting_t *schema, const char *path, bool *is_section)
+s_schema_find (const sstream_setting_t *schema, const char *path, bool has_children,
+               bool *is_section)
 {
     *is_section = false;
     size_t length = strlen (path);
     const sstream_setting_t *entry;
     for (entry = schema; entry->path; entry++) {
         if (entry->kind == SSTREAM_SETTING_PASS) {
-            //  "local/*": the section "local" itself, and anything below
-            size_t prefix = strlen (entry->path) - 1;
-            if (strncmp (path, entry->path, prefix) == 0 && length >= prefix)
+            size_t prefix = strlen (entry->path) - 1;           //  "local/"
+            if (length > prefix && strncmp (path, entry->path, prefix) == 0
+            &&  !strchr (path + prefix, '/') && has_children)
                 return entry;
             if (length == prefix - 1 && strncmp (path, entry->path, length) == 0) {
                 *is_section = true;
@@ -445,7 +450,9 @@ s_check_node (sstream_config_t *self, zconfig_t *node, const char *prefix,
             }
 
         bool is_section;
-        const sstream_setting_t *entry = s_schema_find (schema, path, &is_section);
+        const sstream_setting_t *entry = s_schema_find (schema, path,
+                                                        zconfig_child (child) != NULL,
+                                                        &is_section);
         if (!entry) {
             if (*prefix)
                 return sstream_error_set (SSTREAM_ECONFIG,
@@ -551,6 +558,23 @@ sstream_config_path (sstream_config_t *self, const char *path, char **value)
     else
         *value = zsys_sprintf ("%s/%s", self->folder, text);
     return *value? SSTREAM_OK: sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+}
+
+int
+sstream_config_check_transport (sstream_config_t *self, const char *section,
+                                const char *transport)
+{
+    zconfig_t *node = zconfig_locate (self->root, section);
+    zconfig_t *child;
+    for (child = node? zconfig_child (node): NULL; child; child = zconfig_next (child))
+        if (zconfig_child (child) && !streq (zconfig_name (child), transport)) {
+            char path [256];
+            snprintf (path, sizeof (path), "%s/%s", section, zconfig_name (child));
+            return sstream_error_set (SSTREAM_ECONFIG,
+                "%s: options for transport '%s', but this link uses '%s'",
+                s_where_node (self, child, path), zconfig_name (child), transport);
+        }
+    return SSTREAM_OK;
 }
 
 const char **

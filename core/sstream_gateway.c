@@ -120,16 +120,27 @@ s_self_destroy (self_t **self_p)
     }
 }
 
-static const char **
+//  The options for the link's transport (its "<link>/<transport>" section).
+
+static int
 s_transport_options (sstream_config_t *config, const char *link, const char *endpoint,
-                     const char *transport)
+                     const char *transport, const char ***options_p)
 {
+    *options_p = NULL;
     const sstream_transport_t *plugin;
-    if (sstream_plugins_find (endpoint, transport, &plugin))
-        return NULL;
+    int rc = sstream_plugins_find (endpoint, transport, &plugin);
+    if (rc) {
+        char detail [1024];
+        snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+        return sstream_error_set (rc, "%s link: %s", link, detail);
+    }
+    rc = sstream_config_check_transport (config, link, plugin->name);
+    if (rc)
+        return rc;
     char section [64];
     snprintf (section, sizeof (section), "%s/%s", link, plugin->name);
-    return sstream_config_section_pairs (config, section);
+    *options_p = sstream_config_section_pairs (config, section);
+    return *options_p? SSTREAM_OK: sstream_error_set (SSTREAM_ENOMEM, "out of memory");
 }
 
 static int
@@ -153,11 +164,8 @@ s_self_start_local (self_t *self, sstream_config_t *config)
                                 sstream_config_where (config, "local/trusted-keys"), trusted);
     const char *transport = sstream_config_get (config, "local/transport", NULL);
     const char **options = NULL;
-    if (!rc) {
-        options = s_transport_options (config, "local", endpoint, transport);
-        if (!options)
-            rc = sstream_error_set (SSTREAM_ECONFIG, "local link: %s", sstream_errmsg ());
-    }
+    if (!rc)
+        rc = s_transport_options (config, "local", endpoint, transport, &options);
     if (!rc) {
         const char *trusted_list [] = { trusted, NULL };
         sstream_link_config_t link = {
@@ -204,11 +212,8 @@ s_self_start_peer (self_t *self, sstream_config_t *config)
         rc = sstream_keys_load_public (key_path, self->peer_key);
     const char *transport = sstream_config_get (config, "peer/transport", NULL);
     const char **options = NULL;
-    if (!rc) {
-        options = s_transport_options (config, "peer", endpoint, transport);
-        if (!options)
-            rc = sstream_error_set (SSTREAM_ECONFIG, "peer link: %s", sstream_errmsg ());
-    }
+    if (!rc)
+        rc = s_transport_options (config, "peer", endpoint, transport, &options);
     if (!rc) {
         char name [128];
         snprintf (name, sizeof (name), "peer %s", self->peer_name);
@@ -373,7 +378,7 @@ s_stream_pump (self_t *self, sstream_stream_t *stream)
     if (sstream_stream_pump (stream) != SSTREAM_OK) {
         char detail [512];
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
-        s_stream_abortf (self, stream, NULL, SSTREAM_ELOST, "%s", detail);
+        s_stream_abortf (self, stream, NULL, SSTREAM_ELOST, "stream '%s': %s", stream->name, detail);
     }
 }
 
@@ -445,7 +450,7 @@ s_peer_ready (self_t *self)
     sstream_peer_t *peer = self->peer;
     peer->ready = true;
     self->peer_refused = false;
-    sstream_log_info ("%s: peer %s is up", self->name, peer->name);
+    sstream_log_info ("%s: %s is up", self->name, peer->name);
     zlistx_t *opening = zlistx_new ();
     sstream_stream_t *stream;
     for (stream = (sstream_stream_t *) zhashx_first (self->streams); stream;

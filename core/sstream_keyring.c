@@ -33,26 +33,9 @@ s_add_file (zhashx_t *keys, const char *filename)
     if (*base == '.' || s_ends_with (base, "_secret") || s_ends_with (base, ".secret"))
         return;
     struct stat stat_buf;
-    if (stat (filename, &stat_buf) != 0 || !S_ISREG (stat_buf.st_mode)
-    ||  stat_buf.st_size > 64 * 1024)
-        return;             //  Not a certificate: those are small
-    //  zcert_load prints zconfig's complaints about a file that is not ZPL
-    //  (a README, say); only hand it files that parse
-    char text [64 * 1024 + 1];
-    FILE *file = fopen (filename, "rb");
-    if (!file)
+    if (stat (filename, &stat_buf) != 0 || !S_ISREG (stat_buf.st_mode))
         return;
-    size_t size = fread (text, 1, sizeof (text) - 1, file);
-    fclose (file);
-    text [size] = 0;
-    if (strlen (text) != size)
-        return;
-    char complaint [256];
-    zconfig_t *parsed = sstream_config_parse (text, complaint, sizeof (complaint));
-    if (!parsed)
-        return;
-    zconfig_destroy (&parsed);
-    zcert_t *cert = zcert_load (filename);
+    zcert_t *cert = sstream_keys_load_cert (filename);
     if (!cert)
         return;
     byte zero [32] = { 0 };

@@ -80,6 +80,29 @@ sstream_keygen (const char *name, const char *dir)
     return rc;
 }
 
+zcert_t *
+sstream_keys_load_cert (const char *path)
+{
+    //  Key files are small; anything larger is not one
+    char text [64 * 1024 + 1];
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return NULL;
+    size_t size = fread (text, 1, sizeof (text), file);
+    fclose (file);
+    if (size == sizeof (text))
+        return NULL;
+    text [size] = 0;
+    if (strlen (text) != size)
+        return NULL;
+    char complaint [256];
+    zconfig_t *parsed = sstream_config_parse (text, complaint, sizeof (complaint));
+    if (!parsed)
+        return NULL;
+    zconfig_destroy (&parsed);
+    return zcert_load (path);
+}
+
 int
 sstream_keys_load_secret (const char *path, zcert_t **cert_p)
 {
@@ -93,16 +116,12 @@ sstream_keys_load_secret (const char *path, zcert_t **cert_p)
                                   path, strerror (errno));
     if (!S_ISREG (stat_buf.st_mode))
         return sstream_error_set (SSTREAM_EKEY, "secret key file %s is not a regular file", path);
-    if (stat_buf.st_mode & (S_IRWXG | S_IRWXO))
-        return sstream_error_set (SSTREAM_EKEY,
-            "secret key file %s is open to group or others (mode %04o): refusing it; run chmod 600 %s",
-            path, (unsigned) (stat_buf.st_mode & 07777), path);
     if (access (path, R_OK) != 0)
         return sstream_error_set (SSTREAM_EKEY, "cannot read secret key file %s: %s",
                                   path, strerror (errno));
     //  zcert_load tries PATH_secret first; ours are NAME.secret, so it
     //  reads PATH itself unless someone left a PATH_secret beside it.
-    zcert_t *cert = zcert_load (path);
+    zcert_t *cert = sstream_keys_load_cert (path);
     if (!cert)
         return sstream_error_set (SSTREAM_EKEY,
             "%s is not a key file (expected a CZMQ certificate with curve/secret-key)", path);
@@ -113,6 +132,12 @@ sstream_keys_load_secret (const char *path, zcert_t **cert_p)
         zcert_destroy (&cert);
         return sstream_error_set (SSTREAM_EKEY,
             "%s holds no secret key (is it a .pub file? give the .secret file)", path);
+    }
+    if (stat_buf.st_mode & (S_IRWXG | S_IRWXO)) {
+        zcert_destroy (&cert);
+        return sstream_error_set (SSTREAM_EKEY,
+            "secret key file %s is open to group or others (mode %04o): refusing it; run chmod 600 %s",
+            path, (unsigned) (stat_buf.st_mode & 07777), path);
     }
     byte derived [32];
     if (crypto_scalarmult_base (derived, secret_key) != 0
@@ -137,7 +162,7 @@ sstream_keys_load_public (const char *path, char public_key [41])
     struct stat stat_buf;
     if (stat (path, &stat_buf) != 0 || !S_ISREG (stat_buf.st_mode))
         return sstream_error_set (SSTREAM_EKEY, "public key file %s is not a regular file", path);
-    zcert_t *cert = zcert_load (path);
+    zcert_t *cert = sstream_keys_load_cert (path);
     if (!cert)
         return sstream_error_set (SSTREAM_EKEY,
             "%s is not a key file (expected a CZMQ certificate with curve/public-key)", path);

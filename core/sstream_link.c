@@ -98,11 +98,8 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
         zmq_setsockopt (zsock_resolve (self->sock), ZMQ_ZAP_ENFORCE_DOMAIN,
                         &enforce, sizeof (enforce));
     }
-    if (config->insecure) {
-        sstream_log_warning ("%s: security = none on %s: traffic is neither authenticated nor encrypted",
-                      config->name, config->endpoint);
+    if (config->insecure)
         self->secure = false;
-    }
     else {
         zcert_apply (config->cert, self->sock);
         if (config->bind) {
@@ -180,6 +177,9 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
         }
         self->endpoint = strdup (config->endpoint);
     }
+    if (!self->secure)
+        sstream_log_warning ("%s: security = none on %s: traffic is neither authenticated nor encrypted",
+                             self->name, self->endpoint);
     *self_p = self;
     return SSTREAM_OK;
 }

@@ -64,6 +64,12 @@ int
 int
     sstream_config_path (sstream_config_t *self, const char *path, char **value);
 
+//  Fail if section has a subsection not named transport (options meant for
+//  another transport, or a typo).
+int
+    sstream_config_check_transport (sstream_config_t *self, const char *section,
+                                    const char *transport);
+
 //  The key/value pairs of a section, as key, value, ..., NULL, for a
 //  transport plugin. Caller frees the array with free (); the strings
 //  belong to the config.

@@ -346,8 +346,8 @@ s_decode_map (sstream_wire_t *self, const msgpack_object *map, bool want_meta,
                     msgpack_sbuffer_destroy (&sbuffer);
                     return sstream_error_set (SSTREAM_ENOMEM, "out of memory copying metadata");
                 }
-                self->meta = (byte *) msgpack_sbuffer_release (&sbuffer);
                 self->meta_size = sbuffer.size;
+                self->meta = (byte *) msgpack_sbuffer_release (&sbuffer);
             }
         }
         else
@@ -404,6 +404,101 @@ s_decode_map (sstream_wire_t *self, const msgpack_object *map, bool want_meta,
     return 0;
 }
 
+//  msgpack-c allocates room for a container's declared element count before
+//  it reads a single element: a six-byte header declaring a map of 2^32
+//  entries makes it ask for 128 GiB. Before decoding, walk the bytes and
+//  refuse any container that declares more elements than there are bytes
+//  left (every element takes at least one), or nests deeper than msgpack-c
+//  can. This only measures; msgpack-c still does the decoding.
+
+#define NESTING_MAX 32
+
+static bool
+s_read_length (const byte **reader, const byte *end, size_t width, uint64_t *length)
+{
+    if ((size_t) (end - *reader) < width)
+        return false;
+    uint64_t value = 0;
+    size_t index;
+    for (index = 0; index < width; index++)
+        value = (value << 8) | (*reader) [index];
+    *reader += width;
+    *length = value;
+    return true;
+}
+
+static bool
+s_sizes_are_sane (const byte *data, size_t size)
+{
+    const byte *reader = data, *end = data + size;
+    uint64_t pending [NESTING_MAX + 1];     //  Elements still due per level
+    int depth = 0;
+    pending [0] = 1;
+    while (depth >= 0) {
+        if (pending [depth] == 0) {
+            depth--;
+            continue;
+        }
+        pending [depth]--;
+        if (reader >= end)
+            return true;                    //  Truncated: msgpack-c says so
+        byte type = *reader++;
+        uint64_t skip = 0, count = 0;
+        bool container = false;
+        if (type <= 0x7f || type >= 0xe0 || type == 0xc0 || type == 0xc2 || type == 0xc3)
+            skip = 0;                       //  fixint, nil, bool
+        else
+        if ((type & 0xf0) == 0x80) {        //  fixmap
+            count = 2 * (uint64_t) (type & 0x0f);
+            container = true;
+        }
+        else
+        if ((type & 0xf0) == 0x90) {        //  fixarray
+            count = type & 0x0f;
+            container = true;
+        }
+        else
+        if ((type & 0xe0) == 0xa0)          //  fixstr
+            skip = type & 0x1f;
+        else
+        switch (type) {
+            case 0xc4: case 0xd9: if (!s_read_length (&reader, end, 1, &skip)) return true; break;
+            case 0xc5: case 0xda: if (!s_read_length (&reader, end, 2, &skip)) return true; break;
+            case 0xc6: case 0xdb: if (!s_read_length (&reader, end, 4, &skip)) return true; break;
+            case 0xc7: if (!s_read_length (&reader, end, 1, &skip)) return true; skip += 1; break;
+            case 0xc8: if (!s_read_length (&reader, end, 2, &skip)) return true; skip += 1; break;
+            case 0xc9: if (!s_read_length (&reader, end, 4, &skip)) return true; skip += 1; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: if (!s_read_length (&reader, end, 2, &count)) return true; container = true; break;
+            case 0xdd: if (!s_read_length (&reader, end, 4, &count)) return true; container = true; break;
+            case 0xde: if (!s_read_length (&reader, end, 2, &count)) return true; count *= 2; container = true; break;
+            case 0xdf: if (!s_read_length (&reader, end, 4, &count)) return true; count *= 2; container = true; break;
+            default: return true;           //  0xc1: msgpack-c refuses it
+        }
+        if (container) {
+            if (count > (uint64_t) (end - reader) || depth == NESTING_MAX)
+                return false;
+            pending [++depth] = count;
+        }
+        else {
+            if (skip > (uint64_t) (end - reader))
+                return true;                //  Truncated
+            reader += skip;
+        }
+    }
+    return true;
+}
+
 int
 sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool want_meta)
 {
@@ -414,6 +509,9 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
     if (size > SSTREAM_WIRE_HEADER_MAX)
         return s_malformed ("header frame of %zu bytes is over the limit of %d",
                             size, SSTREAM_WIRE_HEADER_MAX);
+    if (!s_sizes_are_sane ((const byte *) data, size))
+        return s_malformed ("a container declares more elements than the frame holds, "
+                            "or nests deeper than %d", NESTING_MAX);
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
@@ -424,7 +522,8 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
         rc = s_malformed ("truncated");
     else
     if (result == MSGPACK_UNPACK_NOMEM_ERROR)
-        rc = sstream_error_set (SSTREAM_ENOMEM, "out of memory decoding a header");
+        //  What a 64 KiB header can do to msgpack-c: nest too deeply
+        rc = s_malformed ("nested too deeply");
     else
     if (result != MSGPACK_UNPACK_SUCCESS && result != MSGPACK_UNPACK_EXTRA_BYTES)
         rc = s_malformed ("not msgpack");
@@ -502,6 +601,10 @@ sstream_wire_check_meta (const void *meta, size_t size)
         return sstream_error_set (SSTREAM_ETOOBIG,
             "metadata of %zu bytes is over the limit of %d", size,
             SSTREAM_WIRE_HEADER_MAX - 512);
+    if (!s_sizes_are_sane ((const byte *) meta, size))
+        return sstream_error_set (SSTREAM_EINVAL,
+            "metadata declares more elements than it holds, or nests deeper than %d",
+            NESTING_MAX - 1);
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;

@@ -44,8 +44,8 @@ int pipe_fail (int code);
 //  A bad command line: one line, a hint, and PIPE_EXIT_USAGE.
 int pipe_usage_error (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
 
-//  getopt_long's verdict on an unknown option or missing argument.
-int pipe_bad_option (char **argv, int optopt_value, const char *short_options);
+//  getopt_long's verdict (':' missing value, '?' unknown option), in words.
+int pipe_bad_option (char **argv, int verdict);
 
 //  Signals: SIGINT, SIGTERM and SIGHUP set pipe_interrupted and interrupt
 //  the main thread's blocking calls; library threads never see them.

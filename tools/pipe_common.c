@@ -8,6 +8,7 @@
 #include "pipe.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -60,18 +61,15 @@ pipe_usage_error (const char *format, ...)
 }
 
 int
-pipe_bad_option (char **argv, int optopt_value, const char *short_options)
+pipe_bad_option (char **argv, int verdict)
 {
-    extern int optind;
+    //  With optstring starting ':', getopt_long says ':' for a missing
+    //  value and '?' for an unknown option; optind is past the culprit
     const char *given = argv [optind - 1];
-    if (optopt_value && strchr (short_options, optopt_value))
-        return pipe_usage_error ("option -%c needs a value", optopt_value);
-    if (optopt_value)
-        return pipe_usage_error ("unknown option -%c", optopt_value);
-    if (given && strncmp (given, "--", 2) == 0 && strchr (given, '=') == NULL) {
-        //  getopt_long does not tell an unknown option from a missing value
-        return pipe_usage_error ("unknown option '%s', or it needs a value", given);
-    }
+    if (verdict == ':')
+        return pipe_usage_error ("option '%s' needs a value", given);
+    if (optopt && given && strncmp (given, "--", 2) != 0)
+        return pipe_usage_error ("unknown option '-%c'", optopt);
     return pipe_usage_error ("unknown option '%s'", given? given: "?");
 }
 

@@ -367,14 +367,14 @@ s_parse_args (int argc, char **argv, s_args_t *args, void (*help) (void), bool a
     };
     int option;
     opterr = 0;
-    while ((option = getopt_long (argc, argv, "+b:m:s:t:h", s_options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, ":b:m:s:t:h", s_options, NULL)) != -1) {
         switch (option) {
             case 'b': args->bytes = optarg; break;
             case 'm': args->msg_size = optarg; break;
             case 's': args->security = optarg; break;
             case 't': args->transport = optarg; break;
             case 'h': help (); return PIPE_EXIT_OK;
-            default: return pipe_bad_option (argv, optopt, "bmst");
+            default: return pipe_bad_option (argv, option);
         }
         if (!all_options && option != 'b')
             return pipe_usage_error ("demo takes only --bytes (bench varies the rest)");

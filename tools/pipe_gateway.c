@@ -52,7 +52,7 @@ pipe_gateway_main (int argc, char **argv)
     int level = SSTREAM_LOG_INFO;
     int option;
     opterr = 0;
-    while ((option = getopt_long (argc, argv, "+c:s:qvh", s_options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, ":c:s:qvh", s_options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 's':
@@ -63,7 +63,7 @@ pipe_gateway_main (int argc, char **argv)
             case 'q': level = SSTREAM_LOG_WARNING; break;
             case 'v': level = SSTREAM_LOG_DEBUG; break;
             case 'h': s_help (); return PIPE_EXIT_OK;
-            default: return pipe_bad_option (argv, optopt, "cs");
+            default: return pipe_bad_option (argv, option);
         }
     }
     if (!config_file)

@@ -36,11 +36,11 @@ pipe_keygen_main (int argc, char **argv)
     const char *dir = ".";
     int option;
     opterr = 0;
-    while ((option = getopt_long (argc, argv, "+d:h", s_options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, ":d:h", s_options, NULL)) != -1) {
         switch (option) {
             case 'd': dir = optarg; break;
             case 'h': s_help (); return PIPE_EXIT_OK;
-            default: return pipe_bad_option (argv, optopt, "d");
+            default: return pipe_bad_option (argv, option);
         }
     }
     if (argc - optind != 1)

@@ -74,7 +74,7 @@ pipe_recv_main (int argc, char **argv)
     pipe_client_args_t args = { 0 };
     int option;
     opterr = 0;
-    while ((option = getopt_long (argc, argv, "+k:g:c:w:t:h", s_options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, ":k:g:c:w:t:h", s_options, NULL)) != -1) {
         switch (option) {
             case 'k': args.key = optarg; break;
             case 'g': args.gateway_key = optarg; break;
@@ -84,7 +84,7 @@ pipe_recv_main (int argc, char **argv)
             case 'T': args.timeout = optarg; break;
             case 'S': args.security = optarg; break;
             case 'h': s_help (); return PIPE_EXIT_OK;
-            default: return pipe_bad_option (argv, optopt, "kgcwt");
+            default: return pipe_bad_option (argv, option);
         }
     }
     if (argc - optind != 2)

@@ -80,7 +80,7 @@ pipe_send_main (int argc, char **argv)
     const char *chunk_text = NULL;
     int option;
     opterr = 0;
-    while ((option = getopt_long (argc, argv, "+k:g:c:s:t:h", s_options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, ":k:g:c:s:t:h", s_options, NULL)) != -1) {
         switch (option) {
             case 'k': args.key = optarg; break;
             case 'g': args.gateway_key = optarg; break;
@@ -90,7 +90,7 @@ pipe_send_main (int argc, char **argv)
             case 'T': args.timeout = optarg; break;
             case 'S': args.security = optarg; break;
             case 'h': s_help (); return PIPE_EXIT_OK;
-            default: return pipe_bad_option (argv, optopt, "kgcst");
+            default: return pipe_bad_option (argv, option);
         }
     }
     if (argc - optind != 2)

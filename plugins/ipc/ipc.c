@@ -81,8 +81,8 @@ s_check (const sstream_transport_link_t *link)
     if (strcmp (path, "*") == 0)
         return s_fail (link, "'%s': give the socket a path", endpoint);
     if (strlen (path) >= sizeof (((struct sockaddr_un *) 0)->sun_path))
-        return s_fail (link, "socket path '%s' is %zu bytes, over the system's limit of %zu",
-                       path, strlen (path), sizeof (((struct sockaddr_un *) 0)->sun_path) - 1);
+        return s_fail (link, "socket path is %zu bytes, over the system's limit of %zu: %.64s...",
+                       strlen (path), sizeof (((struct sockaddr_un *) 0)->sun_path) - 1, path);
     const char *const *pair;
     for (pair = link->options; pair [0]; pair += 2) {
         if (strcmp (pair [0], "mode") == 0) {

@@ -1,0 +1,396 @@
+/*  =========================================================================
+    test_failures - what goes wrong, and how each party is told: refusals,
+    aborts, lost parties, malformed frames from a raw ZeroMQ client
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include <czmq.h>
+#include <msgpack.h>
+#include "support.h"
+
+#include <criterion/criterion.h>
+
+static support_path_t s_path;
+
+static void
+s_setup (void)
+{
+    support_options_t options = { .heartbeat = "100ms", .peer_timeout = "1s" };
+    cr_assert_eq (support_path_start (&s_path, &options), SSTREAM_OK, "%s", sstream_errmsg ());
+}
+
+static void
+s_teardown (void)
+{
+    support_path_stop (&s_path);
+}
+
+TestSuite (failures, .init = s_setup, .fini = s_teardown, .timeout = 60);
+
+static const char *
+s_a (void)
+{
+    return sstream_gateway_endpoint (s_path.a, "local");
+}
+
+static const char *
+s_b (void)
+{
+    return sstream_gateway_endpoint (s_path.b, "local");
+}
+
+Test (failures, a_second_producer_or_consumer_of_a_stream_is_refused)
+{
+    sstream_producer_t *first, *second = NULL;
+    cr_assert_eq (sstream_producer_new (&first, s_a (), "taken", s_path.producer_options), SSTREAM_OK);
+    cr_assert_eq (sstream_producer_new (&second, s_a (), "taken", s_path.producer_options),
+                  SSTREAM_EDENIED);
+    cr_assert (strstr (sstream_errmsg (), "gateway-a: stream 'taken' is already being produced"),
+               "%s", sstream_errmsg ());
+    sstream_consumer_t *one, *two = NULL;
+    cr_assert_eq (sstream_consumer_new (&one, s_b (), "taken", s_path.consumer_options), SSTREAM_OK);
+    cr_assert_eq (sstream_consumer_new (&two, s_b (), "taken", s_path.consumer_options),
+                  SSTREAM_EDENIED);
+    cr_assert (strstr (sstream_errmsg (), "already has a consumer"), "%s", sstream_errmsg ());
+    sstream_consumer_destroy (&one);
+    sstream_producer_destroy (&first);
+}
+
+Test (failures, a_producer_that_goes_away_aborts_the_stream_for_the_consumer)
+{
+    sstream_consumer_t *consumer;
+    cr_assert_eq (sstream_consumer_new (&consumer, s_b (), "orphan", s_path.consumer_options), SSTREAM_OK);
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "orphan", s_path.producer_options), SSTREAM_OK);
+    char data [1000] = { 1 };
+    cr_assert_eq (sstream_producer_send (producer, data, sizeof (data), NULL, 0, 5000), SSTREAM_OK);
+    sstream_producer_destroy (&producer);           //  Without close
+    //  Whatever had already arrived may come first; then the abort
+    sstream_message_t *message;
+    int rc;
+    while ((rc = sstream_consumer_recv (consumer, &message, 5000)) == SSTREAM_OK)
+        sstream_message_destroy (&message);
+    cr_assert_eq (rc, SSTREAM_EABORTED, "got %d: %s", rc, sstream_errmsg ());
+    cr_assert (strstr (sstream_errmsg (), "producer went away without ending the stream"),
+               "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_consumer_close (consumer, 1000), SSTREAM_EINVAL);
+    sstream_consumer_destroy (&consumer);
+    uint64_t aborted = 0;
+    sstream_gateway_stat (s_path.a, "aborted", &aborted);
+    cr_assert_eq (aborted, 1);
+}
+
+Test (failures, a_consumer_that_gives_up_fails_the_producers_close)
+{
+    sstream_consumer_t *consumer;
+    cr_assert_eq (sstream_consumer_new (&consumer, s_b (), "refused", s_path.consumer_options), SSTREAM_OK);
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "refused", s_path.producer_options), SSTREAM_OK);
+    char data [1000] = { 1 };
+    cr_assert_eq (sstream_producer_send (producer, data, sizeof (data), NULL, 0, 5000), SSTREAM_OK);
+    sstream_message_t *message;
+    cr_assert_eq (sstream_consumer_recv (consumer, &message, 5000), SSTREAM_OK);
+    sstream_message_destroy (&message);
+    cr_assert_eq (sstream_consumer_abort (consumer, "disk full"), SSTREAM_OK, "%s", sstream_errmsg ());
+    int rc = sstream_producer_close (producer, 5000);
+    cr_assert_eq (rc, SSTREAM_EABORTED, "got %d: %s", rc, sstream_errmsg ());
+    cr_assert (strstr (sstream_errmsg (), "the consumer gave up: disk full"), "%s", sstream_errmsg ());
+    //  Later calls keep failing the same way
+    cr_assert_eq (sstream_producer_send (producer, data, 1, NULL, 0, 100), SSTREAM_ECLOSED);
+    sstream_consumer_destroy (&consumer);
+    sstream_producer_destroy (&producer);
+}
+
+Test (failures, a_consumer_that_goes_away_mid_stream_fails_the_producer)
+{
+    sstream_consumer_t *consumer;
+    cr_assert_eq (sstream_consumer_new (&consumer, s_b (), "vanish", s_path.consumer_options), SSTREAM_OK);
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "vanish", s_path.producer_options), SSTREAM_OK);
+    char data [1000] = { 1 };
+    cr_assert_eq (sstream_producer_send (producer, data, sizeof (data), NULL, 0, 5000), SSTREAM_OK);
+    sstream_consumer_destroy (&consumer);
+    int rc = SSTREAM_OK, tries;
+    for (tries = 0; tries < 50 && rc == SSTREAM_OK; tries++) {
+        usleep (100 * 1000);
+        rc = sstream_producer_send (producer, data, sizeof (data), NULL, 0, 100);
+        if (rc == SSTREAM_ETIMEDOUT)
+            rc = SSTREAM_OK;
+    }
+    cr_assert_eq (rc, SSTREAM_EABORTED, "got %d: %s", rc, sstream_errmsg ());
+    cr_assert (strstr (sstream_errmsg (), "consumer went away"), "%s", sstream_errmsg ());
+    sstream_producer_destroy (&producer);
+}
+
+Test (failures, a_gateway_that_stops_mid_stream_fails_both_ends)
+{
+    sstream_consumer_t *consumer;
+    cr_assert_eq (sstream_consumer_new (&consumer, s_b (), "cut", s_path.consumer_options), SSTREAM_OK);
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "cut", s_path.producer_options), SSTREAM_OK);
+    char data [1000] = { 1 };
+    cr_assert_eq (sstream_producer_send (producer, data, sizeof (data), NULL, 0, 5000), SSTREAM_OK);
+    sstream_message_t *message;
+    cr_assert_eq (sstream_consumer_recv (consumer, &message, 5000), SSTREAM_OK);
+    sstream_message_destroy (&message);
+
+    int64_t start = zclock_mono ();
+    sstream_gateway_destroy (&s_path.b);
+    int rc = sstream_consumer_recv (consumer, &message, 10000);
+    cr_assert (rc == SSTREAM_EABORTED || rc == SSTREAM_ELOST, "got %d: %s", rc, sstream_errmsg ());
+    cr_assert_lt (zclock_mono () - start, 3000);
+    rc = sstream_producer_close (producer, 10000);
+    cr_assert (rc == SSTREAM_EABORTED || rc == SSTREAM_ELOST, "got %d: %s", rc, sstream_errmsg ());
+    cr_assert_lt (zclock_mono () - start, 5000, "the producer took %" PRId64 " ms to learn",
+                  zclock_mono () - start);
+    sstream_consumer_destroy (&consumer);
+    sstream_producer_destroy (&producer);
+}
+
+Test (failures, an_unreachable_gateway_times_out_with_a_reason)
+{
+    char endpoint [64];
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", support_free_port ());
+    sstream_config_set (s_path.producer_options, "client/connect-timeout", "1s");
+    int64_t start = zclock_mono ();
+    sstream_producer_t *producer = NULL;
+    int rc = sstream_producer_new (&producer, endpoint, "nowhere", s_path.producer_options);
+    int64_t elapsed = zclock_mono () - start;
+    cr_assert_eq (rc, SSTREAM_ETIMEDOUT, "%s", sstream_errmsg ());
+    cr_assert (strstr (sstream_errmsg (), "is unreachable"), "%s", sstream_errmsg ());
+    cr_assert (strstr (sstream_errmsg (), endpoint), "%s", sstream_errmsg ());
+    cr_assert_geq (elapsed, 900);
+    cr_assert_lt (elapsed, 3000);
+}
+
+Test (failures, bad_arguments_are_refused)
+{
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "", s_path.producer_options), SSTREAM_EINVAL);
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "bad name", s_path.producer_options), SSTREAM_EINVAL);
+    cr_assert_eq (sstream_producer_new (&producer, "", "s", s_path.producer_options), SSTREAM_EINVAL);
+    cr_assert_eq (sstream_producer_new (NULL, s_a (), "s", s_path.producer_options), SSTREAM_EINVAL);
+    sstream_config_set (s_path.producer_options, "client/windw", "1M");
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "s", s_path.producer_options), SSTREAM_ECONFIG);
+    cr_assert (strstr (sstream_errmsg (), "unknown key 'windw'"), "%s", sstream_errmsg ());
+
+    sstream_config_t *clean;
+    sstream_config_new (&clean);
+    sstream_config_set (clean, "client/security", "none");
+    sstream_config_set (clean, "client/heartbeat", "1s");
+    sstream_config_set (clean, "client/peer-timeout", "1s");
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "s", clean), SSTREAM_ECONFIG);
+    cr_assert (strstr (sstream_errmsg (), "at least twice the heartbeat"), "%s", sstream_errmsg ());
+    sstream_config_destroy (&clean);
+
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "limits", s_path.producer_options),
+                  SSTREAM_ECONFIG);
+    sstream_config_t *fixed;
+    sstream_config_new (&fixed);
+    sstream_config_set (fixed, "client/secret-key", sstream_config_get (s_path.producer_options, "client/secret-key", NULL));
+    sstream_config_set (fixed, "client/gateway-key", sstream_config_get (s_path.producer_options, "client/gateway-key", NULL));
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "limits", fixed), SSTREAM_OK, "%s", sstream_errmsg ());
+    char byte = 0;
+    cr_assert_eq (sstream_producer_send (producer, &byte, SSTREAM_MESSAGE_MAX + 1, NULL, 0, 100),
+                  SSTREAM_ETOOBIG);
+    cr_assert_eq (sstream_producer_send (producer, NULL, 10, NULL, 0, 100), SSTREAM_EINVAL);
+    const char not_a_map [] = { (char) 0x92, 1, 2 };
+    cr_assert_eq (sstream_producer_send (producer, &byte, 1, not_a_map, sizeof (not_a_map), 100),
+                  SSTREAM_EINVAL);
+    cr_assert_eq (sstream_producer_send (NULL, &byte, 1, NULL, 0, 100), SSTREAM_EINVAL);
+    sstream_producer_destroy (&producer);
+    sstream_producer_destroy (&producer);           //  Idempotent
+    sstream_config_destroy (&fixed);
+}
+
+//  A raw ZeroMQ client with the producer's own key: it passes CURVE, then
+//  sends what no sstream producer would.
+
+static zsock_t *
+s_raw_client (void)
+{
+    zcert_t *cert = zcert_load (sstream_config_get (s_path.producer_options, "client/secret-key", NULL));
+    zcert_t *server = zcert_load (sstream_config_get (s_path.producer_options, "client/gateway-key", NULL));
+    cr_assert (cert && server);
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    zcert_apply (cert, sock);
+    zsock_set_curve_serverkey (sock, zcert_public_txt (server));
+    zsock_set_rcvtimeo (sock, 5000);
+    cr_assert_eq (zsock_connect (sock, "%s", s_a ()), 0);
+    zcert_destroy (&cert);
+    zcert_destroy (&server);
+    return sock;
+}
+
+static void
+s_send_map (zsock_t *sock, const char *type, const char *stream, uint64_t seq, uint64_t len,
+            const void *payload, size_t payload_size)
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    bool data = strcmp (type, "data") == 0;
+    bool open = strcmp (type, "open") == 0;
+    msgpack_pack_map (&packer, data? 5: open? 4: 2);
+    msgpack_pack_str (&packer, 1); msgpack_pack_str_body (&packer, "v", 1);
+    msgpack_pack_uint8 (&packer, 1);
+    msgpack_pack_str (&packer, 1); msgpack_pack_str_body (&packer, "t", 1);
+    msgpack_pack_str (&packer, strlen (type)); msgpack_pack_str_body (&packer, type, strlen (type));
+    if (data || open) {
+        msgpack_pack_str (&packer, 6); msgpack_pack_str_body (&packer, "stream", 6);
+        msgpack_pack_str (&packer, strlen (stream)); msgpack_pack_str_body (&packer, stream, strlen (stream));
+    }
+    if (open) {
+        msgpack_pack_str (&packer, 4); msgpack_pack_str_body (&packer, "role", 4);
+        msgpack_pack_str (&packer, 7); msgpack_pack_str_body (&packer, "produce", 7);
+    }
+    if (data) {
+        msgpack_pack_str (&packer, 3); msgpack_pack_str_body (&packer, "seq", 3);
+        msgpack_pack_uint64 (&packer, seq);
+        msgpack_pack_str (&packer, 3); msgpack_pack_str_body (&packer, "len", 3);
+        msgpack_pack_uint64 (&packer, len);
+    }
+    zmsg_t *message = zmsg_new ();
+    zmsg_addmem (message, buffer.data, buffer.size);
+    if (data)
+        zmsg_addmem (message, payload, payload_size);
+    zmsg_send (&message, sock);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+//  Next message from the gateway that is an error; its text.
+static char *
+s_next_error (zsock_t *sock)
+{
+    while (true) {
+        zmsg_t *message = zmsg_recv (sock);
+        if (!message)
+            return NULL;
+        zframe_t *frame = zmsg_first (message);
+        msgpack_unpacked unpacked;
+        msgpack_unpacked_init (&unpacked);
+        char *text = NULL;
+        bool is_error = false;
+        if (msgpack_unpack_next (&unpacked, (const char *) zframe_data (frame), zframe_size (frame), NULL)
+            == MSGPACK_UNPACK_SUCCESS && unpacked.data.type == MSGPACK_OBJECT_MAP) {
+            uint32_t index;
+            for (index = 0; index < unpacked.data.via.map.size; index++) {
+                msgpack_object_kv *pair = &unpacked.data.via.map.ptr [index];
+                if (pair->key.via.str.size == 1 && pair->key.via.str.ptr [0] == 't'
+                &&  pair->val.via.str.size == 5 && memcmp (pair->val.via.str.ptr, "error", 5) == 0)
+                    is_error = true;
+                if (pair->key.via.str.size == 4 && memcmp (pair->key.via.str.ptr, "text", 4) == 0)
+                    text = strndup (pair->val.via.str.ptr, pair->val.via.str.size);
+            }
+        }
+        msgpack_unpacked_destroy (&unpacked);
+        zmsg_destroy (&message);
+        if (is_error)
+            return text;
+        free (text);
+    }
+}
+
+Test (failures, malformed_frames_get_an_error_and_the_gateway_carries_on)
+{
+    zsock_t *sock = s_raw_client ();
+    //  Garbage header
+    zstr_send (sock, "\xc1\xc1 not msgpack");
+    char *text = s_next_error (sock);
+    cr_assert_not_null (text, "no error reply");
+    cr_assert (strstr (text, "malformed header"), "%s", text);
+    free (text);
+    //  A data message with two payload frames too many
+    zmsg_t *message = zmsg_new ();
+    zmsg_addstr (message, "\x82\xa1v\x01\xa1t\xa4ping");
+    zmsg_addstr (message, "extra");
+    zmsg_send (&message, sock);
+    text = s_next_error (sock);
+    cr_assert_not_null (text);
+    cr_assert (strstr (text, "ping with 2 frames"), "%s", text);
+    free (text);
+    //  Data before open
+    char payload [10] = { 0 };
+    s_send_map (sock, "data", "raw", 0, 10, payload, 10);
+    text = s_next_error (sock);
+    cr_assert_not_null (text);
+    cr_assert (strstr (text, "opened no stream"), "%s", text);
+    free (text);
+
+    //  An open stream, then a length that lies: the stream is aborted
+    s_send_map (sock, "open", "raw", 0, 0, NULL, 0);
+    s_send_map (sock, "data", "raw", 0, 11, payload, 10);
+    text = s_next_error (sock);
+    cr_assert_not_null (text);
+    cr_assert (strstr (text, "says 11 bytes but carries 10"), "%s", text);
+    free (text);
+    //  Again, with a gap in the sequence
+    s_send_map (sock, "open", "raw2", 0, 0, NULL, 0);
+    s_send_map (sock, "data", "raw2", 0, 10, payload, 10);
+    s_send_map (sock, "data", "raw2", 5, 10, payload, 10);
+    text = s_next_error (sock);
+    cr_assert_not_null (text);
+    cr_assert (strstr (text, "message 5 arrived where 1 was due"), "%s", text);
+    free (text);
+    zsock_destroy (&sock);
+
+    uint64_t malformed = 0, aborted = 0;
+    sstream_gateway_stat (s_path.a, "malformed", &malformed);
+    sstream_gateway_stat (s_path.a, "aborted", &aborted);
+    cr_assert_eq (malformed, 2);
+    cr_assert_eq (aborted, 2);
+
+    //  The gateway still streams for everybody else
+    support_consumer_t consumer = { .endpoint = s_b (), .stream = "after", .options = s_path.consumer_options };
+    support_consumer_start (&consumer);
+    unsigned char sent [32];
+    cr_assert_eq (support_produce (s_a (), "after", s_path.producer_options, 2 << 20, 65536, sent),
+                  SSTREAM_OK, "%s", sstream_errmsg ());
+    support_consumer_join (&consumer);
+    cr_assert_eq (consumer.rc, SSTREAM_OK, "%s", consumer.error);
+    cr_assert_eq (memcmp (sent, consumer.digest, 32), 0);
+}
+
+Test (failures, a_client_that_falls_silent_is_dropped)
+{
+    //  A raw client opens a stream, then never says anything again: after
+    //  the peer timeout (1 s here) the gateway gives the stream up
+    zsock_t *sock = s_raw_client ();
+    s_send_map (sock, "open", "silent", 0, 0, NULL, 0);
+    usleep (200 * 1000);
+    uint64_t streams = 0;
+    sstream_gateway_stat (s_path.a, "streams", &streams);
+    cr_assert_eq (streams, 1);
+    int waited;
+    for (waited = 0; waited < 5000 && streams; waited += 100) {
+        usleep (100 * 1000);
+        sstream_gateway_stat (s_path.a, "streams", &streams);
+    }
+    cr_assert_eq (streams, 0, "the silent client's stream is still open");
+    cr_assert_geq (waited, 700, "dropped after %d ms, before its timeout", waited);
+    zsock_destroy (&sock);
+}
+
+Test (failures, max_streams_is_enforced)
+{
+    sstream_config_t *config = support_gateway_config (&s_path, 'a');
+    sstream_config_set (config, "gateway/name", "small");
+    sstream_config_set (config, "gateway/max-streams", "2");
+    sstream_config_set (config, "peer/endpoint", "tcp://127.0.0.1:*");
+    sstream_gateway_t *small;
+    cr_assert_eq (sstream_gateway_new (&small, config), SSTREAM_OK, "%s", sstream_errmsg ());
+    sstream_producer_t *one, *two, *three = NULL;
+    const char *endpoint = sstream_gateway_endpoint (small, "local");
+    cr_assert_eq (sstream_producer_new (&one, endpoint, "one", s_path.producer_options), SSTREAM_OK);
+    cr_assert_eq (sstream_producer_new (&two, endpoint, "two", s_path.producer_options), SSTREAM_OK);
+    cr_assert_eq (sstream_producer_new (&three, endpoint, "three", s_path.producer_options),
+                  SSTREAM_EDENIED);
+    cr_assert (strstr (sstream_errmsg (), "max-streams"), "%s", sstream_errmsg ());
+    sstream_producer_destroy (&one);
+    sstream_producer_destroy (&two);
+    sstream_gateway_destroy (&small);
+    sstream_config_destroy (&config);
+}

@@ -1,0 +1,424 @@
+/*  =========================================================================
+    support - what the tests share
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#define _GNU_SOURCE
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+char *
+support_scratch (void)
+{
+    const char *tmp = getenv ("TMPDIR");
+    char *folder = NULL;
+    if (asprintf (&folder, "%s/sstream-test-XXXXXX", tmp && *tmp? tmp: "/tmp") < 0)
+        return NULL;
+    if (!mkdtemp (folder)) {
+        free (folder);
+        return NULL;
+    }
+    return folder;
+}
+
+static int
+s_remove (const char *path, const struct stat *stat_buf, int type, struct FTW *ftw)
+{
+    (void) stat_buf;
+    (void) type;
+    (void) ftw;
+    remove (path);
+    return 0;
+}
+
+void
+support_rmtree (const char *path)
+{
+    if (path)
+        nftw (path, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+support_write_file (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    if (!file)
+        return -1;
+    size_t length = strlen (text);
+    int rc = fwrite (text, 1, length, file) == length? 0: -1;
+    return fclose (file) == 0? rc: -1;
+}
+
+char *
+support_read_file (const char *path)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return NULL;
+    size_t capacity = 4096, size = 0;
+    char *text = malloc (capacity);
+    size_t got;
+    while (text && (got = fread (text + size, 1, capacity - size - 1, file)) > 0) {
+        size += got;
+        if (size + 1 == capacity)
+            text = realloc (text, capacity *= 2);
+    }
+    fclose (file);
+    if (text)
+        text [size] = 0;
+    return text;
+}
+
+
+//  --------------------------------------------------------------------------
+//  A two-gateway path
+
+static int
+s_set (sstream_config_t *config, const char *path, const char *format, ...)
+{
+    char value [1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (value, sizeof (value), format, args);
+    va_end (args);
+    return sstream_config_set (config, path, value);
+}
+
+static const char *
+s_endpoint (support_path_t *path, const char *name, char *buffer, size_t size)
+{
+    if (path->options.transport && strcmp (path->options.transport, "ipc") == 0)
+        snprintf (buffer, size, "ipc://%s/%s.sock", path->folder, name);
+    else
+        snprintf (buffer, size, "tcp://127.0.0.1:*");
+    return buffer;
+}
+
+sstream_config_t *
+support_gateway_config (support_path_t *path, char which)
+{
+    const support_options_t *options = &path->options;
+    const char *security = options->insecure? "none": "curve";
+    char endpoint [600];
+    sstream_config_t *config;
+    if (sstream_config_new (&config))
+        return NULL;
+    int rc = s_set (config, "gateway/name", "gateway-%c", which);
+    if (!rc) rc = s_set (config, "local/endpoint", "%s",
+                         s_endpoint (path, which == 'a'? "a": "b", endpoint, sizeof (endpoint)));
+    if (!rc) rc = s_set (config, "local/security", "%s", security);
+    if (!rc) rc = s_set (config, "peer/name", "gateway-%c", which == 'a'? 'b': 'a');
+    if (!rc) rc = s_set (config, "peer/security", "%s", security);
+    if (!rc && which == 'a') {
+        rc = s_set (config, "peer/mode", "bind");
+        if (!rc) rc = s_set (config, "peer/endpoint", "%s",
+                             s_endpoint (path, "wan", endpoint, sizeof (endpoint)));
+    }
+    if (!rc && which == 'b') {
+        rc = s_set (config, "peer/mode", "connect");
+        if (!rc) rc = s_set (config, "peer/endpoint", "%s",
+                             path->a? sstream_gateway_endpoint (path->a, "peer"): "tcp://127.0.0.1:1");
+    }
+    if (!rc && !options->insecure) {
+        rc = s_set (config, "gateway/secret-key", "%s/gateway-%c.secret", path->gateways, which);
+        if (!rc) rc = s_set (config, "local/trusted-keys", "%s",
+                             which == 'a'? path->facility_a: path->facility_b);
+        if (!rc) rc = s_set (config, "peer/public-key", "%s/gateway-%c.pub", path->gateways,
+                             which == 'a'? 'b': 'a');
+    }
+    if (!rc && options->buffer)
+        rc = s_set (config, "gateway/buffer", "%s", options->buffer);
+    if (!rc && options->heartbeat)
+        rc = s_set (config, "gateway/heartbeat", "%s", options->heartbeat);
+    if (!rc && options->peer_timeout)
+        rc = s_set (config, "gateway/peer-timeout", "%s", options->peer_timeout);
+    if (rc)
+        sstream_config_destroy (&config);
+    return config;
+}
+
+static sstream_config_t *
+s_client_config (support_path_t *path, bool producer)
+{
+    const support_options_t *options = &path->options;
+    sstream_config_t *config;
+    if (sstream_config_new (&config))
+        return NULL;
+    int rc = s_set (config, "client/security", "%s", options->insecure? "none": "curve");
+    if (!rc && !options->insecure) {
+        rc = s_set (config, "client/secret-key", "%s/%s.secret",
+                    producer? path->facility_a: path->facility_b,
+                    producer? "producer": "consumer");
+        if (!rc) rc = s_set (config, "client/gateway-key", "%s/gateway-%c.pub",
+                             path->gateways, producer? 'a': 'b');
+    }
+    if (!rc && options->heartbeat)
+        rc = s_set (config, "client/heartbeat", "%s", options->heartbeat);
+    if (!rc && options->peer_timeout)
+        rc = s_set (config, "client/peer-timeout", "%s", options->peer_timeout);
+    if (!rc && options->window && !producer)
+        rc = s_set (config, "client/window", "%s", options->window);
+    if (rc)
+        sstream_config_destroy (&config);
+    return config;
+}
+
+int
+support_path_start (support_path_t *path, const support_options_t *options)
+{
+    memset (path, 0, sizeof (*path));
+    if (options)
+        path->options = *options;
+    path->folder = support_scratch ();
+    if (!path->folder)
+        return SSTREAM_EIO;
+    snprintf (path->gateways, sizeof (path->gateways), "%s/gateways", path->folder);
+    snprintf (path->facility_a, sizeof (path->facility_a), "%s/facility-a", path->folder);
+    snprintf (path->facility_b, sizeof (path->facility_b), "%s/facility-b", path->folder);
+    int rc = SSTREAM_OK;
+    if (!path->options.insecure) {
+        rc = sstream_keygen ("gateway-a", path->gateways);
+        if (!rc) rc = sstream_keygen ("gateway-b", path->gateways);
+        if (!rc) rc = sstream_keygen ("producer", path->facility_a);
+        if (!rc) rc = sstream_keygen ("consumer", path->facility_b);
+        if (rc)
+            return rc;
+    }
+    sstream_config_t *config = support_gateway_config (path, 'a');
+    rc = config? sstream_gateway_new (&path->a, config): SSTREAM_ENOMEM;
+    sstream_config_destroy (&config);
+    if (rc)
+        return rc;
+    config = support_gateway_config (path, 'b');
+    rc = config? sstream_gateway_new (&path->b, config): SSTREAM_ENOMEM;
+    sstream_config_destroy (&config);
+    if (rc)
+        return rc;
+    path->producer_options = s_client_config (path, true);
+    path->consumer_options = s_client_config (path, false);
+    return path->producer_options && path->consumer_options? SSTREAM_OK: SSTREAM_ENOMEM;
+}
+
+void
+support_path_stop (support_path_t *path)
+{
+    sstream_config_destroy (&path->producer_options);
+    sstream_config_destroy (&path->consumer_options);
+    sstream_gateway_destroy (&path->b);
+    sstream_gateway_destroy (&path->a);
+    support_rmtree (path->folder);
+    free (path->folder);
+    path->folder = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Producing and consuming
+
+void
+support_fill (unsigned char *buffer, uint64_t offset, size_t size)
+{
+    //  xorshift64 of each 8-byte word's index: cheap, and no two words of a
+    //  stream alike, so a lost, doubled or swapped message changes the digest
+    size_t index = 0;
+    while (index < size) {
+        uint64_t position = offset + index;
+        uint64_t x = (position / 8) * 0x9E3779B97F4A7C15ULL + 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        unsigned byte;
+        for (byte = (unsigned) (position % 8); byte < 8 && index < size; byte++)
+            buffer [index++] = (unsigned char) (x >> (8 * byte));
+    }
+}
+
+int
+support_produce (const char *endpoint, const char *stream, sstream_config_t *options,
+                 uint64_t bytes, size_t msg_size, unsigned char digest [32])
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 32);
+    sstream_producer_t *producer;
+    int rc = sstream_producer_new (&producer, endpoint, stream, options);
+    if (rc)
+        return rc;
+    unsigned char *buffer = malloc (msg_size? msg_size: 1);
+    uint64_t sent = 0;
+    while (rc == SSTREAM_OK && sent < bytes) {
+        size_t size = bytes - sent < msg_size? (size_t) (bytes - sent): msg_size;
+        support_fill (buffer, sent, size);
+        rc = sstream_producer_send (producer, buffer, size, NULL, 0, SSTREAM_FOREVER);
+        if (rc == SSTREAM_OK) {
+            crypto_generichash_update (&state, buffer, size);
+            sent += size;
+        }
+    }
+    if (rc == SSTREAM_OK)
+        rc = sstream_producer_close (producer, 60000);
+    free (buffer);
+    sstream_producer_destroy (&producer);
+    if (digest)
+        crypto_generichash_final (&state, digest, 32);
+    return rc;
+}
+
+static void *
+s_consumer_run (void *args)
+{
+    support_consumer_t *self = (support_consumer_t *) args;
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 32);
+    self->in_order = true;
+    sstream_consumer_t *consumer;
+    int rc = sstream_consumer_new (&consumer, self->endpoint, self->stream, self->options);
+    if (rc == SSTREAM_OK && self->stall_ms)
+        usleep ((useconds_t) self->stall_ms * 1000);
+    while (rc == SSTREAM_OK) {
+        sstream_message_t *message;
+        rc = sstream_consumer_recv (consumer, &message, 60000);
+        if (rc == SSTREAM_OK) {
+            if (sstream_message_seq (message) != self->messages)
+                self->in_order = false;
+            crypto_generichash_update (&state, sstream_message_data (message),
+                                       sstream_message_size (message));
+            self->bytes += sstream_message_size (message);
+            self->messages++;
+            sstream_message_destroy (&message);
+        }
+    }
+    if (rc == SSTREAM_EEND)
+        rc = sstream_consumer_close (consumer, 10000);
+    if (rc)
+        snprintf (self->error, sizeof (self->error), "%s", sstream_errmsg ());
+    sstream_consumer_destroy (&consumer);
+    crypto_generichash_final (&state, self->digest, 32);
+    self->rc = rc;
+    return NULL;
+}
+
+void
+support_consumer_start (support_consumer_t *self)
+{
+    self->rc = SSTREAM_EINTERNAL;
+    self->bytes = self->messages = 0;
+    pthread_create (&self->thread, NULL, s_consumer_run, self);
+}
+
+void
+support_consumer_join (support_consumer_t *self)
+{
+    pthread_join (self->thread, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Processes
+
+pid_t
+support_spawn (char *const argv [], const char *in, const char *out, const char *err)
+{
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    const char *paths [3] = { in? in: "/dev/null", out? out: "/dev/null", err? err: "/dev/null" };
+    int index;
+    for (index = 0; index < 3; index++) {
+        int fd = index == 0? open (paths [index], O_RDONLY)
+                           : open (paths [index], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            _exit (126);
+        dup2 (fd, index);
+        close (fd);
+    }
+    //  Children get a clean signal state whatever Criterion set up
+    sigset_t none;
+    sigemptyset (&none);
+    sigprocmask (SIG_SETMASK, &none, NULL);
+    execv (argv [0], argv);
+    _exit (127);
+}
+
+int
+support_wait (pid_t pid, int timeout_ms)
+{
+    struct timespec start, now;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    while (true) {
+        int status;
+        pid_t done = waitpid (pid, &status, WNOHANG);
+        if (done == pid)
+            return WIFEXITED (status)? WEXITSTATUS (status): 128 + WTERMSIG (status);
+        if (done < 0)
+            return -2;
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed > timeout_ms) {
+            kill (pid, SIGKILL);
+            waitpid (pid, &status, 0);
+            return -1;
+        }
+        usleep (10000);
+    }
+}
+
+int
+support_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = 0 };
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t length = sizeof (address);
+    int port = -1;
+    if (bind (fd, (struct sockaddr *) &address, sizeof (address)) == 0
+    &&  getsockname (fd, (struct sockaddr *) &address, &length) == 0)
+        port = ntohs (address.sin_port);
+    close (fd);
+    return port;
+}
+
+bool
+support_wait_for_text (const char *path, const char *text, int timeout_ms)
+{
+    int waited;
+    for (waited = 0; waited <= timeout_ms; waited += 20) {
+        char *contents = support_read_file (path);
+        bool found = contents && strstr (contents, text);
+        free (contents);
+        if (found)
+            return true;
+        usleep (20000);
+    }
+    return false;
+}
+
+uint64_t
+support_rss (pid_t pid)
+{
+    char path [64];
+    snprintf (path, sizeof (path), "/proc/%d/status", (int) pid);
+    char *status = support_read_file (path);
+    uint64_t rss = 0;
+    char *line = status? strstr (status, "VmRSS:"): NULL;
+    if (line)
+        rss = strtoull (line + 6, NULL, 10) * 1024;
+    free (status);
+    return rss;
+}

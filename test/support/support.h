@@ -1,0 +1,102 @@
+/*  =========================================================================
+    support - what the tests share: scratch folders, a two-gateway path
+    with fresh keys, producers and consumers that digest what they move,
+    and child processes
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#ifndef SUPPORT_H_INCLUDED
+#define SUPPORT_H_INCLUDED
+
+#include <sstream.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+//  A fresh folder under TMPDIR; free () the result after support_rmtree.
+char *support_scratch (void);
+void support_rmtree (const char *path);
+
+//  Write text to a file (mode 0644); returns 0 or -1.
+int support_write_file (const char *path, const char *text);
+//  The file's contents, NUL-terminated (free it), or NULL.
+char *support_read_file (const char *path);
+
+typedef struct {
+    const char *transport;      //  "tcp" (default) or "ipc"
+    bool insecure;              //  security = none on every link
+    const char *buffer;         //  gateway/buffer of both gateways
+    const char *heartbeat;      //  gateway/heartbeat, client/heartbeat
+    const char *peer_timeout;   //  gateway/peer-timeout, client/peer-timeout
+    const char *window;         //  consumer's client/window
+} support_options_t;
+
+//  Producer at gateway A, consumer at gateway B; A binds the WAN link.
+typedef struct {
+    support_options_t options;
+    char *folder;
+    char gateways [512];        //  gateway-a.*, gateway-b.*
+    char facility_a [512];      //  producer.*  (A trusts this folder)
+    char facility_b [512];      //  consumer.*  (B trusts this folder)
+    sstream_gateway_t *a;
+    sstream_gateway_t *b;
+    sstream_config_t *producer_options;
+    sstream_config_t *consumer_options;
+} support_path_t;
+
+//  Make keys (unless insecure), configs, and start both gateways. Returns
+//  an sstream error code (0 on success).
+int support_path_start (support_path_t *path, const support_options_t *options);
+
+//  A gateway config as support_path_start makes it, for 'a' or 'b'; the
+//  caller may change it before starting a gateway of its own.
+sstream_config_t *support_gateway_config (support_path_t *path, char which);
+
+void support_path_stop (support_path_t *path);
+
+//  Deterministic stream contents: the bytes at offset of any stream.
+void support_fill (unsigned char *buffer, uint64_t offset, size_t size);
+
+//  Send bytes as messages of msg_size (the last may be shorter); digest
+//  what was sent. Returns the first error, after closing (SSTREAM_OK only
+//  if the consumer acknowledged the end).
+int support_produce (const char *endpoint, const char *stream, sstream_config_t *options,
+                     uint64_t bytes, size_t msg_size, unsigned char digest [32]);
+
+//  A consumer running in a thread of its own
+typedef struct {
+    const char *endpoint;
+    const char *stream;
+    sstream_config_t *options;
+    int stall_ms;               //  Sleep this long before the first recv
+    //  Results
+    int rc;                     //  SSTREAM_OK once end acknowledged
+    char error [1024];
+    uint64_t bytes;
+    uint64_t messages;
+    bool in_order;              //  Sequence numbers ran 0, 1, 2, ...
+    unsigned char digest [32];
+    pthread_t thread;
+} support_consumer_t;
+
+void support_consumer_start (support_consumer_t *consumer);
+void support_consumer_join (support_consumer_t *consumer);
+
+//  Child processes: argv [0] is a path. in/out/err may be NULL (/dev/null).
+pid_t support_spawn (char *const argv [], const char *in, const char *out, const char *err);
+//  Exit status, or -1 if it ran past timeout_ms (then it is killed), or
+//  128 + signal if a signal ended it.
+int support_wait (pid_t pid, int timeout_ms);
+//  A TCP port on 127.0.0.1 that nobody listens on right now.
+int support_free_port (void);
+//  Wait until a file contains text; true if it did within timeout_ms.
+bool support_wait_for_text (const char *path, const char *text, int timeout_ms);
+
+//  Resident memory of a process, in bytes (from /proc).
+uint64_t support_rss (pid_t pid);
+
+#endif
