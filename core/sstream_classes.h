@@ -56,5 +56,6 @@ int
 #include "sstream_link.h"
 #include "sstream_client.h"
 #include "sstream_stream.h"
+#include "sstream_router.h"
 
 #endif
