@@ -46,7 +46,7 @@ s_write_folder (void)
             zhashx_insert (wanted, key, (void *) key);
     }
     bool changed = false;
-    char path [512], temporary [512];
+    char path [4096], temporary [4096];
     const char *key;
     for (key = (const char *) zhashx_first (wanted); key;
          key = (const char *) zhashx_next (wanted)) {
@@ -103,9 +103,9 @@ s_stop (void)
 {
     zactor_destroy (&s_zauth);
     if (s_folder) {
-        char path [512];
+        char path [4096];
         const char *key;
-        for (key = (const char *) zhashx_first (s_written); key;
+        for (key = s_written? (const char *) zhashx_first (s_written): NULL; key;
              key = (const char *) zhashx_next (s_written)) {
             s_file_name (key, path, sizeof (path), false);
             unlink (path);
@@ -134,6 +134,19 @@ s_start (void)
     s_written = zhashx_new ();
     if (s_written)
         zhashx_set_destructor (s_written, s_free_string);
+    //  zauth aborts the process if another ZAP handler holds the endpoint;
+    //  find out first, and say so
+    zsock_t *probe = zsock_new (ZMQ_REP);
+    bool taken = !probe || zsock_bind (probe, "inproc://zeromq.zap.01") != 0;
+    if (probe && !taken)
+        zsock_unbind (probe, "inproc://zeromq.zap.01");
+    zsock_destroy (&probe);
+    if (taken) {
+        s_stop ();
+        return sstream_error_set (SSTREAM_EINTERNAL,
+            "another ZAP handler already runs in this process: libsstream runs its own "
+            "(CZMQ's zauth) and cannot share it");
+    }
     s_zauth = zactor_new (zauth, NULL);
     if (!s_rings || !s_written || !s_zauth) {
         s_stop ();

@@ -21,6 +21,24 @@
 void
     sstream_library_init (void);
 
+//  Signals belong to the application. CZMQ aborts the process when a
+//  socket option call of its own is interrupted, so: the library's threads
+//  never take a signal (refuse), and a caller's thread holds them off while
+//  CZMQ works on its behalf, letting them through only while it waits in
+//  zmq_poll, which reports an interruption cleanly (sstream_signals_wait).
+void
+    sstream_signals_refuse (void);
+void
+    sstream_signals_hold (sigset_t *saved);
+void
+    sstream_signals_release (const sigset_t *saved);
+
+//  Wait until socket (a libzmq handle) is readable (events ZMQ_POLLIN) or
+//  writable (ZMQ_POLLOUT), at most timeout_ms, with the caller's signals
+//  let through meanwhile. Returns 1 ready, 0 timed out, -1 interrupted.
+int
+    sstream_signals_wait (void *socket, short events, long timeout_ms, const sigset_t *saved);
+
 //  Record a detailed message for sstream_errmsg () and return code.
 int
     sstream_error_set (int code, const char *format, ...)

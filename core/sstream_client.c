@@ -21,7 +21,7 @@ static const sstream_setting_t s_client_schema [] = {
     { NULL, 0, NULL }
 };
 
-#define WINDOW_DEFAULT (16ULL << 20)
+#define WINDOW_DEFAULT (64ULL << 20)
 #define PIPE_DEFAULT   8
 
 int
@@ -66,8 +66,8 @@ sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *o
         rc = sstream_error_set (SSTREAM_ECONFIG,
             "%s: peer-timeout must be at least twice the heartbeat",
             sstream_config_where (options, "client/peer-timeout"));
-    if (!rc && self->window == 0)
-        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: window must not be 0",
+    if (!rc && (self->window < 4096 || self->window > SSTREAM_WIRE_WINDOW_MAX))
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: window must be 4KiB to 1TiB",
                                 sstream_config_where (options, "client/window"));
     if (!rc && (self->pipe == 0 || self->pipe > 100000))
         rc = sstream_error_set (SSTREAM_ECONFIG, "%s: pipe must be 1 to 100000 messages",
@@ -142,6 +142,7 @@ struct _sstream_client_t {
     bool retried;               //  A connection attempt failed
     bool handshaken;            //  CURVE handshake completed
     int early_drops;            //  Disconnections before the handshake
+    int64_t peer_timeout;       //  Ours, or longer if the gateway pings slowly
 };
 
 int
@@ -174,11 +175,13 @@ sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *o
     }
     self->state = SSTREAM_CLIENT_OPENING;
     self->started = self->last_heard = zclock_mono ();
+    self->peer_timeout = options->peer_timeout;
 
     sstream_wire_t open = {
         .type = SSTREAM_WIRE_OPEN,
         .role = options->role,
-        .window = options->role == SSTREAM_ROLE_CONSUME? options->window: 0
+        .window = options->role == SSTREAM_ROLE_CONSUME? options->window: 0,
+        .heartbeat = (uint64_t) options->heartbeat
     };
     snprintf (open.stream, sizeof (open.stream), "%s", options->stream);
     zframe_t *header = sstream_wire_encode (&open, NULL, 0);
@@ -294,10 +297,10 @@ sstream_client_on_tick (sstream_client_t *self)
             options->endpoint, options->stream, seconds));
     }
     if (self->state == SSTREAM_CLIENT_OPEN
-    &&  now - self->last_heard >= options->peer_timeout)
+    &&  now - self->last_heard >= self->peer_timeout)
         return s_fail (self, sstream_error_set (SSTREAM_ELOST,
             "gateway at %s has been silent for %g s", options->endpoint,
-            options->peer_timeout / 1000.0));
+            self->peer_timeout / 1000.0));
     if (self->state == SSTREAM_CLIENT_OPEN
     &&  now - self->last_sent >= options->heartbeat) {
         zframe_t *ping = sstream_wire_ping ();
@@ -317,7 +320,7 @@ sstream_client_next_tick (sstream_client_t *self)
         next = self->started + self->options->connect_timeout;
     else {
         next = self->last_sent + self->options->heartbeat;
-        int64_t silence = self->last_heard + self->options->peer_timeout;
+        int64_t silence = self->last_heard + self->peer_timeout;
         if (silence < next)
             next = silence;
     }
@@ -384,6 +387,9 @@ sstream_client_recv (sstream_client_t *self, zmsg_t **message_p, sstream_wire_t 
             self->state = SSTREAM_CLIENT_OPEN;
             self->window = header->window;
             self->handshaken = true;
+            //  A gateway that pings less often than we expect is not lost
+            if ((int64_t) header->heartbeat * 3 > self->peer_timeout)
+                self->peer_timeout = (int64_t) header->heartbeat * 3;
             if (self->options->role == SSTREAM_ROLE_PRODUCE && self->window == 0)
                 return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
                     "gateway at %s granted a window of 0 bytes", self->options->endpoint));

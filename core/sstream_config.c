@@ -11,7 +11,6 @@
 
 #include "sstream_classes.h"
 
-#include <pthread.h>
 
 struct _sstream_config_t {
     zconfig_t *root;            //  The tree
@@ -19,11 +18,6 @@ struct _sstream_config_t {
     char *folder;               //  That file's folder, for relative paths
     zhashx_t *lines;            //  "%p" of a loaded node -> its line number
 };
-
-//  zconfig reports syntax errors with printf on stdout. A library must not
-//  write there (stdout may be a stream's data), so while zconfig parses,
-//  stdout goes to a scratch file, from which we take zconfig's own words.
-static pthread_mutex_t s_stdout_lock = PTHREAD_MUTEX_INITIALIZER;
 
 //  A node's value; sections made by zconfig_put have none.
 static const char *
@@ -66,31 +60,112 @@ sstream_config_destroy (sstream_config_t **self_p)
     }
 }
 
-//  Parse text with zconfig, capturing its complaint (if any) in message.
+//  zconfig reports a syntax error by printing it on stdout, which a library
+//  must not do (stdout may carry a stream, or belong to the application).
+//  So text goes to zconfig only once it passes the same rules zconfig
+//  applies (czmq src/zconfig.c, ZPL as in ZeroMQ RFC 4); this check builds
+//  nothing, zconfig still does the parsing.
+
+static bool
+s_is_namechar (char c)
+{
+    return c && (isalnum ((unsigned char) c) || strchr ("$-_@.&+/", c));
+}
+
+//  Rest of a line after a name or value: blanks, then nothing or a comment.
+static bool
+s_is_end_of_line (const char *reader)
+{
+    while (isspace ((unsigned char) *reader))
+        reader++;
+    return *reader == 0 || *reader == '#';
+}
+
+static bool
+s_zpl_check (const char *text, int *bad_line, char *reason, size_t reason_size)
+{
+    int lineno = 0;
+    int chain = 0;              //  Depth of the newest item's chain
+    const char *reader = text;
+    while (*reader) {
+        const char *eoln = strchr (reader, '\n');
+        size_t length = eoln? (size_t) (eoln - reader): strlen (reader);
+        char line [1025];
+        size_t kept = length > 1024? 1024: length;   //  zconfig reads 1024
+        memcpy (line, reader, kept);
+        line [kept] = 0;
+        while (kept && isspace ((unsigned char) line [kept - 1]))
+            line [--kept] = 0;
+        reader = eoln? eoln + 1: reader + length;
+        lineno++;
+        *bad_line = lineno;
+        const char *scan = line;
+        while (*scan == ' ')
+            scan++;
+        size_t indent = (size_t) (scan - line);
+        if (indent % 4) {
+            snprintf (reason, reason_size, "indent 4 spaces at once");
+            return false;
+        }
+        int level = (int) (indent / 4);
+        const char *name = scan;
+        while (s_is_namechar (*scan))
+            scan++;
+        size_t name_length = (size_t) (scan - name);
+        if (name_length == 0) {
+            if (!s_is_end_of_line (scan)) {
+                snprintf (reason, reason_size, "invalid syntax '%.60s'", scan);
+                return false;
+            }
+            continue;
+        }
+        if (name [0] == '/' || name [name_length - 1] == '/') {
+            snprintf (reason, reason_size, "'/' not valid at name start or end");
+            return false;
+        }
+        while (isspace ((unsigned char) *scan))
+            scan++;
+        if (*scan == '=') {
+            scan++;
+            while (isspace ((unsigned char) *scan))
+                scan++;
+            if (*scan == '"' || *scan == '\'') {
+                const char *close = strchr (scan + 1, *scan);
+                if (!close) {
+                    snprintf (reason, reason_size, "missing %c", *scan);
+                    return false;
+                }
+                if (!s_is_end_of_line (close + 1)) {
+                    snprintf (reason, reason_size, "invalid syntax '%.60s'", close + 1);
+                    return false;
+                }
+            }
+        }
+        else
+        if (!s_is_end_of_line (scan)) {
+            snprintf (reason, reason_size, "invalid syntax '%.60s'", scan);
+            return false;
+        }
+        if (level > chain) {
+            snprintf (reason, reason_size, "indentation error");
+            return false;
+        }
+        chain = level + 1;
+    }
+    return true;
+}
 
 zconfig_t *
 sstream_config_parse (const char *text, char *message, size_t message_size)
 {
-    message [0] = 0;
-    pthread_mutex_lock (&s_stdout_lock);
-    fflush (stdout);
-    int saved = dup (STDOUT_FILENO);
-    FILE *scratch = saved >= 0? tmpfile (): NULL;
-    if (scratch)
-        dup2 (fileno (scratch), STDOUT_FILENO);
-    zconfig_t *root = zconfig_str_load (text);
-    fflush (stdout);
-    if (scratch) {
-        dup2 (saved, STDOUT_FILENO);
-        rewind (scratch);
-        size_t size = fread (message, 1, message_size - 1, scratch);
-        message [size] = 0;
-        fclose (scratch);
+    int line = 0;
+    char reason [128];
+    if (!s_zpl_check (text, &line, reason, sizeof (reason))) {
+        snprintf (message, message_size, "%d: %s", line, reason);
+        return NULL;
     }
-    if (saved >= 0)
-        close (saved);
-    pthread_mutex_unlock (&s_stdout_lock);
-    return root;
+    message [0] = 0;
+    return zconfig_str_load (text);
 }
 
 //  True if zconfig would take this line as naming an item (see zconfig.c:
@@ -104,8 +179,7 @@ s_line_names_item (const char *line, size_t length)
         index++;
     if (index == length)
         return false;
-    char c = line [index];
-    return isalnum ((unsigned char) c) || strchr ("$-_@.&+/", c);
+    return s_is_namechar (line [index]);
 }
 
 //  Walk the tree in file order (zconfig makes one node per such line, in
@@ -206,24 +280,10 @@ sstream_config_load (sstream_config_t **self_p, const char *filename)
     char complaint [512];
     zconfig_t *root = sstream_config_parse (text, complaint, sizeof (complaint));
     if (!root) {
-        //  zconfig says "...E (zconfig): (LINE) REASON"
-        int line = 0;
-        const char *reason = strstr (complaint, "(zconfig): ");
-        if (reason) {
-            reason += strlen ("(zconfig): ");
-            if (sscanf (reason, "(%d)", &line) == 1)
-                reason = strchr (reason, ')') + 1;
-            while (*reason == ' ')
-                reason++;
-        }
-        char *newline = strchr (complaint, '\n');
-        if (newline)
-            *newline = 0;
         free (text);
-        if (line > 0)
-            return sstream_error_set (SSTREAM_ECONFIG, "%s:%d: %s", filename, line,
-                                      reason && *reason? reason: "syntax error");
-        return sstream_error_set (SSTREAM_ECONFIG, "%s: syntax error", filename);
+        if (*complaint)         //  "LINE: reason"
+            return sstream_error_set (SSTREAM_ECONFIG, "%s:%s", filename, complaint);
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory parsing %s", filename);
     }
 
     //  Line numbers of the lines that name an item, in file order

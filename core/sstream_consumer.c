@@ -186,12 +186,11 @@ s_self_deliver (self_t *self, zmsg_t *message, sstream_wire_t *header)
             return sstream_error_set (SSTREAM_EPROTO,
                 "message %" PRIu64 " says %" PRIu64 " bytes but carries %zu",
                 header->seq, header->len, zframe_size (payload));
-        int64_t size = (int64_t) header->len;
-        if (size > self->outstanding
-        &&  self->outstanding != (int64_t) self->consumer->options.window)
+        int64_t cost = sstream_wire_cost (header->len);
+        if (cost > self->outstanding)
             return sstream_error_set (SSTREAM_EPROTO,
                 "gateway at %s sent beyond the consumer's window", endpoint);
-        self->outstanding -= size;
+        self->outstanding -= cost;
         sstream_message_t *delivered = (sstream_message_t *) zmalloc (sizeof (sstream_message_t));
         if (!delivered)
             return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
@@ -207,7 +206,7 @@ s_self_deliver (self_t *self, zmsg_t *message, sstream_wire_t *header)
             return sstream_error_set (SSTREAM_EINTERNAL, "cannot hand a message over");
         }
         self->next_seq++;
-        self->received += (uint64_t) size;
+        self->received += header->len;
         return SSTREAM_OK;
     }
     if (header->type == SSTREAM_WIRE_END && self->stage == STAGE_STREAMING) {
@@ -266,7 +265,9 @@ static void
 s_self_handle_data (self_t *self)
 {
     uint64_t bytes = 0;
-    if (zsock_recv (self->data, "8", &bytes) != 0 || self->failed)
+    //  After the end, the gateway wants no credit: the stream is over there
+    if (zsock_recv (self->data, "8", &bytes) != 0 || self->failed
+    ||  self->stage != STAGE_STREAMING)
         return;
     self->outstanding += (int64_t) bytes;
     zframe_t *credit = sstream_wire_credit (self->consumer->options.stream, bytes);
@@ -303,6 +304,12 @@ s_self_handle_pipe (self_t *self)
     if (streq (command, "ACK")) {
         if (self->failed)
             zsock_send (self->pipe, "i", atomic_load (&self->consumer->failed));
+        else
+        if (self->stage == STAGE_DONE)
+            zsock_send (self->pipe, "i", SSTREAM_OK);       //  Asked again
+        else
+        if (self->stage == STAGE_ACKING)
+            self->ack_waiting = true;                       //  Still on its way
         else {
             self->ack_waiting = true;
             sstream_wire_t ack = {
@@ -341,6 +348,7 @@ s_self_handle_pipe (self_t *self)
 static void
 s_consumer_actor (zsock_t *pipe, void *args)
 {
+    sstream_signals_refuse ();
     sstream_consumer_t *consumer = (sstream_consumer_t *) args;
     self_t *self = s_self_new (pipe, consumer);
     zsock_signal (pipe, 0);
@@ -363,8 +371,13 @@ s_consumer_actor (zsock_t *pipe, void *args)
             if (!self->failed && self->stage != STAGE_DONE)
                 timeout = sstream_client_next_tick (self->client);
         }
-        if (zmq_poll (items, count, timeout) == -1)
+        if (zmq_poll (items, count, timeout) == -1) {
+            if (zmq_errno () == EINTR)
+                continue;       //  A signal for the application: not ours
+            s_self_fail (self, sstream_error_set (SSTREAM_EINTERNAL, "consumer: poll failed: %s",
+                                                  zmq_strerror (zmq_errno ())));
             break;
+        }
         if (items [0].revents & ZMQ_POLLIN)
             s_self_handle_pipe (self);
         if (self->terminated)
@@ -410,6 +423,8 @@ sstream_consumer_new (sstream_consumer_t **self_p, const char *endpoint,
         free (self);
         return rc;
     }
+    sigset_t saved;
+    sstream_signals_hold (&saved);
     self->data = zsock_new (ZMQ_PAIR);
     assert (self->data);
     zsock_set_sndhwm (self->data, 0);
@@ -420,9 +435,12 @@ sstream_consumer_new (sstream_consumer_t **self_p, const char *endpoint,
     self->actor = zactor_new (s_consumer_actor, self);
     assert (self->actor);
 
+    //  Signals stay held meanwhile: the wait is bounded by connect-timeout,
+    //  and an interrupted open could not be resumed, only started again
     int result = SSTREAM_EINTERNAL;
     if (zsock_recv (self->actor, "i", &result) != 0)
-        result = sstream_error_set (SSTREAM_EINTR, "interrupted while opening the stream");
+        result = sstream_error_set (SSTREAM_EINTERNAL, "the consumer's thread did not answer");
+    sstream_signals_release (&saved);
     if (result != SSTREAM_OK) {
         if (atomic_load (&self->failed))
             s_consumer_error (self, result);
@@ -440,6 +458,8 @@ sstream_consumer_destroy (sstream_consumer_t **self_p)
 {
     if (self_p && *self_p) {
         sstream_consumer_t *self = *self_p;
+        sigset_t saved;
+        sstream_signals_hold (&saved);
         zactor_destroy (&self->actor);
         //  Free messages the caller never took
         if (self->data) {
@@ -455,12 +475,16 @@ sstream_consumer_destroy (sstream_consumer_t **self_p)
             }
         }
         zsock_destroy (&self->data);
+        sstream_signals_release (&saved);
         sstream_client_options_clear (&self->options);
         pthread_mutex_destroy (&self->lock);
         free (self);
         *self_p = NULL;
     }
 }
+
+//  Tell the actor what the caller took, so it gives the gateway credit.
+//  With the caller's signals held.
 
 static void
 s_consumer_report (sstream_consumer_t *self)
@@ -480,72 +504,91 @@ sstream_consumer_recv (sstream_consumer_t *self, sstream_message_t **message_p, 
     if (self->end_received)
         return sstream_error_set (SSTREAM_EEND, "stream '%s' has ended", self->options.stream);
     int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    int rc = SSTREAM_OK;
     while (true) {
         bool ready = (zsock_events (self->data) & ZMQ_POLLIN) != 0;
         if (!ready) {
             //  About to wait: let the gateway send what we have room for
             s_consumer_report (self);
             int64_t now = zclock_mono ();
-            if (timeout_ms >= 0 && now >= deadline)
-                return sstream_error_set (SSTREAM_ETIMEDOUT,
-                    "no message on stream '%s' within %d ms", self->options.stream, timeout_ms);
+            if (timeout_ms >= 0 && now >= deadline) {
+                rc = sstream_error_set (SSTREAM_ETIMEDOUT, "no message on stream '%s' within %d ms",
+                                        self->options.stream, timeout_ms);
+                break;
+            }
             long slice = deadline - now < 1000? (long) (deadline - now): 1000;
-            zmq_pollitem_t item = { zsock_resolve (self->data), 0, ZMQ_POLLIN, 0 };
-            int rc = zmq_poll (&item, 1, slice);
-            if (rc == -1)
-                return errno == EINTR
-                     ? sstream_error_set (SSTREAM_EINTR, "interrupted while receiving")
-                     : sstream_error_set (SSTREAM_EINTERNAL, "poll failed: %s",
-                                          zmq_strerror (errno));
-            if (rc == 0)
+            int waited = sstream_signals_wait (zsock_resolve (self->data), ZMQ_POLLIN, slice, &saved);
+            if (waited < 0) {
+                rc = sstream_error_set (SSTREAM_EINTR, "interrupted while receiving");
+                break;
+            }
+            if (waited == 0)
                 continue;
         }
         int kind = DELIVER_FAILURE;
         void *pointer = NULL;
-        if (zsock_recv (self->data, "ip", &kind, &pointer) != 0)
-            return sstream_error_set (SSTREAM_EINTR, "interrupted while receiving");
+        if (zsock_recv (self->data, "ip", &kind, &pointer) != 0) {
+            rc = sstream_error_set (SSTREAM_EINTERNAL, "lost the data pipe");
+            break;
+        }
         if (kind == DELIVER_MESSAGE) {
             sstream_message_t *message = (sstream_message_t *) pointer;
             self->messages++;
             self->bytes += zframe_size (message->payload);
-            self->unreported += zframe_size (message->payload);
+            self->unreported += (uint64_t) sstream_wire_cost (zframe_size (message->payload));
             if (self->unreported >= self->options.window / 4)
                 s_consumer_report (self);
             *message_p = message;
-            return SSTREAM_OK;
+            break;
         }
         if (kind == DELIVER_END) {
             self->end_received = true;
-            return sstream_error_set (SSTREAM_EEND, "stream '%s' has ended", self->options.stream);
+            rc = sstream_error_set (SSTREAM_EEND, "stream '%s' has ended", self->options.stream);
+            break;
         }
         int code = atomic_load (&self->failed);
-        return s_consumer_error (self, code? code: SSTREAM_EINTERNAL);
+        rc = s_consumer_error (self, code? code: SSTREAM_EINTERNAL);
+        break;
     }
+    sstream_signals_release (&saved);
+    return rc;
 }
 
-//  Wait for the actor's one answer on its pipe.
+//  Send the actor a command, then wait for its one answer on its pipe.
 
 static int
-s_consumer_wait (sstream_consumer_t *self, int timeout_ms, const char *what)
+s_consumer_ask (sstream_consumer_t *self, const char *command, const char *argument,
+                int timeout_ms, const char *what)
 {
     int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    zstr_sendx (self->actor, command, argument, NULL);
+    int rc = SSTREAM_OK;
     while (true) {
         int64_t now = zclock_mono ();
-        if (timeout_ms >= 0 && now >= deadline)
-            return sstream_error_set (SSTREAM_ETIMEDOUT, "gateway did not confirm %s within %d ms",
-                                      what, timeout_ms);
+        if (timeout_ms >= 0 && now >= deadline) {
+            rc = sstream_error_set (SSTREAM_ETIMEDOUT, "gateway did not confirm %s within %d ms",
+                                    what, timeout_ms);
+            break;
+        }
         long slice = deadline - now < 200? (long) (deadline - now): 200;
-        zmq_pollitem_t item = { zsock_resolve (self->actor), 0, ZMQ_POLLIN, 0 };
-        int rc = zmq_poll (&item, 1, slice);
-        if (rc == -1)
-            return errno == EINTR? sstream_error_set (SSTREAM_EINTR, "interrupted")
-                                 : sstream_error_set (SSTREAM_EINTERNAL, "poll failed");
-        if (rc == 1) {
+        int waited = sstream_signals_wait (zsock_resolve (self->actor), ZMQ_POLLIN, slice, &saved);
+        if (waited < 0) {
+            rc = sstream_error_set (SSTREAM_EINTR, "interrupted");
+            break;
+        }
+        if (waited == 1) {
             int result = SSTREAM_EINTERNAL;
             zsock_recv (self->actor, "i", &result);
-            return result == SSTREAM_OK? SSTREAM_OK: s_consumer_error (self, result);
+            rc = result == SSTREAM_OK? SSTREAM_OK: s_consumer_error (self, result);
+            break;
         }
     }
+    sstream_signals_release (&saved);
+    return rc;
 }
 
 int
@@ -562,8 +605,7 @@ sstream_consumer_close (sstream_consumer_t *self, int timeout_ms)
     int code = atomic_load (&self->failed);
     if (code)
         return s_consumer_error (self, code);
-    zstr_send (self->actor, "ACK");
-    int rc = s_consumer_wait (self, timeout_ms, "the end-of-stream acknowledgement");
+    int rc = s_consumer_ask (self, "ACK", NULL, timeout_ms, "the end-of-stream acknowledgement");
     if (rc == SSTREAM_OK)
         self->closed = true;
     return rc;
@@ -577,8 +619,7 @@ sstream_consumer_abort (sstream_consumer_t *self, const char *reason)
     if (self->closed)
         return sstream_error_set (SSTREAM_ECLOSED, "stream '%s' is already closed",
                                   self->options.stream);
-    zstr_sendx (self->actor, "ABORT", reason? reason: "", NULL);
-    int rc = s_consumer_wait (self, 2000, "the abort");
+    int rc = s_consumer_ask (self, "ABORT", reason? reason: "", 2000, "the abort");
     return rc == SSTREAM_EABORTED? SSTREAM_OK: rc;
 }
 

@@ -17,6 +17,7 @@ static const sstream_setting_t s_gateway_schema [] = {
     { "gateway/secret-key", SSTREAM_SETTING_PATH, NULL },
     { "gateway/buffer", SSTREAM_SETTING_SIZE, NULL },
     { "gateway/max-streams", SSTREAM_SETTING_COUNT, NULL },
+    { "gateway/max-client-streams", SSTREAM_SETTING_COUNT, NULL },
     { "gateway/heartbeat", SSTREAM_SETTING_DURATION, NULL },
     { "gateway/peer-timeout", SSTREAM_SETTING_DURATION, NULL },
     { "local/endpoint", SSTREAM_SETTING_TEXT, NULL },
@@ -49,6 +50,7 @@ typedef struct {
     zcert_t *cert;
     uint64_t buffer;
     uint64_t max_streams;
+    uint64_t client_streams_max;
     int64_t heartbeat;
     int64_t peer_timeout;
     sstream_link_t *local;
@@ -215,13 +217,19 @@ s_self_start (self_t *self, sstream_config_t *config)
         rc = sstream_config_count (config, "gateway/max-streams", MAX_STREAMS_DEFAULT,
                                    &self->max_streams);
     if (!rc)
+        rc = sstream_config_count (config, "gateway/max-client-streams", 8,
+                                   &self->client_streams_max);
+    if (!rc && self->client_streams_max == 0)
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: max-client-streams must be at least 1",
+                                sstream_config_where (config, "gateway/max-client-streams"));
+    if (!rc)
         rc = sstream_config_duration (config, "gateway/heartbeat",
                                       SSTREAM_HEARTBEAT_DEFAULT, &self->heartbeat);
     if (!rc)
         rc = sstream_config_duration (config, "gateway/peer-timeout",
                                       SSTREAM_PEER_TIMEOUT_DEFAULT, &self->peer_timeout);
-    if (!rc && self->buffer < 4096)
-        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: buffer must be at least 4096 bytes",
+    if (!rc && (self->buffer < 4096 || self->buffer > SSTREAM_WIRE_WINDOW_MAX))
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: buffer must be 4KiB to 1TiB",
                                 sstream_config_where (config, "gateway/buffer"));
     if (!rc && self->max_streams == 0)
         rc = sstream_error_set (SSTREAM_ECONFIG, "%s: max-streams must be at least 1",
@@ -260,6 +268,7 @@ s_self_start (self_t *self, sstream_config_t *config)
         .max_streams = self->max_streams,
         .heartbeat = self->heartbeat,
         .peer_timeout = self->peer_timeout,
+        .client_streams_max = self->client_streams_max,
         .local = self->local,
         .local_trust = self->local_trust,
         .wan = self->wan,
@@ -324,6 +333,7 @@ s_self_shutdown (self_t *self)
 static void
 s_gateway_actor (zsock_t *pipe, void *args)
 {
+    sstream_signals_refuse ();
     self_t *self = s_self_new (pipe);
     zsock_signal (pipe, 0);
     int rc = s_self_start (self, (sstream_config_t *) args);
@@ -359,8 +369,12 @@ s_gateway_actor (zsock_t *pipe, void *args)
         }
         int64_t now = zclock_mono ();
         int64_t wake = sstream_router_next_wake (self->router);
-        if (zmq_poll (items, count, wake > now? wake - now: 0) == -1)
+        if (zmq_poll (items, count, wake > now? wake - now: 0) == -1) {
+            if (zmq_errno () == EINTR)
+                continue;       //  A signal for the application: not ours
+            sstream_log_error ("%s: poll failed: %s", self->name, zmq_strerror (zmq_errno ()));
             break;
+        }
         if (items [0].revents & ZMQ_POLLIN)
             s_handle_pipe (self);
         if (self->terminated)
@@ -394,12 +408,16 @@ sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config)
     sstream_gateway_t *self = (sstream_gateway_t *) zmalloc (sizeof (sstream_gateway_t));
     if (!self)
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    //  Start-up takes moments (it binds and returns): signals wait for it
+    sigset_t saved;
+    sstream_signals_hold (&saved);
     self->actor = zactor_new (s_gateway_actor, config);
     assert (self->actor);
     int rc = SSTREAM_EINTERNAL;
     char *first = NULL, *second = NULL;
     if (zsock_recv (self->actor, "iss", &rc, &first, &second) != 0)
-        rc = sstream_error_set (SSTREAM_EINTR, "interrupted while starting the gateway");
+        rc = sstream_error_set (SSTREAM_EINTERNAL, "the gateway's thread did not answer");
+    sstream_signals_release (&saved);
     if (rc) {
         sstream_error_restore (rc, first);
         zstr_free (&first);
@@ -432,7 +450,10 @@ sstream_gateway_destroy (sstream_gateway_t **self_p)
 {
     if (self_p && *self_p) {
         sstream_gateway_t *self = *self_p;
+        sigset_t saved;
+        sstream_signals_hold (&saved);
         zactor_destroy (&self->actor);
+        sstream_signals_release (&saved);
         zstr_free (&self->local_endpoint);
         zstr_free (&self->peer_endpoint);
         free (self);
@@ -457,10 +478,14 @@ sstream_gateway_stat (sstream_gateway_t *self, const char *name, uint64_t *value
 {
     if (!self || !name || !value)
         return sstream_error_set (SSTREAM_EINVAL, "sstream_gateway_stat: missing argument");
+    sigset_t saved;
+    sstream_signals_hold (&saved);
     zstr_sendx (self->actor, "STAT", name, NULL);
     int rc = SSTREAM_EINTERNAL;
-    if (zsock_recv (self->actor, "i8", &rc, value) != 0)
-        return sstream_error_set (SSTREAM_EINTR, "interrupted");
+    int received = zsock_recv (self->actor, "i8", &rc, value);
+    sstream_signals_release (&saved);
+    if (received != 0)
+        return sstream_error_set (SSTREAM_EINTERNAL, "the gateway's thread did not answer");
     if (rc)
         return sstream_error_set (rc, "no gateway statistic called '%s'", name);
     return SSTREAM_OK;

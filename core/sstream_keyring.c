@@ -4,18 +4,23 @@
 
     Copyright the sstream authors. Licensed under the Apache License 2.0.
     =========================================================================
+
+    A folder is read one level deep (subfolders, and links to folders, are
+    not followed: a link loop must not freeze a gateway). A change is seen
+    by a digest of every entry's name, inode, size and time to the
+    nanosecond, so that swapping one key file for another of the same size
+    in the same second still counts.
 */
 
 #include "sstream_classes.h"
+
+#define FOLDER_FILES_MAX 10000
 
 struct _sstream_keyring_t {
     char *path;                 //  Real path
     bool is_folder;
     zhashx_t *keys;             //  Z85 key -> itself
-    //  What the last read saw, to tell a change
-    time_t modified;
-    off_t size;
-    size_t count;
+    byte signature [32];        //  What the last read saw
 };
 
 static bool
@@ -26,75 +31,89 @@ s_ends_with (const char *string, const char *suffix)
 }
 
 static void
-s_add_file (zhashx_t *keys, const char *filename)
-{
-    const char *base = strrchr (filename, '/');
-    base = base? base + 1: filename;
-    if (*base == '.' || s_ends_with (base, "_secret") || s_ends_with (base, ".secret"))
-        return;
-    struct stat stat_buf;
-    if (stat (filename, &stat_buf) != 0 || !S_ISREG (stat_buf.st_mode))
-        return;
-    zcert_t *cert = sstream_keys_load_cert (filename);
-    if (!cert)
-        return;
-    byte zero [32] = { 0 };
-    if (memcmp (zcert_public_key (cert), zero, 32) != 0) {
-        char *key = strdup (zcert_public_txt (cert));
-        if (zhashx_insert (keys, key, key) != 0)
-            free (key);     //  The same key again
-    }
-    zcert_destroy (&cert);
-}
-
-static void
 s_free_key (void **item_p)
 {
     zstr_free ((char **) item_p);
 }
 
-//  Read everything; fills keys and the signature.
+static void
+s_add_file (zhashx_t *keys, const char *filename)
+{
+    zcert_t *cert;
+    if (sstream_keys_read (filename, false, &cert) != SSTREAM_OK)
+        return;             //  Not a key file: a README, say
+    char *key = strdup (zcert_public_txt (cert));
+    if (key && zhashx_insert (keys, key, key) != 0)
+        free (key);         //  The same key again
+    zcert_destroy (&cert);
+}
+
+static void
+s_sign (crypto_generichash_state *state, const char *name, const struct stat *stat_buf)
+{
+    crypto_generichash_update (state, (const byte *) name, strlen (name) + 1);
+    int64_t fields [5] = { (int64_t) stat_buf->st_ino, (int64_t) stat_buf->st_size,
+                           (int64_t) stat_buf->st_mtim.tv_sec, (int64_t) stat_buf->st_mtim.tv_nsec,
+                           (int64_t) stat_buf->st_mode };
+    crypto_generichash_update (state, (const byte *) fields, sizeof (fields));
+}
+
+//  Walk the place: the signature always, and the keys when keys_p is set.
 
 static int
-s_read (sstream_keyring_t *self, zhashx_t **keys_p)
+s_walk (sstream_keyring_t *self, byte signature [32], zhashx_t **keys_p)
 {
-    zhashx_t *keys = zhashx_new ();
-    if (!keys)
-        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
-    zhashx_set_destructor (keys, s_free_key);
-    struct stat stat_buf;
-    if (stat (self->path, &stat_buf) != 0) {
-        zhashx_destroy (&keys);
-        return sstream_error_set (SSTREAM_EKEY, "trusted keys %s: %s", self->path,
-                                  strerror (errno));
+    zhashx_t *keys = NULL;
+    if (keys_p) {
+        keys = zhashx_new ();
+        if (!keys)
+            return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+        zhashx_set_destructor (keys, s_free_key);
     }
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 32);
+    struct stat stat_buf;
+    int rc = SSTREAM_OK;
+    if (stat (self->path, &stat_buf) != 0)
+        rc = sstream_error_set (SSTREAM_EKEY, "trusted keys %s: %s", self->path, strerror (errno));
+    else
     if (S_ISDIR (stat_buf.st_mode)) {
-        zdir_t *dir = zdir_new (self->path, NULL);
-        if (!dir) {
-            zhashx_destroy (&keys);
-            return sstream_error_set (SSTREAM_EKEY, "cannot read trusted keys folder %s",
-                                      self->path);
-        }
-        zfile_t **files = zdir_flatten (dir);
-        size_t index;
-        for (index = 0; files && files [index]; index++)
-            s_add_file (keys, zfile_filename (files [index], NULL));
-        self->modified = zdir_modified (dir);
-        self->size = zdir_cursize (dir);
-        self->count = zdir_count (dir);
-        zdir_flatten_free (&files);
-        zdir_destroy (&dir);
         self->is_folder = true;
+        DIR *folder = opendir (self->path);
+        if (!folder)
+            rc = sstream_error_set (SSTREAM_EKEY, "cannot read trusted keys folder %s: %s",
+                                    self->path, strerror (errno));
+        size_t count = 0;
+        struct dirent *entry;
+        while (folder && (entry = readdir (folder)) && count < FOLDER_FILES_MAX) {
+            const char *name = entry->d_name;
+            if (*name == '.' || s_ends_with (name, ".secret") || s_ends_with (name, "_secret"))
+                continue;
+            char path [4096];
+            snprintf (path, sizeof (path), "%s/%s", self->path, name);
+            struct stat entry_stat;
+            if (stat (path, &entry_stat) != 0 || !S_ISREG (entry_stat.st_mode))
+                continue;
+            count++;
+            s_sign (&state, name, &entry_stat);
+            if (keys)
+                s_add_file (keys, path);
+        }
+        if (folder)
+            closedir (folder);
     }
     else {
-        s_add_file (keys, self->path);
-        self->modified = stat_buf.st_mtime;
-        self->size = stat_buf.st_size;
-        self->count = 1;
         self->is_folder = false;
+        s_sign (&state, "", &stat_buf);
+        if (keys)
+            s_add_file (keys, self->path);
     }
-    *keys_p = keys;
-    return SSTREAM_OK;
+    crypto_generichash_final (&state, signature, 32);
+    if (rc)
+        zhashx_destroy (&keys);
+    if (keys_p)
+        *keys_p = keys;
+    return rc;
 }
 
 int
@@ -112,17 +131,13 @@ sstream_keyring_new (sstream_keyring_t **self_p, const char *path)
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
     }
     self->path = real;
-    int rc = s_read (self, &self->keys);
-    if (rc) {
+    int rc = s_walk (self, self->signature, &self->keys);
+    if (rc == SSTREAM_OK && !self->is_folder && zhashx_size (self->keys) == 0)
+        rc = sstream_error_set (SSTREAM_EKEY, "%s holds no public key", path);
+    if (rc)
         sstream_keyring_destroy (&self);
-        return rc;
-    }
-    if (!self->is_folder && zhashx_size (self->keys) == 0) {
-        sstream_keyring_destroy (&self);
-        return sstream_error_set (SSTREAM_EKEY, "%s holds no public key", path);
-    }
     *self_p = self;
-    return SSTREAM_OK;
+    return rc;
 }
 
 void
@@ -140,37 +155,19 @@ sstream_keyring_destroy (sstream_keyring_t **self_p)
 bool
 sstream_keyring_refresh (sstream_keyring_t *self)
 {
-    //  The same test zcertstore makes: newest time, total size, count
-    time_t modified;
-    off_t size;
-    size_t count;
-    struct stat stat_buf;
-    if (stat (self->path, &stat_buf) != 0)
-        modified = 0, size = 0, count = 0;
-    else
-    if (S_ISDIR (stat_buf.st_mode)) {
-        zdir_t *dir = zdir_new (self->path, NULL);
-        if (!dir)
-            return false;
-        modified = zdir_modified (dir);
-        size = zdir_cursize (dir);
-        count = zdir_count (dir);
-        zdir_destroy (&dir);
-    }
-    else {
-        modified = stat_buf.st_mtime;
-        size = stat_buf.st_size;
-        count = 1;
-    }
-    if (modified == self->modified && size == self->size && count == self->count)
+    byte signature [32];
+    s_walk (self, signature, NULL);
+    if (memcmp (signature, self->signature, sizeof (signature)) == 0)
         return false;
     zhashx_t *keys;
-    if (s_read (self, &keys) != SSTREAM_OK) {
+    if (s_walk (self, signature, &keys) != SSTREAM_OK) {
         //  Gone: trust nobody from here until it is back
+        bool had_keys = zhashx_size (self->keys) > 0;
         zhashx_purge (self->keys);
-        self->modified = 0, self->size = 0, self->count = 0;
-        return true;
+        memcpy (self->signature, signature, sizeof (signature));
+        return had_keys;
     }
+    memcpy (self->signature, signature, sizeof (signature));
     bool changed = zhashx_size (keys) != zhashx_size (self->keys);
     const char *key;
     for (key = (const char *) zhashx_first (keys); key && !changed;

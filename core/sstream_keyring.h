@@ -6,10 +6,10 @@
     =========================================================================
 
     A folder may hold any files: each that is a CZMQ public certificate adds
-    its key; secret key files (NAME.secret, NAME_secret), hidden files and
-    anything else are skipped, and a key present twice counts once. (CZMQ's
-    own zcertstore aborts the process on a repeated key, so a user's folder
-    is never handed to it directly.)
+    its key; secret key files (NAME.secret, NAME_secret), hidden files,
+    subfolders and anything else are skipped, and a key present twice counts
+    once. (CZMQ's own zcertstore aborts the process on a repeated key, so a
+    user's folder is never handed to it directly.)
 */
 
 #ifndef SSTREAM_KEYRING_H_INCLUDED

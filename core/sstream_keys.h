@@ -11,10 +11,11 @@
 #ifndef SSTREAM_KEYS_H_INCLUDED
 #define SSTREAM_KEYS_H_INCLUDED
 
-//  zcert_load, but quiet: a file that is not ZPL gives NULL without
-//  zconfig printing its complaint on stdout.
-zcert_t *
-    sstream_keys_load_cert (const char *path);
+//  Read a key file: its public key, and its secret key when want_secret
+//  (then refusing a file that group or others may read, or whose keys do
+//  not belong together).
+int
+    sstream_keys_read (const char *path, bool want_secret, zcert_t **cert_p);
 
 //  Load a key pair from a secret key file. Refuses a file that group or
 //  others may read, one without a secret key, and one whose keys do not

@@ -41,6 +41,46 @@ sstream_library_init (void)
 
 
 //  --------------------------------------------------------------------------
+//  Signals
+
+void
+sstream_signals_refuse (void)
+{
+    sigset_t all;
+    sigfillset (&all);
+    pthread_sigmask (SIG_BLOCK, &all, NULL);
+}
+
+void
+sstream_signals_hold (sigset_t *saved)
+{
+    sigset_t all;
+    sigfillset (&all);
+    pthread_sigmask (SIG_BLOCK, &all, saved);
+}
+
+void
+sstream_signals_release (const sigset_t *saved)
+{
+    pthread_sigmask (SIG_SETMASK, saved, NULL);
+}
+
+int
+sstream_signals_wait (void *socket, short events, long timeout_ms, const sigset_t *saved)
+{
+    zmq_pollitem_t item = { socket, 0, events, 0 };
+    sigset_t held;
+    pthread_sigmask (SIG_SETMASK, saved, &held);
+    int rc = zmq_poll (&item, 1, timeout_ms);
+    int error = zmq_errno ();
+    pthread_sigmask (SIG_SETMASK, &held, NULL);
+    if (rc < 0)
+        return error == EINTR? -1: 0;
+    return rc > 0? 1: 0;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Logging
 
 static _Atomic int s_log_level = -1;

@@ -128,8 +128,9 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
     zsock_set_rcvhwm (self->sock, 0);
     if (config->type == ZMQ_ROUTER)
         zsock_set_router_mandatory (self->sock, 1);
-    if (config->bind)
-        zsock_set_maxmsgsize (self->sock, (int) (SSTREAM_MESSAGE_MAX + SSTREAM_WIRE_HEADER_MAX));
+    //  No frame larger than the protocol allows, from anybody. (libzmq has
+    //  no limit on the number of frames in a message: see the README.)
+    zsock_set_maxmsgsize (self->sock, (int) (SSTREAM_MESSAGE_MAX + SSTREAM_WIRE_HEADER_MAX));
     if (config->handshake_timeout > 0)
         zsock_set_handshake_ivl (self->sock, (int) config->handshake_timeout);
     zsock_set_reconnect_ivl (self->sock, 100);

@@ -8,6 +8,7 @@
     may outlive any one user, and a plugin is a few kilobytes.
 */
 
+#define _GNU_SOURCE             //  dladdr
 #include "sstream_classes.h"
 
 #include <dlfcn.h>
@@ -18,6 +19,9 @@
 #endif
 #ifndef SSTREAM_PLUGIN_BUILD_DIR
 #   error "SSTREAM_PLUGIN_BUILD_DIR must be defined by the build"
+#endif
+#ifndef SSTREAM_BUILD_ROOT
+#   error "SSTREAM_BUILD_ROOT must be defined by the build"
 #endif
 
 #define PLUGIN_MAX 16
@@ -47,11 +51,56 @@ s_name_is_valid (const char *name)
     return true;
 }
 
+//  The build tree's plugins are for a library running from the build tree
+//  (tests, the quick start), never for an installed one: a build folder may
+//  be gone, or someone else's, by the time an installed library runs.
+
+static bool
+s_running_from_build_tree (void)
+{
+    Dl_info info;
+    if (!dladdr ((void *) s_running_from_build_tree, &info) || !info.dli_fname)
+        return false;
+    //  Linked into a program (the white-box tests), dladdr gives argv [0],
+    //  which need not be a path at all
+    const char *file = strchr (info.dli_fname, '/')? info.dli_fname: "/proc/self/exe";
+    char *real = realpath (file, NULL);
+    if (!real)
+        return false;
+    size_t length = strlen (SSTREAM_BUILD_ROOT);
+    bool inside = strncmp (real, SSTREAM_BUILD_ROOT, length) == 0 && real [length] == '/';
+    free (real);
+    return inside;
+}
+
+//  A plugin runs inside the gateway: refuse one that somebody other than
+//  root or us could have changed.
+
+static int
+s_check_ownership (const char *path)
+{
+    struct stat stat_buf;
+    if (stat (path, &stat_buf) != 0)
+        return sstream_error_set (SSTREAM_EPLUGIN, "transport plugin %s: %s", path, strerror (errno));
+    if (stat_buf.st_uid != 0 && stat_buf.st_uid != geteuid ())
+        return sstream_error_set (SSTREAM_EPLUGIN,
+            "transport plugin %s belongs to another user (uid %u): refusing to load it",
+            path, (unsigned) stat_buf.st_uid);
+    if (stat_buf.st_mode & (S_IWGRP | S_IWOTH))
+        return sstream_error_set (SSTREAM_EPLUGIN,
+            "transport plugin %s can be changed by group or others: refusing to load it "
+            "(chmod go-w %s)", path, path);
+    return SSTREAM_OK;
+}
+
 //  Open path as a plugin called name, or fail saying why.
 
 static int
 s_plugin_open (const char *path, const char *name, s_plugin_t *plugin)
 {
+    int rc = s_check_ownership (path);
+    if (rc)
+        return rc;
     dlerror ();
     void *handle = dlopen (path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
@@ -68,7 +117,6 @@ s_plugin_open (const char *path, const char *name, s_plugin_t *plugin)
             path, SSTREAM_TRANSPORT_ENTRY);
     }
     const sstream_transport_t *transport = entry ();
-    int rc = SSTREAM_OK;
     if (!transport)
         rc = sstream_error_set (SSTREAM_EPLUGIN, "transport plugin %s returned no table", path);
     else
@@ -130,11 +178,20 @@ sstream_plugins_load (const char *name, const sstream_transport_t **transport_p)
     const char *folders [64];
     size_t folder_count = 0;
     char *cursor = path_env, *folder;
-    while (cursor && folder_count < 62 && (folder = strsep (&cursor, ":")))
+    while (cursor && folder_count < 62 && (folder = strsep (&cursor, ":"))) {
+        if (*folder && *folder != '/') {
+            pthread_mutex_unlock (&s_plugins_lock);
+            int rc = sstream_error_set (SSTREAM_EPLUGIN,
+                "SSTREAM_PLUGIN_PATH has '%s', which is not an absolute path", folder);
+            free (path_env);
+            return rc;
+        }
         if (*folder)
             folders [folder_count++] = folder;
+    }
     folders [folder_count++] = SSTREAM_PLUGIN_INSTALL_DIR;
-    folders [folder_count++] = SSTREAM_PLUGIN_BUILD_DIR;
+    if (s_running_from_build_tree ())
+        folders [folder_count++] = SSTREAM_PLUGIN_BUILD_DIR;
 
     int rc = SSTREAM_EPLUGIN;
     bool found = false;

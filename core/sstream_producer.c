@@ -22,6 +22,7 @@ struct _sstream_producer_t {
     zactor_t *actor;
     zsock_t *data;              //  Caller's end of the data pipe
     sstream_client_options_t options;
+    atomic_llong window;        //  Gateway's window: no message may cost more
     uint64_t messages;          //  Sent by the caller
     uint64_t bytes;
     bool end_sent;              //  close () put the end marker in the pipe
@@ -132,17 +133,18 @@ s_self_flush (self_t *self)
             self->end_sent = true;
         return;
     }
-    int64_t size = (int64_t) zframe_size (payload);
-    if (self->credit >= size || self->credit == self->window) {
+    size_t size = zframe_size (payload);
+    int64_t cost = sstream_wire_cost (size);
+    if (self->credit >= cost) {
         int rc = sstream_client_send (self->client, &header, &payload);
         zmsg_destroy (&self->pending);
         if (rc) {
             s_self_fail (self, rc);
             return;
         }
-        self->credit -= size;
+        self->credit -= cost;
         self->sent_messages++;
-        self->sent_bytes += (uint64_t) size;
+        self->sent_bytes += size;
     }
     else {
         zmsg_prepend (self->pending, &payload);
@@ -188,20 +190,22 @@ s_self_handle_link (self_t *self)
         if (before == SSTREAM_CLIENT_OPENING
         &&  sstream_client_state (self->client) == SSTREAM_CLIENT_OPEN) {
             self->window = self->credit = (int64_t) sstream_client_window (self->client);
+            atomic_store (&self->producer->window, self->window);
             zsock_send (self->pipe, "i", SSTREAM_OK);
             self->reported_open = true;
         }
         if (!message)
             continue;
         if (header.type == SSTREAM_WIRE_CREDIT) {
-            self->credit += (int64_t) header.bytes;
-            if (self->credit > self->window) {
+            if ((int64_t) header.bytes > self->window - self->credit) {
                 s_self_fail (self, sstream_error_set (SSTREAM_EPROTO,
                     "gateway granted more credit than its window of %" PRId64 " bytes",
                     self->window));
             }
-            else
+            else {
+                self->credit += (int64_t) header.bytes;
                 s_self_flush (self);
+            }
         }
         else
         if (header.type == SSTREAM_WIRE_END_ACK && self->end_sent) {
@@ -249,6 +253,7 @@ s_self_handle_pipe (self_t *self)
 static void
 s_producer_actor (zsock_t *pipe, void *args)
 {
+    sstream_signals_refuse ();
     sstream_producer_t *producer = (sstream_producer_t *) args;
     self_t *self = s_self_new (pipe, producer);
     zsock_signal (pipe, 0);
@@ -275,8 +280,13 @@ s_producer_actor (zsock_t *pipe, void *args)
             || (!self->pending && !self->end_read && self->reported_open);
         if (want_data)
             items [count++] = (zmq_pollitem_t) { zsock_resolve (self->data), 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll (items, count, timeout) == -1)
-            break;              //  Context terminated
+        if (zmq_poll (items, count, timeout) == -1) {
+            if (zmq_errno () == EINTR)
+                continue;       //  A signal for the application: not ours
+            s_self_fail (self, sstream_error_set (SSTREAM_EINTERNAL, "producer: poll failed: %s",
+                                                  zmq_strerror (zmq_errno ())));
+            break;
+        }              //  Context terminated
         if (items [0].revents & ZMQ_POLLIN)
             s_self_handle_pipe (self);
         if (self->terminated)
@@ -321,6 +331,8 @@ sstream_producer_new (sstream_producer_t **self_p, const char *endpoint,
         free (self);
         return rc;
     }
+    sigset_t saved;
+    sstream_signals_hold (&saved);
     self->data = zsock_new (ZMQ_PAIR);
     assert (self->data);
     zsock_set_sndhwm (self->data, (int) self->options.pipe);
@@ -331,9 +343,12 @@ sstream_producer_new (sstream_producer_t **self_p, const char *endpoint,
     assert (self->actor);
 
     //  The actor answers once: accepted, or why not
+    //  Signals stay held meanwhile: the wait is bounded by connect-timeout,
+    //  and an interrupted open could not be resumed, only started again
     int result = SSTREAM_EINTERNAL;
     if (zsock_recv (self->actor, "i", &result) != 0)
-        result = sstream_error_set (SSTREAM_EINTR, "interrupted while opening the stream");
+        result = sstream_error_set (SSTREAM_EINTERNAL, "the producer's thread did not answer");
+    sstream_signals_release (&saved);
     if (result != SSTREAM_OK) {
         if (atomic_load (&self->failed))
             s_producer_error (self, result);
@@ -351,8 +366,11 @@ sstream_producer_destroy (sstream_producer_t **self_p)
 {
     if (self_p && *self_p) {
         sstream_producer_t *self = *self_p;
+        sigset_t saved;
+        sstream_signals_hold (&saved);
         zactor_destroy (&self->actor);
         zsock_destroy (&self->data);
+        sstream_signals_release (&saved);
         sstream_client_options_clear (&self->options);
         pthread_mutex_destroy (&self->lock);
         free (self);
@@ -380,16 +398,19 @@ s_producer_push (sstream_producer_t *self, zmsg_t **message_p, int timeout_ms)
         }
         //  Wake up now and then to notice a failure of the actor
         long slice = deadline - now < 200? (long) (deadline - now): 200;
-        zmq_pollitem_t item = { zsock_resolve (self->data), 0, ZMQ_POLLOUT, 0 };
-        int rc = zmq_poll (&item, 1, slice);
-        if (rc == -1) {
+        sigset_t saved;
+        sstream_signals_hold (&saved);
+        int rc = sstream_signals_wait (zsock_resolve (self->data), ZMQ_POLLOUT, slice, &saved);
+        int sent = rc == 1? zmsg_send (message_p, self->data): -1;
+        sstream_signals_release (&saved);
+        if (rc < 0) {
             zmsg_destroy (message_p);
-            return errno == EINTR
-                 ? sstream_error_set (SSTREAM_EINTR, "interrupted while sending")
-                 : sstream_error_set (SSTREAM_EINTERNAL, "poll failed: %s", zmq_strerror (errno));
+            return sstream_error_set (SSTREAM_EINTR, "interrupted while sending");
         }
-        if (rc == 1 && zmsg_send (message_p, self->data) == 0)
+        if (sent == 0)
             return SSTREAM_OK;
+        if (!*message_p)
+            return sstream_error_set (SSTREAM_EINTERNAL, "lost a message handing it over");
     }
 }
 
@@ -408,6 +429,12 @@ sstream_producer_send (sstream_producer_t *self, const void *data, size_t size,
         return sstream_error_set (SSTREAM_ETOOBIG,
             "message of %zu bytes is over the limit of %llu: split it", size,
             SSTREAM_MESSAGE_MAX);
+    int64_t window = atomic_load (&self->window);
+    if (sstream_wire_cost (size) > window)
+        return sstream_error_set (SSTREAM_ETOOBIG,
+            "message of %zu bytes does not fit the gateway's window of %" PRId64
+            " bytes (its gateway/buffer, less %d bytes a message)", size, window,
+            SSTREAM_WIRE_MESSAGE_COST);
     int rc = sstream_wire_check_meta (meta, meta_size);
     if (rc)
         return rc;
@@ -479,15 +506,16 @@ sstream_producer_close (sstream_producer_t *self, int timeout_ms)
                 "the consumer had not acknowledged the end of stream '%s' after %d ms",
                 self->options.stream, timeout_ms);
         long slice = deadline - now < 200? (long) (deadline - now): 200;
-        zmq_pollitem_t item = { zsock_resolve (self->actor), 0, ZMQ_POLLIN, 0 };
-        int rc = zmq_poll (&item, 1, slice);
-        if (rc == -1)
-            return errno == EINTR
-                 ? sstream_error_set (SSTREAM_EINTR, "interrupted while closing")
-                 : sstream_error_set (SSTREAM_EINTERNAL, "poll failed: %s", zmq_strerror (errno));
-        if (rc == 1) {
-            int result = SSTREAM_EINTERNAL;
+        sigset_t saved;
+        sstream_signals_hold (&saved);
+        int rc = sstream_signals_wait (zsock_resolve (self->actor), ZMQ_POLLIN, slice, &saved);
+        int result = SSTREAM_EINTERNAL;
+        if (rc == 1)
             zsock_recv (self->actor, "i", &result);
+        sstream_signals_release (&saved);
+        if (rc < 0)
+            return sstream_error_set (SSTREAM_EINTR, "interrupted while closing");
+        if (rc == 1) {
             if (result != SSTREAM_OK)
                 return s_producer_error (self, result);
             self->closed = true;

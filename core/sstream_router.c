@@ -31,6 +31,7 @@ struct _sstream_router_t {
     char peer_key [41];
     sstream_peer_t *peer;       //  The peer gateway, once known
     int64_t next_hello;
+    uint64_t session;           //  Connecting side: our session with the peer
     bool peer_refused;          //  Last handshake failed (log once)
 
     zhashx_t *streams;          //  Name -> sstream_stream_t
@@ -41,7 +42,14 @@ struct _sstream_router_t {
     uint64_t handshake_failures;
     int64_t probe_at;           //  Check who is gone after a disconnect
     int64_t next_tick;
+    uint64_t client_streams_max;
+    int error_budget;           //  Error replies left until the next tick
+    uint64_t errors_withheld;   //  Replies not sent for want of budget
 };
+
+//  Error replies per half heartbeat, at most: a party that sends junk and
+//  never reads must not make the gateway queue answers without end
+#define ERROR_BUDGET 64
 
 typedef sstream_router_t self_t;
 
@@ -73,6 +81,8 @@ sstream_router_new (const sstream_router_config_t *config)
     self->max_streams = config->max_streams;
     self->heartbeat = config->heartbeat;
     self->peer_timeout = config->peer_timeout;
+    self->client_streams_max = config->client_streams_max? config->client_streams_max: 8;
+    self->error_budget = ERROR_BUDGET;
     self->local = config->local;
     self->local_trust = config->local_trust;
     self->wan = config->wan;
@@ -100,6 +110,8 @@ sstream_router_new (const sstream_router_config_t *config)
         snprintf (self->peer->name, sizeof (self->peer->name), "peer %s", self->peer_name);
         snprintf (self->peer->key, sizeof (self->peer->key), "%s", self->peer_key);
         self->peer->last_heard = zclock_mono ();
+        self->peer->timeout = self->peer_timeout;
+        randombytes_buf (&self->session, sizeof (self->session));
     }
     self->next_tick = zclock_mono ();
     return self;
@@ -129,6 +141,11 @@ static void
 s_send_error (self_t *self, sstream_link_t *link, zframe_t *routing_id, int code,
               const char *stream, const char *format, ...)
 {
+    if (self->error_budget <= 0) {
+        self->errors_withheld++;
+        return;
+    }
+    self->error_budget--;
     char text [SSTREAM_WIRE_TEXT_MAX];
     int used = snprintf (text, sizeof (text), "%s: ", self->name);
     va_list args;
@@ -140,13 +157,28 @@ s_send_error (self_t *self, sstream_link_t *link, zframe_t *routing_id, int code
         sstream_link_send (link, routing_id, &frame, NULL);
 }
 
+//  Text from another party, made safe to log: no control characters.
+
+static const char *
+s_printable (const char *text, char *buffer, size_t size)
+{
+    size_t index;
+    for (index = 0; text [index] && index + 1 < size; index++)
+        buffer [index] = (unsigned char) text [index] < 0x20 || text [index] == 0x7f
+                       ? '?': text [index];
+    buffer [index] = 0;
+    return buffer;
+}
+
 //  End a stream: tell its parties (but not the one that caused it) why.
 
 static void
 s_stream_abort (self_t *self, sstream_stream_t *stream, sstream_peer_t *cause,
                 int code, const char *text)
 {
-    sstream_log_warning ("%s: stream '%s' aborted: %s", self->name, stream->name, text);
+    char said [SSTREAM_WIRE_TEXT_MAX + 1];
+    sstream_log_warning ("%s: stream '%s' aborted: %s", self->name, stream->name,
+                         s_printable (text, said, sizeof (said)));
     sstream_peer_t *parties [2] = { stream->source, stream->sink };
     int index;
     for (index = 0; index < 2; index++) {
@@ -178,9 +210,26 @@ s_stream_abortf (self_t *self, sstream_stream_t *stream, sstream_peer_t *cause,
 }
 
 static void
+    s_peer_lost (self_t *self, sstream_peer_t *peer, const char *why);
+
+//  Pump a stream; on failure the stream, or the party that is gone, ends.
+//  The stream may be destroyed on return.
+
+static void
 s_stream_pump (self_t *self, sstream_stream_t *stream)
 {
-    if (sstream_stream_pump (stream) != SSTREAM_OK) {
+    int rc = sstream_stream_pump (stream);
+    if (rc == SSTREAM_ETOOBIG) {
+        char detail [512];
+        snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+        s_stream_abortf (self, stream, NULL, rc, "%s", detail);
+    }
+    else
+    if (rc == SSTREAM_ELOST && stream->unreachable)
+        //  Its connection is gone: everything through it goes too
+        s_peer_lost (self, stream->unreachable, "its connection is gone");
+    else
+    if (rc) {
         char detail [512];
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
         s_stream_abortf (self, stream, NULL, SSTREAM_ELOST, "stream '%s': %s", stream->name, detail);
@@ -206,9 +255,8 @@ s_stream_complete (self_t *self, sstream_stream_t *stream)
 static void
 s_peer_lost (self_t *self, sstream_peer_t *peer, const char *why)
 {
-    const char *role = peer->kind == SSTREAM_PEER_GATEWAY? "peer gateway": "client";
     if (peer->kind == SSTREAM_PEER_GATEWAY || peer->streams)
-        sstream_log_warning ("%s: lost %s %s: %s", self->name, role, peer->name, why);
+        sstream_log_warning ("%s: lost %s: %s", self->name, peer->name, why);
     zlistx_t *doomed = zlistx_new ();
     sstream_stream_t *stream;
     for (stream = (sstream_stream_t *) zhashx_first (self->streams); stream;
@@ -220,8 +268,9 @@ s_peer_lost (self_t *self, sstream_peer_t *peer, const char *why)
         const char *what = stream->source == peer
                          ? (peer->kind == SSTREAM_PEER_GATEWAY? "the producer's side": "the producer")
                          : (peer->kind == SSTREAM_PEER_GATEWAY? "the consumer's side": "the consumer");
-        s_stream_abortf (self, stream, peer, peer->kind == SSTREAM_PEER_GATEWAY? SSTREAM_ELOST: SSTREAM_EABORTED,
-                         "lost %s of stream '%s' (%s %s: %s)", what, stream->name, role,
+        //  The lost party is told too, in case it is alive after all
+        s_stream_abortf (self, stream, NULL, peer->kind == SSTREAM_PEER_GATEWAY? SSTREAM_ELOST: SSTREAM_EABORTED,
+                         "lost %s of stream '%s' (%s: %s)", what, stream->name,
                          peer->name, why);
     }
     zlistx_destroy (&doomed);
@@ -232,8 +281,11 @@ s_peer_lost (self_t *self, sstream_peer_t *peer, const char *why)
             s_peer_destroy (&item);
             self->peer = NULL;
         }
-        else
+        else {
+            //  A new session: the other side must drop what it had with us
+            randombytes_buf (&self->session, sizeof (self->session));
             self->next_hello = 0;       //  Say hello again at once
+        }
     }
     //  A client's record goes when its last stream does (s_sweep_client)
 }
@@ -280,7 +332,12 @@ s_peer_ready (self_t *self)
 static void
 s_send_hello (self_t *self)
 {
-    sstream_wire_t hello = { .type = SSTREAM_WIRE_HELLO, .role = SSTREAM_ROLE_GATEWAY };
+    sstream_wire_t hello = {
+        .type = SSTREAM_WIRE_HELLO,
+        .role = SSTREAM_ROLE_GATEWAY,
+        .session = self->session,
+        .heartbeat = (uint64_t) self->heartbeat
+    };
     snprintf (hello.text, sizeof (hello.text), "%s", self->name);
     zframe_t *frame = sstream_wire_encode (&hello, NULL, 0);
     if (frame)
@@ -302,6 +359,11 @@ s_handle_open (self_t *self, sstream_peer_t *peer, zframe_t *routing_id,
     if (peer->kind == SSTREAM_PEER_GATEWAY && !produce) {
         s_send_error (self, link, routing_id, SSTREAM_EPROTO, header->stream,
                       "consumers attach at their own gateway, not through a peer");
+        return;
+    }
+    if (peer->kind == SSTREAM_PEER_CLIENT && peer->streams >= self->client_streams_max) {
+        s_send_error (self, link, routing_id, SSTREAM_EDENIED, header->stream,
+                      "this client has %zu streams open, the most one client may", peer->streams);
         return;
     }
     if (stream && produce && stream->source) {
@@ -335,7 +397,7 @@ s_handle_open (self_t *self, sstream_peer_t *peer, zframe_t *routing_id,
         zhashx_insert (self->streams, stream->name, stream);
     }
     peer->streams++;
-    sstream_wire_t accepted = { .type = SSTREAM_WIRE_ACCEPTED };
+    sstream_wire_t accepted = { .type = SSTREAM_WIRE_ACCEPTED, .heartbeat = (uint64_t) self->heartbeat };
     snprintf (accepted.stream, sizeof (accepted.stream), "%s", header->stream);
     snprintf (accepted.text, sizeof (accepted.text), "%s", self->name);
     if (produce) {
@@ -350,7 +412,10 @@ s_handle_open (self_t *self, sstream_peer_t *peer, zframe_t *routing_id,
     else {
         stream->sink = peer;
         stream->sink_open = true;
-        stream->sink_credit = stream->sink_window = (int64_t) header->window;
+        //  What we send sits in our socket until the consumer reads it: no
+        //  more than our own buffer, whatever window it asks for
+        stream->sink_credit = stream->sink_window =
+            (int64_t) (header->window < self->buffer? header->window: self->buffer);
         sstream_log_info ("%s: stream '%s' consumed by %s", self->name, stream->name, peer->name);
     }
     zframe_t *frame = sstream_wire_encode (&accepted, NULL, 0);
@@ -380,8 +445,15 @@ s_handle_stream_message (self_t *self, sstream_peer_t *peer, zframe_t *routing_i
                          const sstream_wire_t *header, zmsg_t *message)
 {
     sstream_stream_t *stream = (sstream_stream_t *) zhashx_lookup (self->streams, header->stream);
+    //  Credit, accepted and end-ack may still be on their way when a
+    //  stream ends: those are dropped. Data and end for a stream that is
+    //  not there mean the sender has missed its end: tell it. Never answer
+    //  an error with an error.
+    bool stale_control = header->type == SSTREAM_WIRE_CREDIT
+                      || header->type == SSTREAM_WIRE_ACCEPTED
+                      || header->type == SSTREAM_WIRE_END_ACK;
     if (!stream) {
-        if (header->type != SSTREAM_WIRE_ERROR)
+        if (header->type == SSTREAM_WIRE_DATA || header->type == SSTREAM_WIRE_END)
             s_send_error (self, peer->link, routing_id, SSTREAM_EPROTO, header->stream,
                           "no stream '%s' here (it ended, was aborted, or never opened)",
                           header->stream);
@@ -390,8 +462,9 @@ s_handle_stream_message (self_t *self, sstream_peer_t *peer, zframe_t *routing_i
     bool from_source = stream->source == peer;
     bool from_sink = stream->sink == peer;
     if (!from_source && !from_sink) {
-        s_send_error (self, peer->link, routing_id, SSTREAM_EDENIED, header->stream,
-                      "stream '%s' is not yours", header->stream);
+        if (header->type != SSTREAM_WIRE_ERROR && !stale_control)
+            s_send_error (self, peer->link, routing_id, SSTREAM_EDENIED, header->stream,
+                          "stream '%s' is not yours", header->stream);
         return;
     }
     int rc = SSTREAM_OK;
@@ -418,18 +491,21 @@ s_handle_stream_message (self_t *self, sstream_peer_t *peer, zframe_t *routing_i
             break;
         }
         case SSTREAM_WIRE_CREDIT:
-            if (!from_sink || !stream->sink_open) {
+            if (from_sink && !stream->sink_open)
+                break;          //  For an earlier stream of that name
+            if (!from_sink) {
                 rc = sstream_error_set (SSTREAM_EPROTO, "unexpected credit for stream '%s' from %s",
                                         stream->name, peer->name);
                 break;
             }
-            stream->sink_credit += (int64_t) header->bytes;
-            if (stream->sink_credit > stream->sink_window)
+            if (header->bytes > (uint64_t) (stream->sink_window - stream->sink_credit))
                 rc = sstream_error_set (SSTREAM_EPROTO,
                     "%s granted more credit than its window on stream '%s'", peer->name,
                     stream->name);
-            else
+            else {
+                stream->sink_credit += (int64_t) header->bytes;
                 s_stream_pump (self, stream);
+            }
             break;
         case SSTREAM_WIRE_ACCEPTED:
             if (!from_sink || peer->kind != SSTREAM_PEER_GATEWAY || stream->sink_open
@@ -439,7 +515,8 @@ s_handle_stream_message (self_t *self, sstream_peer_t *peer, zframe_t *routing_i
                 break;
             }
             stream->sink_open = true;
-            stream->sink_credit = stream->sink_window = (int64_t) header->window;
+            stream->sink_credit = stream->sink_window =
+                (int64_t) (header->window < self->buffer? header->window: self->buffer);
             s_stream_pump (self, stream);
             break;
         case SSTREAM_WIRE_END_ACK:
@@ -480,19 +557,17 @@ s_handle_stream_message (self_t *self, sstream_peer_t *peer, zframe_t *routing_i
     }
 }
 
-//  Routing id as hex, the key of a client or of an unknown peer
+//  Routing id as hex, the key of a client or of the bound peer; false if
+//  it is longer than we take (a client may choose its own).
 
-static void
+static bool
 s_routing_key (zframe_t *routing_id, char *key, size_t size)
 {
-    static const char hex [] = "0123456789abcdef";
-    const byte *data = zframe_data (routing_id);
-    size_t length = zframe_size (routing_id), index;
-    for (index = 0; index < length && 2 * index + 2 < size; index++) {
-        key [2 * index] = hex [data [index] >> 4];
-        key [2 * index + 1] = hex [data [index] & 15];
-    }
-    key [2 * index] = 0;
+    size_t length = zframe_size (routing_id);
+    if (length == 0 || length > SSTREAM_ROUTING_ID_MAX || 2 * length + 1 > size)
+        return false;
+    sodium_bin2hex (key, size, zframe_data (routing_id), length);
+    return true;
 }
 
 static void
@@ -504,7 +579,9 @@ s_handle_malformed (self_t *self, sstream_link_t *link, zframe_t *routing_id,
     self->malformed++;
     sstream_log_warning ("%s: dropped a message on %s from %s: %s", self->name,
                          sstream_link_name (link), peer? peer->name: "an unknown party", detail);
-    s_send_error (self, link, routing_id, code, NULL, "%s", detail);
+    //  Only a party we know hears about it: junk from strangers is dropped
+    if (peer)
+        s_send_error (self, link, routing_id, code, NULL, "%s", detail);
     if (peer && peer->kind == SSTREAM_PEER_CLIENT && peer->streams)
         s_peer_lost (self, peer, detail);
 }
@@ -519,8 +596,15 @@ sstream_router_handle_local (sstream_router_t *self)
         if (!message)
             break;
         zframe_t *routing_id = zmsg_pop (message);
-        char id [32];
-        s_routing_key (routing_id, id, sizeof (id));
+        char id [SSTREAM_ROUTING_ID_MAX * 2 + 1];
+        if (!routing_id || !s_routing_key (routing_id, id, sizeof (id))) {
+            self->malformed++;
+            sstream_log_warning ("%s: dropped a message from a client with a routing id of %zu bytes",
+                                 self->name, routing_id? zframe_size (routing_id): 0);
+            zframe_destroy (&routing_id);
+            zmsg_destroy (&message);
+            continue;
+        }
         sstream_peer_t *peer = (sstream_peer_t *) zhashx_lookup (self->clients, id);
         if (peer)
             peer->last_heard = zclock_mono ();
@@ -532,6 +616,12 @@ sstream_router_handle_local (sstream_router_t *self)
         if (rc == SSTREAM_OK && zmsg_size (message) != (header.type == SSTREAM_WIRE_DATA? 2u: 1u))
             rc = sstream_error_set (SSTREAM_EPROTO, "malformed message: %s with %zu frames",
                                     sstream_wire_type_name (header.type), zmsg_size (message));
+        if (rc == SSTREAM_OK && peer && *peer->key) {
+            //  A routing id is the connection's; its key must stay the same
+            const char *key = zframe_meta (first, "User-Id");
+            if (!key || !streq (key, peer->key))
+                rc = sstream_error_set (SSTREAM_EAUTH, "message under another key");
+        }
         if (rc) {
             s_handle_malformed (self, self->local, routing_id, peer, rc);
         }
@@ -549,8 +639,12 @@ sstream_router_handle_local (sstream_router_t *self)
                           header.role == SSTREAM_ROLE_PRODUCE? "producer": "consumer",
                           *peer->key? peer->key: id, *peer->key? "...": "");
                 peer->last_heard = peer->last_sent = zclock_mono ();
+                peer->timeout = self->peer_timeout;
                 zhashx_insert (self->clients, peer->id, peer);
             }
+            //  A client that pings less often than we expect is not lost
+            if ((int64_t) header.heartbeat * 3 > peer->timeout)
+                peer->timeout = (int64_t) header.heartbeat * 3;
             if (self->local_trust && !sstream_keyring_has (self->local_trust, peer->key))
                 s_send_error (self, self->local, routing_id, SSTREAM_EAUTH, header.stream,
                               "key %s is not among this facility's trusted keys", peer->key);
@@ -563,7 +657,7 @@ sstream_router_handle_local (sstream_router_t *self)
         }
         else
         if (!peer) {
-            if (header.type != SSTREAM_WIRE_ERROR)
+            if (header.type == SSTREAM_WIRE_DATA || header.type == SSTREAM_WIRE_END)
                 s_send_error (self, self->local, routing_id, SSTREAM_EPROTO, header.stream,
                               "%s from a client that has opened no stream here",
                               sstream_wire_type_name (header.type));
@@ -587,16 +681,23 @@ s_handle_hello (self_t *self, zframe_t *routing_id, zframe_t *first, const sstre
 {
     const char *key = zframe_meta (first, "User-Id");
     if (self->wan_secure && (!key || !streq (key, self->peer_key))) {
+        char name [80];
         sstream_log_warning ("%s: refused hello from '%s': key %s is not the pinned key of %s",
-                             self->name, header->text, key? key: "(none)", self->peer_name);
+                             self->name, s_printable (header->text, name, sizeof (name)),
+                             key? key: "(none)", self->peer_name);
         s_send_error (self, self->wan, routing_id, SSTREAM_EAUTH, NULL,
                       "key %s is not the key this gateway pins for its peer", key? key: "(none)");
         return;
     }
-    char id [32];
-    s_routing_key (routing_id, id, sizeof (id));
+    char id [SSTREAM_ROUTING_ID_MAX * 2 + 1];
+    if (!s_routing_key (routing_id, id, sizeof (id)))
+        return;
     if (self->peer && !streq (self->peer->id, id))
         s_peer_lost (self, self->peer, "it connected again");
+    else
+    if (self->peer && self->peer->ready && self->peer->session != header->session)
+        //  Same connection, new session: it dropped what it had with us
+        s_peer_lost (self, self->peer, "it started a new session");
     bool was_ready = self->peer && self->peer->ready;
     if (!self->peer) {
         self->peer = (sstream_peer_t *) zmalloc (sizeof (sstream_peer_t));
@@ -606,9 +707,13 @@ s_handle_hello (self_t *self, zframe_t *routing_id, zframe_t *first, const sstre
         snprintf (self->peer->id, sizeof (self->peer->id), "%s", id);
         snprintf (self->peer->key, sizeof (self->peer->key), "%s", key? key: "");
         snprintf (self->peer->name, sizeof (self->peer->name), "peer %s", self->peer_name);
+        self->peer->timeout = self->peer_timeout;
     }
+    self->peer->session = header->session;
     self->peer->last_heard = zclock_mono ();
-    sstream_wire_t welcome = { .type = SSTREAM_WIRE_WELCOME };
+    if ((int64_t) header->heartbeat * 3 > self->peer->timeout)
+        self->peer->timeout = (int64_t) header->heartbeat * 3;
+    sstream_wire_t welcome = { .type = SSTREAM_WIRE_WELCOME, .heartbeat = (uint64_t) self->heartbeat };
     snprintf (welcome.text, sizeof (welcome.text), "%s", self->name);
     zframe_t *frame = sstream_wire_encode (&welcome, NULL, 0);
     if (frame)
@@ -629,9 +734,8 @@ sstream_router_handle_wan (sstream_router_t *self)
         zframe_t *routing_id = self->wan_bind? zmsg_pop (message): NULL;
         sstream_peer_t *peer = self->peer;
         if (self->wan_bind && peer) {
-            char id [32];
-            s_routing_key (routing_id, id, sizeof (id));
-            if (!streq (id, peer->id))
+            char id [SSTREAM_ROUTING_ID_MAX * 2 + 1];
+            if (!routing_id || !s_routing_key (routing_id, id, sizeof (id)) || !streq (id, peer->id))
                 peer = NULL;
         }
         if (peer)
@@ -649,20 +753,25 @@ sstream_router_handle_wan (sstream_router_t *self)
         if (header.type == SSTREAM_WIRE_HELLO && self->wan_bind)
             s_handle_hello (self, routing_id, first, &header);
         else
-        if (!peer || (!peer->ready && header.type != SSTREAM_WIRE_WELCOME
-                                   && header.type != SSTREAM_WIRE_ERROR)) {
+        if (!peer || (!peer->ready && header.type != SSTREAM_WIRE_WELCOME)) {
             //  The other side thinks we know it: we restarted, or it never
-            //  said hello. Tell it, so that it starts over.
-            s_send_error (self, self->wan, routing_id, SSTREAM_EPROTO, NULL, "say hello first");
+            //  said hello. Tell it, so that it starts over (never in answer
+            //  to an error: two gateways must not trade errors forever).
+            if (header.type != SSTREAM_WIRE_ERROR)
+                s_send_error (self, self->wan, routing_id, SSTREAM_EPROTO, NULL, "say hello first");
         }
         else
         if (header.type == SSTREAM_WIRE_WELCOME && !self->wan_bind) {
+            if ((int64_t) header.heartbeat * 3 > peer->timeout)
+                peer->timeout = (int64_t) header.heartbeat * 3;
             if (!peer->ready)
                 s_peer_ready (self);
         }
         else
         if (header.type == SSTREAM_WIRE_ERROR && !*header.stream) {
-            sstream_log_warning ("%s: peer %s says: %s", self->name, self->peer_name, header.text);
+            char said [SSTREAM_WIRE_TEXT_MAX + 1];
+            sstream_log_warning ("%s: peer %s says: %s", self->name, self->peer_name,
+                                 s_printable (header.text, said, sizeof (said)));
             if (!self->wan_bind && peer->ready)
                 s_peer_lost (self, peer, header.text);
         }
@@ -733,9 +842,9 @@ sstream_router_handle_monitor (sstream_router_t *self, sstream_link_t *link)
 static void
 s_check_party (self_t *self, sstream_peer_t *peer, int64_t now, bool probe)
 {
-    if (now - peer->last_heard >= self->peer_timeout) {
+    if (now - peer->last_heard >= peer->timeout) {
         char why [64];
-        snprintf (why, sizeof (why), "silent for %g s", self->peer_timeout / 1000.0);
+        snprintf (why, sizeof (why), "silent for %g s", peer->timeout / 1000.0);
         s_peer_lost (self, peer, why);
         return;
     }
@@ -769,10 +878,28 @@ sstream_router_tick (sstream_router_t *self)
     else
     if (self->peer && !self->wan_bind && now >= self->next_hello)
         s_send_hello (self);
-    //  Keys added to or removed from trusted folders take effect now
-    if (self->local_trust)
-        sstream_keyring_refresh (self->local_trust);
+    //  Keys added to or removed from trusted folders take effect now: a
+    //  client whose key went loses its streams
+    if (self->local_trust && sstream_keyring_refresh (self->local_trust)) {
+        zlistx_t *revoked = zlistx_new ();
+        for (peer = (sstream_peer_t *) zhashx_first (self->clients); peer;
+             peer = (sstream_peer_t *) zhashx_next (self->clients))
+            if (!sstream_keyring_has (self->local_trust, peer->key))
+                zlistx_add_end (revoked, peer);
+        for (peer = (sstream_peer_t *) zlistx_first (revoked); peer;
+             peer = (sstream_peer_t *) zlistx_next (revoked)) {
+            s_peer_lost (self, peer, "its key is no longer trusted");
+            s_sweep_client (self, peer);
+        }
+        zlistx_destroy (&revoked);
+    }
     sstream_auth_refresh ();
+    if (self->errors_withheld) {
+        sstream_log_warning ("%s: withheld %" PRIu64 " error replies to parties sending junk",
+                             self->name, self->errors_withheld);
+        self->errors_withheld = 0;
+    }
+    self->error_budget = ERROR_BUDGET;
     self->next_tick = now + self->heartbeat / 2;
 }
 

@@ -22,6 +22,7 @@ typedef struct {
     uint64_t max_streams;
     int64_t heartbeat;          //  msecs
     int64_t peer_timeout;
+    uint64_t client_streams_max;        //  Streams one client may hold
     sstream_link_t *local;      //  Borrowed: the facility's clients
     sstream_keyring_t *local_trust;     //  Borrowed; NULL without security
     sstream_link_t *wan;        //  Borrowed; NULL without a peer

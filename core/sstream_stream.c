@@ -98,16 +98,20 @@ sstream_stream_push (sstream_stream_t *self, const sstream_wire_t *header,
         return sstream_error_set (SSTREAM_EPROTO,
             "stream '%s': message %" PRIu64 " says %" PRIu64 " bytes but carries %zu",
             self->name, header->seq, header->len, size);
-    //  Within credit, or alone in an empty window (PROTOCOL.md section 4)
-    if ((int64_t) size > self->source_credit
-    &&  self->source_credit != (int64_t) self->window)
+    //  Within credit (PROTOCOL.md section 4)
+    int64_t cost = sstream_wire_cost (size);
+    if (cost > (int64_t) self->window)
+        return sstream_error_set (SSTREAM_ETOOBIG,
+            "stream '%s': message %" PRIu64 " of %zu bytes does not fit this gateway's "
+            "buffer of %" PRIu64 " bytes", self->name, header->seq, size, self->window);
+    if (cost > self->source_credit)
         return sstream_error_set (SSTREAM_EPROTO,
             "stream '%s': message %" PRIu64 " of %zu bytes exceeds the %" PRId64
             " bytes of credit granted", self->name, header->seq, size, self->source_credit);
     int rc = s_enqueue (self, header_frame, payload);
     if (rc)
         return rc;
-    self->source_credit -= (int64_t) size;
+    self->source_credit -= cost;
     self->next_seq++;
     self->received += size;
     self->queued += size;
@@ -151,20 +155,34 @@ sstream_stream_pump (sstream_stream_t *self)
             rc = sstream_peer_send (self->sink, &queued->header, NULL);
             if (rc == SSTREAM_OK)
                 self->end_sent = true;
+            else
+                self->unreachable = self->sink;
             zlistx_delete (self->queue, NULL);
             break;
         }
-        int64_t size = (int64_t) zframe_size (queued->payload);
-        if (size > self->sink_credit && self->sink_credit != self->sink_window)
+        uint64_t size = zframe_size (queued->payload);
+        int64_t cost = sstream_wire_cost (size);
+        if (cost > self->sink_window) {
+            rc = sstream_error_set (SSTREAM_ETOOBIG,
+                "stream '%s': a message of %" PRIu64 " bytes does not fit the window of %"
+                PRId64 " bytes that %s gives (raise its buffer or window)", self->name, size,
+                self->sink_window, self->sink->name);
+            break;
+        }
+        if (cost > self->sink_credit)
             break;
         rc = sstream_peer_send (self->sink, &queued->header, &queued->payload);
         zlistx_delete (self->queue, NULL);
-        self->sink_credit -= size;
-        self->queued -= (uint64_t) size;
-        self->forwarded += (uint64_t) size;
-        self->to_grant += (uint64_t) size;
-        self->stats->buffered -= (uint64_t) size;
-        self->stats->bytes_out += (uint64_t) size;
+        self->queued -= size;
+        self->stats->buffered -= size;
+        self->to_grant += (uint64_t) cost;
+        if (rc == SSTREAM_OK) {
+            self->sink_credit -= cost;
+            self->forwarded += size;
+            self->stats->bytes_out += size;
+        }
+        else
+            self->unreachable = self->sink;
     }
     //  Give the source back what was freed, a quarter window at a time, or
     //  all of it when the queue ran dry
@@ -172,6 +190,8 @@ sstream_stream_pump (sstream_stream_t *self)
     &&  (self->to_grant >= self->window / 4 || self->queued == 0)) {
         zframe_t *credit = sstream_wire_credit (self->name, self->to_grant);
         rc = credit? sstream_peer_send (self->source, &credit, NULL): SSTREAM_ENOMEM;
+        if (rc == SSTREAM_ELOST)
+            self->unreachable = self->source;
         if (rc == SSTREAM_OK) {
             self->source_credit += (int64_t) self->to_grant;
             self->to_grant = 0;

@@ -14,6 +14,9 @@
 #ifndef SSTREAM_STREAM_H_INCLUDED
 #define SSTREAM_STREAM_H_INCLUDED
 
+//  Longest routing id taken from a client (libzmq's own are 5 bytes)
+#define SSTREAM_ROUTING_ID_MAX 64
+
 typedef enum {
     SSTREAM_PEER_CLIENT,        //  A producer or consumer on the local link
     SSTREAM_PEER_GATEWAY        //  The other facility's gateway
@@ -24,12 +27,14 @@ typedef struct {
     sstream_peer_kind_t kind;
     sstream_link_t *link;
     zframe_t *routing_id;       //  NULL when we are the connecting side
-    char id [32];               //  Routing id in hex, the table key
+    char id [SSTREAM_ROUTING_ID_MAX * 2 + 1];   //  Routing id in hex, the key
     char key [41];              //  Its CURVE public key (ZAP User-Id)
     char name [80];             //  For messages
     int64_t last_heard;
     int64_t last_sent;
+    int64_t timeout;            //  Silence that means it is gone
     bool ready;                 //  A gateway: hello/welcome done
+    uint64_t session;           //  A gateway: its hello's session
     size_t streams;             //  Streams it is source or sink of
 } sstream_peer_t;
 
@@ -71,6 +76,7 @@ typedef struct {
     int64_t sink_window;
     bool end_sent;
     uint64_t forwarded;
+    sstream_peer_t *unreachable;        //  Set when pump could not send to it
 } sstream_stream_t;
 
 sstream_stream_t *
@@ -91,7 +97,8 @@ int
                              zframe_t **header_frame);
 
 //  Forward what the sink's credit allows, then grant the source what was
-//  freed. Returns SSTREAM_ELOST when a peer could not be reached.
+//  freed. Returns SSTREAM_ELOST when a peer could not be reached, and
+//  SSTREAM_ETOOBIG when a message does not fit the sink's window.
 int
     sstream_stream_pump (sstream_stream_t *self);
 

@@ -95,7 +95,7 @@ sstream_wire_encode (const sstream_wire_t *self, const void *meta, size_t meta_s
     bool has_meta = self->type == SSTREAM_WIRE_DATA && meta && meta_size;
     size_t keys = 2;
     switch (self->type) {
-        case SSTREAM_WIRE_HELLO:    keys += 2; break;
+        case SSTREAM_WIRE_HELLO:    keys += 3; break;
         case SSTREAM_WIRE_WELCOME:  keys += 1; break;
         case SSTREAM_WIRE_OPEN:     keys += 3 + (self->window? 1: 0); break;
         case SSTREAM_WIRE_ACCEPTED: keys += 2 + (*self->text? 1: 0); break;
@@ -106,6 +106,11 @@ sstream_wire_encode (const sstream_wire_t *self, const void *meta, size_t meta_s
         case SSTREAM_WIRE_ERROR:    keys += 2 + (*self->stream? 1: 0); break;
         case SSTREAM_WIRE_PING:     break;
     }
+    bool has_heartbeat = self->heartbeat
+        && (self->type == SSTREAM_WIRE_HELLO || self->type == SSTREAM_WIRE_WELCOME
+         || self->type == SSTREAM_WIRE_OPEN || self->type == SSTREAM_WIRE_ACCEPTED);
+    if (has_heartbeat)
+        keys++;
     msgpack_pack_map (&packer, keys);
     s_pack_key_uint (&packer, "v", SSTREAM_WIRE_VERSION);
     s_pack_key_str (&packer, "t", s_type_names [self->type]);
@@ -113,6 +118,7 @@ sstream_wire_encode (const sstream_wire_t *self, const void *meta, size_t meta_s
         case SSTREAM_WIRE_HELLO:
             s_pack_key_str (&packer, "role", s_role_names [SSTREAM_ROLE_GATEWAY]);
             s_pack_key_str (&packer, "name", self->text);
+            s_pack_key_uint (&packer, "session", self->session);
             break;
         case SSTREAM_WIRE_WELCOME:
             s_pack_key_str (&packer, "name", self->text);
@@ -162,6 +168,8 @@ sstream_wire_encode (const sstream_wire_t *self, const void *meta, size_t meta_s
         case SSTREAM_WIRE_PING:
             break;
     }
+    if (has_heartbeat)
+        s_pack_key_uint (&packer, "heartbeat", self->heartbeat);
     if (buffer.failed) {
         free (buffer.data);
         return NULL;
@@ -277,7 +285,7 @@ enum {
     K_V = 1 << 0, K_T = 1 << 1, K_STREAM = 1 << 2, K_SEQ = 1 << 3,
     K_LEN = 1 << 4, K_FLAGS = 1 << 5, K_META = 1 << 6, K_BYTES = 1 << 7,
     K_WINDOW = 1 << 8, K_ROLE = 1 << 9, K_CODE = 1 << 10, K_TEXT = 1 << 11,
-    K_NAME = 1 << 12, K_MODE = 1 << 13
+    K_NAME = 1 << 12, K_MODE = 1 << 13, K_SESSION = 1 << 14, K_HEARTBEAT = 1 << 15
 };
 
 static int
@@ -383,6 +391,18 @@ s_decode_map (sstream_wire_t *self, const msgpack_object *map, bool want_meta,
         if (s_key_is (key, "name")) {
             bit = K_NAME;
             rc = s_get_str (value, "name", self->text, sizeof (self->text), true);
+        }
+        else
+        if (s_key_is (key, "session")) {
+            bit = K_SESSION;
+            rc = s_get_uint (value, "session", &self->session);
+        }
+        else
+        if (s_key_is (key, "heartbeat")) {
+            bit = K_HEARTBEAT;
+            rc = s_get_uint (value, "heartbeat", &self->heartbeat);
+            if (!rc && self->heartbeat > 3600 * 1000)
+                rc = s_malformed ("heartbeat of %" PRIu64 " ms is over an hour", self->heartbeat);
         }
         else
         if (s_key_is (key, "mode")) {
@@ -550,7 +570,7 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
     else {
         unsigned required = 0;
         switch (self->type) {
-            case SSTREAM_WIRE_HELLO:    required = K_ROLE | K_NAME; break;
+            case SSTREAM_WIRE_HELLO:    required = K_ROLE | K_NAME | K_SESSION; break;
             case SSTREAM_WIRE_WELCOME:  required = K_NAME; break;
             case SSTREAM_WIRE_OPEN:     required = K_STREAM | K_ROLE; break;
             case SSTREAM_WIRE_ACCEPTED: required = K_STREAM | K_WINDOW; break;
@@ -564,7 +584,8 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
         static const struct { unsigned bit; const char *name; } s_keys [] = {
             { K_STREAM, "stream" }, { K_SEQ, "seq" }, { K_LEN, "len" },
             { K_BYTES, "bytes" }, { K_WINDOW, "window" }, { K_ROLE, "role" },
-            { K_CODE, "code" }, { K_TEXT, "text" }, { K_NAME, "name" }
+            { K_CODE, "code" }, { K_TEXT, "text" }, { K_NAME, "name" },
+            { K_SESSION, "session" }
         };
         size_t index;
         for (index = 0; index < sizeof (s_keys) / sizeof (s_keys [0]); index++)
@@ -574,6 +595,9 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
                 break;
             }
     }
+    if (!rc && (self->window > SSTREAM_WIRE_WINDOW_MAX
+             || (self->type == SSTREAM_WIRE_CREDIT && self->bytes > SSTREAM_WIRE_WINDOW_MAX)))
+        rc = s_malformed ("window or credit over the limit of %llu bytes", SSTREAM_WIRE_WINDOW_MAX);
     if (!rc && self->type == SSTREAM_WIRE_OPEN) {
         if (self->role != SSTREAM_ROLE_PRODUCE && self->role != SSTREAM_ROLE_CONSUME)
             rc = s_malformed ("open with role '%s'", s_role_names [self->role]);

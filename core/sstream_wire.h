@@ -16,6 +16,20 @@
 #define SSTREAM_WIRE_HEADER_MAX  65536
 #define SSTREAM_WIRE_TEXT_MAX    512
 
+//  What a data message costs in credit: its payload, plus a fixed part for
+//  the header and the queues' own bookkeeping, so that even empty messages
+//  are bounded (PROTOCOL.md section 4).
+#define SSTREAM_WIRE_MESSAGE_COST 64
+
+static inline int64_t
+sstream_wire_cost (uint64_t payload)
+{
+    return (int64_t) payload + SSTREAM_WIRE_MESSAGE_COST;
+}
+
+//  Largest window or credit grant taken from a peer: 1 TiB
+#define SSTREAM_WIRE_WINDOW_MAX (1ULL << 40)
+
 typedef enum {
     SSTREAM_WIRE_HELLO = 1,
     SSTREAM_WIRE_WELCOME,
@@ -47,6 +61,9 @@ typedef struct {
     uint64_t window;            //  open, accepted
     int role;                   //  open, hello
     uint32_t code;              //  error
+    uint64_t session;           //  hello: the connecting side's session
+    uint64_t heartbeat;         //  hello, welcome, open, accepted: msecs
+                                //  between the sender's pings (0: unsaid)
     char text [SSTREAM_WIRE_TEXT_MAX + 1];   //  error text; hello, welcome,
                                              //  accepted: a name
     byte *meta;                 //  data: user metadata (msgpack map), owned

@@ -209,19 +209,27 @@ Test (failures, bad_arguments_are_refused)
 //  sends what no sstream producer would.
 
 static zsock_t *
-s_raw_client (void)
+s_raw_socket (const char *secret, const char *server_key, const char *endpoint)
 {
-    zcert_t *cert = zcert_load (sstream_config_get (s_path.producer_options, "client/secret-key", NULL));
-    zcert_t *server = zcert_load (sstream_config_get (s_path.producer_options, "client/gateway-key", NULL));
+    zcert_t *cert = zcert_load (secret);
+    zcert_t *server = zcert_load (server_key);
     cr_assert (cert && server);
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     zcert_apply (cert, sock);
     zsock_set_curve_serverkey (sock, zcert_public_txt (server));
     zsock_set_rcvtimeo (sock, 5000);
-    cr_assert_eq (zsock_connect (sock, "%s", s_a ()), 0);
+    cr_assert_eq (zsock_connect (sock, "%s", endpoint), 0);
     zcert_destroy (&cert);
     zcert_destroy (&server);
     return sock;
+}
+
+static zsock_t *
+s_raw_client (void)
+{
+    return s_raw_socket (sstream_config_get (s_path.producer_options, "client/secret-key", NULL),
+                         sstream_config_get (s_path.producer_options, "client/gateway-key", NULL),
+                         s_a ());
 }
 
 static void
@@ -297,25 +305,21 @@ s_next_error (zsock_t *sock)
 Test (failures, malformed_frames_get_an_error_and_the_gateway_carries_on)
 {
     zsock_t *sock = s_raw_client ();
-    //  Garbage header
+    //  From a party with no stream here, junk is dropped without a word: a
+    //  sender that never reads must not make the gateway queue answers
     zstr_send (sock, "\xc1\xc1 not msgpack");
-    char *text = s_next_error (sock);
-    cr_assert_not_null (text, "no error reply");
-    cr_assert (strstr (text, "malformed header"), "%s", text);
-    free (text);
-    //  A data message with two payload frames too many
     zmsg_t *message = zmsg_new ();
     zmsg_addstr (message, "\x82\xa1v\x01\xa1t\xa4ping");
     zmsg_addstr (message, "extra");
     zmsg_send (&message, sock);
-    text = s_next_error (sock);
-    cr_assert_not_null (text);
-    cr_assert (strstr (text, "ping with 2 frames"), "%s", text);
-    free (text);
-    //  Data before open
+    zsock_set_rcvtimeo (sock, 500);
+    zmsg_t *reply = zmsg_recv (sock);
+    cr_assert_null (reply, "a stranger's junk was answered");
+    zsock_set_rcvtimeo (sock, 5000);
+    //  Data before open is answered: the sender must learn it is lost
     char payload [10] = { 0 };
     s_send_map (sock, "data", "raw", 0, 10, payload, 10);
-    text = s_next_error (sock);
+    char *text = s_next_error (sock);
     cr_assert_not_null (text);
     cr_assert (strstr (text, "opened no stream"), "%s", text);
     free (text);
@@ -335,13 +339,20 @@ Test (failures, malformed_frames_get_an_error_and_the_gateway_carries_on)
     cr_assert_not_null (text);
     cr_assert (strstr (text, "message 5 arrived where 1 was due"), "%s", text);
     free (text);
+    //  And garbage from a party with a stream: answered, stream aborted
+    s_send_map (sock, "open", "raw3", 0, 0, NULL, 0);
+    zstr_send (sock, "\xc1 still not msgpack");
+    text = s_next_error (sock);
+    cr_assert_not_null (text);
+    cr_assert (strstr (text, "malformed header"), "%s", text);
+    free (text);
     zsock_destroy (&sock);
 
     uint64_t malformed = 0, aborted = 0;
     sstream_gateway_stat (s_path.a, "malformed", &malformed);
     sstream_gateway_stat (s_path.a, "aborted", &aborted);
-    cr_assert_eq (malformed, 2);
-    cr_assert_eq (aborted, 2);
+    cr_assert_eq (malformed, 3);
+    cr_assert_eq (aborted, 3);
 
     //  The gateway still streams for everybody else
     support_consumer_t consumer = { .endpoint = s_b (), .stream = "after", .options = s_path.consumer_options };
@@ -392,5 +403,187 @@ Test (failures, max_streams_is_enforced)
     sstream_producer_destroy (&one);
     sstream_producer_destroy (&two);
     sstream_gateway_destroy (&small);
+    sstream_config_destroy (&config);
+}
+
+//  Messages built from a msgpack map given as alternating keys and values;
+//  a value starting with '#' is an unsigned integer.
+static void
+s_send_fields (zsock_t *sock, const char *const *fields)
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    size_t count = 0;
+    while (fields [2 * count])
+        count++;
+    msgpack_pack_map (&packer, count + 1);
+    msgpack_pack_str (&packer, 1); msgpack_pack_str_body (&packer, "v", 1);
+    msgpack_pack_uint8 (&packer, 1);
+    size_t index;
+    for (index = 0; index < count; index++) {
+        const char *key = fields [2 * index], *value = fields [2 * index + 1];
+        msgpack_pack_str (&packer, strlen (key)); msgpack_pack_str_body (&packer, key, strlen (key));
+        if (*value == '#')
+            msgpack_pack_uint64 (&packer, strtoull (value + 1, NULL, 10));
+        else {
+            msgpack_pack_str (&packer, strlen (value));
+            msgpack_pack_str_body (&packer, value, strlen (value));
+        }
+    }
+    zmsg_t *message = zmsg_new ();
+    zmsg_addmem (message, buffer.data, buffer.size);
+    zmsg_send (&message, sock);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+//  A fake peer gateway with gateway B's own key, at gateway A's WAN link
+static zsock_t *
+s_fake_peer (void)
+{
+    char secret [600], server [600];
+    snprintf (secret, sizeof (secret), "%s/gateway-b.secret", s_path.gateways);
+    snprintf (server, sizeof (server), "%s/gateway-a.pub", s_path.gateways);
+    return s_raw_socket (secret, server, sstream_gateway_endpoint (s_path.a, "peer"));
+}
+
+//  Next message's type ("t"), or "" on timeout.
+static void
+s_next_type (zsock_t *sock, char *type, size_t size)
+{
+    type [0] = 0;
+    zmsg_t *message = zmsg_recv (sock);
+    if (!message)
+        return;
+    zframe_t *frame = zmsg_first (message);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    if (msgpack_unpack_next (&unpacked, (const char *) zframe_data (frame), zframe_size (frame), NULL)
+        == MSGPACK_UNPACK_SUCCESS && unpacked.data.type == MSGPACK_OBJECT_MAP) {
+        uint32_t index;
+        for (index = 0; index < unpacked.data.via.map.size; index++) {
+            msgpack_object_kv *pair = &unpacked.data.via.map.ptr [index];
+            if (pair->key.via.str.size == 1 && pair->key.via.str.ptr [0] == 't')
+                snprintf (type, size, "%.*s", (int) pair->val.via.str.size, pair->val.via.str.ptr);
+        }
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    zmsg_destroy (&message);
+}
+
+Test (failures, a_peer_that_starts_a_new_session_loses_its_old_streams)
+{
+    //  The real gateway B goes; a fake one with its key takes its place
+    sstream_gateway_destroy (&s_path.b);
+    zsock_t *fake = s_fake_peer ();
+    const char *hello_1 [] = { "t", "hello", "role", "gateway", "name", "gateway-b",
+                               "session", "#1", NULL };
+    char type [32];
+    int tries;
+    for (tries = 0, type [0] = 0; tries < 20 && !streq (type, "welcome"); tries++) {
+        s_send_fields (fake, hello_1);
+        s_next_type (fake, type, sizeof (type));
+    }
+    cr_assert_str_eq (type, "welcome");
+
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "session", s_path.producer_options), SSTREAM_OK);
+    do
+        s_next_type (fake, type, sizeof (type));
+    while (*type && !streq (type, "open"));
+    cr_assert_str_eq (type, "open");
+    const char *accepted [] = { "t", "accepted", "stream", "session", "window", "#1048576", NULL };
+    s_send_fields (fake, accepted);
+    uint64_t streams = 0;
+    sstream_gateway_stat (s_path.a, "streams", &streams);
+    cr_assert_eq (streams, 1);
+
+    //  Same connection, new session: what A had with it must go
+    const char *hello_2 [] = { "t", "hello", "role", "gateway", "name", "gateway-b",
+                               "session", "#2", NULL };
+    s_send_fields (fake, hello_2);
+    char data [100] = { 0 };
+    int rc = SSTREAM_OK;
+    for (tries = 0; tries < 50 && rc == SSTREAM_OK; tries++) {
+        usleep (50 * 1000);
+        rc = sstream_producer_send (producer, data, sizeof (data), NULL, 0, 100);
+        if (rc == SSTREAM_ETIMEDOUT)
+            rc = SSTREAM_OK;
+    }
+    cr_assert (rc == SSTREAM_ELOST || rc == SSTREAM_EABORTED, "got %d: %s", rc, sstream_errmsg ());
+    cr_assert (strstr (sstream_errmsg (), "new session"), "%s", sstream_errmsg ());
+    sstream_producer_destroy (&producer);
+    zsock_destroy (&fake);
+}
+
+Test (failures, gateways_never_answer_an_error_with_an_error)
+{
+    sstream_gateway_destroy (&s_path.b);
+    zsock_t *fake = s_fake_peer ();
+    //  Not yet introduced, and stream errors for streams it has nothing to do with
+    const char *error [] = { "t", "error", "code", "#11", "text", "yours", "stream", "nobody", NULL };
+    s_send_fields (fake, error);
+    const char *no_stream [] = { "t", "error", "code", "#11", "text", "no stream", NULL };
+    s_send_fields (fake, no_stream);
+    const char *hello [] = { "t", "hello", "role", "gateway", "name", "gateway-b", "session", "#7", NULL };
+    char type [32];
+    s_send_fields (fake, hello);
+    s_next_type (fake, type, sizeof (type));
+    cr_assert_str_eq (type, "welcome", "the only answer must be the welcome, not '%s'", type);
+    s_send_fields (fake, error);
+    s_send_fields (fake, error);
+    zsock_set_rcvtimeo (fake, 500);
+    do
+        s_next_type (fake, type, sizeof (type));
+    while (streq (type, "ping"));
+    cr_assert_str_eq (type, "", "an error was answered with '%s'", type);
+    zsock_destroy (&fake);
+}
+
+Test (failures, credit_beyond_the_window_is_a_protocol_error_not_an_overflow)
+{
+    char secret [600], server [600];
+    snprintf (secret, sizeof (secret), "%s/consumer.secret", s_path.facility_b);
+    snprintf (server, sizeof (server), "%s/gateway-b.pub", s_path.gateways);
+    zsock_t *raw = s_raw_socket (secret, server, s_b ());
+    const char *open [] = { "t", "open", "stream", "overflow", "role", "consume",
+                            "window", "#1048576", NULL };
+    s_send_fields (raw, open);
+    char type [32];
+    s_next_type (raw, type, sizeof (type));
+    cr_assert_str_eq (type, "accepted");
+    const char *credit [] = { "t", "credit", "stream", "overflow", "bytes", "#1099511627776", NULL };
+    s_send_fields (raw, credit);
+    char *text = s_next_error (raw);
+    cr_assert_not_null (text);
+    cr_assert (strstr (text, "more credit than its window"), "%s", text);
+    free (text);
+    zsock_destroy (&raw);
+}
+
+Test (failures, empty_messages_are_bounded_by_credit_too)
+{
+    sstream_config_t *config = support_gateway_config (&s_path, 'a');
+    sstream_config_set (config, "gateway/name", "tight");
+    sstream_config_set (config, "gateway/buffer", "4KiB");
+    sstream_config_set (config, "peer/endpoint", "tcp://127.0.0.1:*");
+    sstream_gateway_t *tight;
+    cr_assert_eq (sstream_gateway_new (&tight, config), SSTREAM_OK, "%s", sstream_errmsg ());
+    sstream_config_set (s_path.producer_options, "client/pipe", "1");
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, sstream_gateway_endpoint (tight, "local"),
+                                        "empty", s_path.producer_options), SSTREAM_OK);
+    int rc = SSTREAM_OK, sent = 0;
+    while (rc == SSTREAM_OK && sent < 100000) {
+        rc = sstream_producer_send (producer, "", 0, NULL, 0, 300);
+        if (rc == SSTREAM_OK)
+            sent++;
+    }
+    cr_assert_eq (rc, SSTREAM_ETIMEDOUT, "%s", sstream_errmsg ());
+    //  4 KiB at 64 bytes a message, plus the producer's pipe
+    cr_assert_leq (sent, 4096 / 64 + 3, "%d empty messages went into a 4 KiB buffer", sent);
+    sstream_producer_destroy (&producer);
+    sstream_gateway_destroy (&tight);
     sstream_config_destroy (&config);
 }

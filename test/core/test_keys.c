@@ -206,3 +206,102 @@ Test (keys, keyring_reads_public_keys_once_each_and_skips_the_rest)
     zstr_free (&other_secret);
     zstr_free (&missing);
 }
+
+Test (keys, keygen_refuses_folders_others_can_write_and_existing_links)
+{
+    char *open_dir = zsys_sprintf ("%s/open", s_folder);
+    mkdir (open_dir, 0777);
+    chmod (open_dir, 0777);
+    cr_assert_eq (sstream_keygen ("k", open_dir), SSTREAM_EKEY);
+    cr_assert (strstr (sstream_errmsg (), "group or others can write"), "%s", sstream_errmsg ());
+    //  A dangling link where the public key would go is not followed
+    char *target = zsys_sprintf ("%s/planted", s_folder);
+    char *link = zsys_sprintf ("%s/victim.pub", s_folder);
+    cr_assert_eq (symlink (target, link), 0);
+    cr_assert_eq (sstream_keygen ("victim", s_folder), SSTREAM_EKEY);
+    cr_assert_eq (access (target, F_OK), -1, "keygen wrote through a link");
+    char *secret = zsys_sprintf ("%s/victim.secret", s_folder);
+    cr_assert_eq (access (secret, F_OK), -1, "a half-made pair was left behind");
+    zstr_free (&open_dir);
+    zstr_free (&target);
+    zstr_free (&link);
+    zstr_free (&secret);
+}
+
+Test (keys, a_secret_sibling_file_is_never_read_instead)
+{
+    //  zcert_load ("X") would read "X_secret" first, whatever its mode
+    cr_assert_eq (sstream_keygen ("real", s_folder), SSTREAM_OK);
+    char *secret = zsys_sprintf ("%s/real.secret", s_folder);
+    char *sibling = zsys_sprintf ("%s/real.secret_secret", s_folder);
+    zcert_t *other = zcert_new ();
+    zcert_save_secret (other, sibling);
+    chmod (sibling, 0644);
+    zcert_t *cert;
+    cr_assert_eq (sstream_keys_load_secret (secret, &cert), SSTREAM_OK, "%s", sstream_errmsg ());
+    char public_key [41];
+    char *public_path = zsys_sprintf ("%s/real.pub", s_folder);
+    sstream_keys_load_public (public_path, public_key);
+    cr_assert_str_eq (zcert_public_txt (cert), public_key);
+    cr_assert_str_neq (zcert_public_txt (cert), zcert_public_txt (other));
+    zcert_destroy (&cert);
+    zcert_destroy (&other);
+    zstr_free (&secret);
+    zstr_free (&sibling);
+    zstr_free (&public_path);
+}
+
+Test (keys, keyring_sees_a_swap_of_same_sized_files_in_the_same_second)
+{
+    cr_assert_eq (sstream_keygen ("evil", s_folder), SSTREAM_OK);
+    char *elsewhere = zsys_sprintf ("%s/elsewhere", s_folder);
+    cr_assert_eq (sstream_keygen ("mall", elsewhere), SSTREAM_OK);
+    char *evil = zsys_sprintf ("%s/evil.pub", s_folder);
+    char *mall_source = zsys_sprintf ("%s/mall.pub", elsewhere);
+    char *mall = zsys_sprintf ("%s/mall.pub", s_folder);
+    //  Same size, same timestamps
+    struct stat stat_buf;
+    stat (evil, &stat_buf);
+    struct timespec times [2] = { stat_buf.st_atim, stat_buf.st_mtim };
+    utimensat (AT_FDCWD, mall_source, times, 0);
+    char evil_key [41], mall_key [41];
+    sstream_keys_load_public (evil, evil_key);
+    sstream_keys_load_public (mall_source, mall_key);
+
+    sstream_keyring_t *ring;
+    cr_assert_eq (sstream_keyring_new (&ring, s_folder), SSTREAM_OK);
+    cr_assert (sstream_keyring_has (ring, evil_key));
+    unlink (evil);
+    cr_assert_eq (rename (mall_source, mall), 0);
+    cr_assert (sstream_keyring_refresh (ring));
+    cr_assert_not (sstream_keyring_has (ring, evil_key), "a removed key is still trusted");
+    cr_assert (sstream_keyring_has (ring, mall_key));
+    sstream_keyring_destroy (&ring);
+    zstr_free (&elsewhere);
+    zstr_free (&evil);
+    zstr_free (&mall_source);
+    zstr_free (&mall);
+}
+
+Test (keys, keyring_does_not_follow_link_loops, .timeout = 10)
+{
+    cr_assert_eq (sstream_keygen ("one", s_folder), SSTREAM_OK);
+    char *loop = zsys_sprintf ("%s/loop", s_folder);
+    char *loop2 = zsys_sprintf ("%s/loop2", s_folder);
+    cr_assert_eq (symlink (".", loop), 0);
+    cr_assert_eq (symlink (".", loop2), 0);
+    char *fifo = zsys_sprintf ("%s/fifo.pub", s_folder);
+    cr_assert_eq (mkfifo (fifo, 0644), 0);
+    sstream_keyring_t *ring;
+    cr_assert_eq (sstream_keyring_new (&ring, s_folder), SSTREAM_OK);
+    size_t count = 0;
+    const char *key;
+    for (key = sstream_keyring_first (ring); key; key = sstream_keyring_next (ring))
+        count++;
+    cr_assert_eq (count, 1);
+    cr_assert_not (sstream_keyring_refresh (ring));
+    sstream_keyring_destroy (&ring);
+    zstr_free (&loop);
+    zstr_free (&loop2);
+    zstr_free (&fifo);
+}

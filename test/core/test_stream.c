@@ -11,6 +11,10 @@
 #include "support.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 //  Stream bytes through a fresh path over transport, consumer first or not;
 //  check digests, order, counts and that the gateways let go of it.
@@ -179,26 +183,51 @@ Test (stream, message_boundaries_sequence_numbers_and_metadata_arrive_as_sent)
     support_path_stop (&path);
 }
 
-Test (stream, a_message_larger_than_every_window_still_passes)
+//  Stream one message of size through a path; the error both ends get.
+static void
+s_too_big_for (support_options_t *options, size_t size, const char *said)
 {
-    //  4 KiB buffers and a 4 KiB consumer window, 3 MiB messages: each one
-    //  travels alone through an empty window (PROTOCOL.md section 4)
-    support_options_t options = { .buffer = "4KiB", .window = "4KiB" };
     support_path_t path;
-    cr_assert_eq (support_path_start (&path, &options), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (support_path_start (&path, options), SSTREAM_OK, "%s", sstream_errmsg ());
     support_consumer_t consumer = {
         .endpoint = sstream_gateway_endpoint (path.b, "local"),
         .stream = "large", .options = path.consumer_options
     };
     support_consumer_start (&consumer);
-    unsigned char sent [32];
     int rc = support_produce (sstream_gateway_endpoint (path.a, "local"), "large",
-                              path.producer_options, 12 << 20, 3 << 20, sent);
+                              path.producer_options, size, size, NULL);
     support_consumer_join (&consumer);
-    cr_assert_eq (rc, SSTREAM_OK, "%s", sstream_errmsg ());
-    cr_assert_eq (consumer.rc, SSTREAM_OK, "%s", consumer.error);
-    cr_assert_eq (memcmp (sent, consumer.digest, 32), 0);
+    cr_assert_eq (rc, SSTREAM_ETOOBIG, "producer got %d: %s", rc, sstream_errmsg ());
+    cr_assert (strstr (sstream_errmsg (), said), "producer: %s", sstream_errmsg ());
+    cr_assert_eq (consumer.rc, SSTREAM_ETOOBIG, "consumer got %d: %s", consumer.rc, consumer.error);
+    cr_assert (strstr (consumer.error, said), "consumer: %s", consumer.error);
     support_path_stop (&path);
+}
+
+Test (stream, a_message_must_fit_every_window_on_its_path)
+{
+    //  Larger than gateway A's buffer: refused at send, nothing is sent
+    support_options_t options = { .buffer = "64KiB" };
+    support_path_t path;
+    cr_assert_eq (support_path_start (&path, &options), SSTREAM_OK, "%s", sstream_errmsg ());
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, sstream_gateway_endpoint (path.a, "local"),
+                                        "large", path.producer_options), SSTREAM_OK);
+    static char data [65536];
+    cr_assert_eq (sstream_producer_send (producer, data, sizeof (data), NULL, 0, 1000), SSTREAM_ETOOBIG);
+    cr_assert (strstr (sstream_errmsg (), "does not fit the gateway's window of 65536 bytes"),
+               "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_producer_send (producer, data, sizeof (data) - 64, NULL, 0, 1000), SSTREAM_OK);
+    cr_assert_eq (sstream_producer_messages (producer), 1);
+    sstream_producer_destroy (&producer);
+    support_path_stop (&path);
+
+    //  Fits A, not B: the stream is aborted, both ends told why
+    support_options_t smaller_b = { .buffer = "8MiB", .buffer_b = "1MiB" };
+    s_too_big_for (&smaller_b, 2 << 20, "does not fit the window of 1048576 bytes that peer gateway-b gives");
+    //  Fits both gateways, not the consumer's window
+    support_options_t small_consumer = { .buffer = "8MiB", .window = "1MiB" };
+    s_too_big_for (&small_consumer, 2 << 20, "does not fit the window of 1048576 bytes that consumer");
 }
 
 typedef struct {
@@ -295,4 +324,125 @@ Test (stream, one_gateway_alone_serves_its_own_facility)
     sstream_config_destroy (&client);
     support_rmtree (folder);
     free (folder);
+}
+
+static void
+s_ignore (int signal_number)
+{
+    (void) signal_number;
+}
+
+static volatile bool s_signalling;
+
+//  Signal every thread of the process, the library's own included
+static void *
+s_signaller (void *args)
+{
+    (void) args;
+    pid_t process = getpid ();
+    while (s_signalling) {
+        DIR *tasks = opendir ("/proc/self/task");
+        struct dirent *entry;
+        while (tasks && (entry = readdir (tasks)))
+            if (entry->d_name [0] != '.')
+                syscall (SYS_tgkill, process, atoi (entry->d_name), SIGUSR1);
+        if (tasks)
+            closedir (tasks);
+        usleep (1000);
+    }
+    return NULL;
+}
+
+typedef struct {
+    const char *endpoint;
+    sstream_config_t *options;
+    int rc;
+    uint64_t bytes;
+    uint64_t interrupted;
+    unsigned char digest [32];
+} s_job_t;
+
+//  A consumer that takes an interruption as what it is: a reason to retry
+static void *
+s_patient_consumer (void *args)
+{
+    s_job_t *job = (s_job_t *) args;
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 32);
+    sstream_consumer_t *consumer;
+    int rc;
+    while ((rc = sstream_consumer_new (&consumer, job->endpoint, "signalled", job->options)) == SSTREAM_EINTR)
+        job->interrupted++;
+    while (rc == SSTREAM_OK || rc == SSTREAM_EINTR) {
+        sstream_message_t *message;
+        rc = sstream_consumer_recv (consumer, &message, 60000);
+        if (rc == SSTREAM_EINTR)
+            job->interrupted++;
+        if (rc == SSTREAM_OK) {
+            crypto_generichash_update (&state, sstream_message_data (message),
+                                       sstream_message_size (message));
+            job->bytes += sstream_message_size (message);
+            sstream_message_destroy (&message);
+        }
+    }
+    if (rc == SSTREAM_EEND)
+        while ((rc = sstream_consumer_close (consumer, 10000)) == SSTREAM_EINTR)
+            job->interrupted++;
+    sstream_consumer_destroy (&consumer);
+    crypto_generichash_final (&state, job->digest, 32);
+    job->rc = rc;
+    return NULL;
+}
+
+Test (stream, signals_for_the_application_do_not_stop_the_library)
+{
+    //  An application's signals may hit any thread: the library's threads
+    //  must not die of them, and an interrupted call must be safe to retry
+    struct sigaction action = { .sa_handler = s_ignore };
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGUSR1, &action, NULL);
+    support_path_t path;
+    cr_assert_eq (support_path_start (&path, NULL), SSTREAM_OK, "%s", sstream_errmsg ());
+    s_signalling = true;
+    pthread_t signaller, receiver;
+    pthread_create (&signaller, NULL, s_signaller, NULL);
+    s_job_t job = { .endpoint = sstream_gateway_endpoint (path.b, "local"),
+                    .options = path.consumer_options };
+    pthread_create (&receiver, NULL, s_patient_consumer, &job);
+
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 32);
+    sstream_producer_t *producer;
+    int rc;
+    uint64_t interrupted = 0;
+    while ((rc = sstream_producer_new (&producer, sstream_gateway_endpoint (path.a, "local"),
+                                       "signalled", path.producer_options)) == SSTREAM_EINTR)
+        interrupted++;
+    cr_assert_eq (rc, SSTREAM_OK, "%s", sstream_errmsg ());
+    unsigned char *buffer = malloc (256 << 10);
+    uint64_t offset;
+    for (offset = 0; offset < (64 << 20); offset += 256 << 10) {
+        support_fill (buffer, offset, 256 << 10);
+        while ((rc = sstream_producer_send (producer, buffer, 256 << 10, NULL, 0, SSTREAM_FOREVER))
+               == SSTREAM_EINTR)
+            interrupted++;
+        cr_assert_eq (rc, SSTREAM_OK, "%s", sstream_errmsg ());
+        crypto_generichash_update (&state, buffer, 256 << 10);
+    }
+    while ((rc = sstream_producer_close (producer, 60000)) == SSTREAM_EINTR)
+        interrupted++;
+    cr_assert_eq (rc, SSTREAM_OK, "%s", sstream_errmsg ());
+    pthread_join (receiver, NULL);
+    s_signalling = false;
+    pthread_join (signaller, NULL);
+    sstream_producer_destroy (&producer);
+    free (buffer);
+    cr_assert_eq (job.rc, SSTREAM_OK);
+    cr_assert_eq (job.bytes, 64 << 20);
+    unsigned char sent [32];
+    crypto_generichash_final (&state, sent, 32);
+    cr_assert_eq (memcmp (sent, job.digest, 32), 0);
+    cr_log_info ("calls interrupted and retried: %" PRIu64 " sending, %" PRIu64 " receiving",
+                 interrupted, job.interrupted);
+    support_path_stop (&path);
 }

@@ -143,8 +143,9 @@ support_gateway_config (support_path_t *path, char which)
         if (!rc) rc = s_set (config, "peer/public-key", "%s/gateway-%c.pub", path->gateways,
                              which == 'a'? 'b': 'a');
     }
-    if (!rc && options->buffer)
-        rc = s_set (config, "gateway/buffer", "%s", options->buffer);
+    const char *buffer = which == 'b' && options->buffer_b? options->buffer_b: options->buffer;
+    if (!rc && buffer)
+        rc = s_set (config, "gateway/buffer", "%s", buffer);
     if (!rc && options->heartbeat)
         rc = s_set (config, "gateway/heartbeat", "%s", options->heartbeat);
     if (!rc && options->peer_timeout)

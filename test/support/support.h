@@ -30,6 +30,7 @@ typedef struct {
     const char *transport;      //  "tcp" (default) or "ipc"
     bool insecure;              //  security = none on every link
     const char *buffer;         //  gateway/buffer of both gateways
+    const char *buffer_b;       //  gateway/buffer of gateway B, if not buffer
     const char *heartbeat;      //  gateway/heartbeat, client/heartbeat
     const char *peer_timeout;   //  gateway/peer-timeout, client/peer-timeout
     const char *window;         //  consumer's client/window

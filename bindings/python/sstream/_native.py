@@ -1,0 +1,170 @@
+"""Loading libsstream and declaring its C API for ctypes.
+
+Nothing here adds behaviour: each function is the C function of the same
+name (core/include/sstream.h). Every ctypes call releases the GIL.
+"""
+
+import ctypes
+import ctypes.util
+import os
+from pathlib import Path
+
+from . import errors
+
+_SONAME = "libsstream.so.0"
+
+
+def _candidates():
+    """Where to look, in order: SSTREAM_LIBRARY, the install location, the
+    build tree of the repository this package sits in."""
+    explicit = os.environ.get("SSTREAM_LIBRARY")
+    if explicit:
+        yield "SSTREAM_LIBRARY", explicit
+        return
+    for prefix in ("/usr/local/lib", "/usr/local/lib/x86_64-linux-gnu",
+                   "/usr/lib/x86_64-linux-gnu", "/usr/lib"):
+        yield "install location", os.path.join(prefix, _SONAME)
+    found = ctypes.util.find_library("sstream")
+    if found:
+        yield "system library path", found
+    top = Path(__file__).resolve().parents[3]
+    yield "build tree", str(top / "build" / "core" / _SONAME)
+
+
+def _load():
+    tried = []
+    for where, path in _candidates():
+        if os.path.sep in path and not os.path.exists(path):
+            tried.append("%s (%s): no such file" % (path, where))
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except OSError as error:
+            tried.append("%s (%s): %s" % (path, where, error))
+    raise ImportError(
+        "sstream: cannot find libsstream; looked at " + "; ".join(tried)
+        + ". Build it (see the README's quick start), install it with "
+        "'cmake --install build', or set SSTREAM_LIBRARY to its path.")
+
+
+lib = _load()
+
+_c = ctypes
+_handle = _c.c_void_p
+_handle_p = _c.POINTER(_c.c_void_p)
+
+
+def _declare(name, restype, *argtypes):
+    function = getattr(lib, name)
+    function.restype = restype
+    function.argtypes = list(argtypes)
+
+
+_declare("sstream_strerror", _c.c_char_p, _c.c_int)
+_declare("sstream_errmsg", _c.c_char_p)
+_declare("sstream_version", _c.c_char_p)
+_declare("sstream_keygen", _c.c_int, _c.c_char_p, _c.c_char_p)
+_declare("sstream_set_log_level", None, _c.c_int)
+
+_declare("sstream_config_new", _c.c_int, _handle_p)
+_declare("sstream_config_load", _c.c_int, _handle_p, _c.c_char_p)
+_declare("sstream_config_set", _c.c_int, _handle, _c.c_char_p, _c.c_char_p)
+_declare("sstream_config_destroy", None, _handle_p)
+
+_declare("sstream_producer_new", _c.c_int, _handle_p, _c.c_char_p, _c.c_char_p, _handle)
+_declare("sstream_producer_send", _c.c_int, _handle, _c.c_void_p, _c.c_size_t,
+         _c.c_void_p, _c.c_size_t, _c.c_int)
+_declare("sstream_producer_close", _c.c_int, _handle, _c.c_int)
+_declare("sstream_producer_messages", _c.c_uint64, _handle)
+_declare("sstream_producer_bytes", _c.c_uint64, _handle)
+_declare("sstream_producer_destroy", None, _handle_p)
+
+_declare("sstream_consumer_new", _c.c_int, _handle_p, _c.c_char_p, _c.c_char_p, _handle)
+_declare("sstream_consumer_recv", _c.c_int, _handle, _handle_p, _c.c_int)
+_declare("sstream_consumer_close", _c.c_int, _handle, _c.c_int)
+_declare("sstream_consumer_abort", _c.c_int, _handle, _c.c_char_p)
+_declare("sstream_consumer_messages", _c.c_uint64, _handle)
+_declare("sstream_consumer_bytes", _c.c_uint64, _handle)
+_declare("sstream_consumer_destroy", None, _handle_p)
+
+_declare("sstream_message_data", _c.c_void_p, _handle)
+_declare("sstream_message_size", _c.c_size_t, _handle)
+_declare("sstream_message_seq", _c.c_uint64, _handle)
+_declare("sstream_message_meta", _c.c_void_p, _handle, _c.POINTER(_c.c_size_t))
+_declare("sstream_message_destroy", None, _handle_p)
+
+_declare("sstream_gateway_new", _c.c_int, _handle_p, _handle)
+_declare("sstream_gateway_load", _c.c_int, _handle_p, _c.c_char_p)
+_declare("sstream_gateway_endpoint", _c.c_char_p, _handle, _c.c_char_p)
+_declare("sstream_gateway_stat", _c.c_int, _handle, _c.c_char_p, _c.POINTER(_c.c_uint64))
+_declare("sstream_gateway_destroy", None, _handle_p)
+
+#   Codes from sstream.h
+OK = 0
+ETIMEDOUT = 7
+EINTR = 14             # a signal came: Python runs its handler, then we go on
+EEND = 16
+FOREVER = -1
+
+
+def check(rc):
+    """Raise the exception for a non-zero return code, with the library's
+    one-line message for this thread."""
+    if rc != OK:
+        message = lib.sstream_errmsg().decode("utf-8", "replace")
+        raise errors.from_code(rc, message)
+
+
+def encode(text):
+    if isinstance(text, os.PathLike):
+        text = os.fspath(text)
+    if isinstance(text, bytes):
+        return text
+    return str(text).encode("utf-8")
+
+
+def destroy(function, handle):
+    """Call a C destroy function (which takes a pointer to the handle)."""
+    if handle:
+        pointer = _c.c_void_p(handle)
+        function(_c.byref(pointer))
+
+
+#   Borrowing the memory of any Python buffer without copying it, read-only
+#   buffers (bytes, read-only numpy arrays) included: PyObject_GetBuffer.
+
+class _PyBuffer(_c.Structure):
+    _fields_ = [("buf", _c.c_void_p), ("obj", _c.c_void_p), ("len", _c.c_ssize_t),
+                ("itemsize", _c.c_ssize_t), ("readonly", _c.c_int), ("ndim", _c.c_int),
+                ("format", _c.c_char_p), ("shape", _c.c_void_p), ("strides", _c.c_void_p),
+                ("suboffsets", _c.c_void_p), ("internal", _c.c_void_p)]
+
+
+_get_buffer = _c.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [_c.py_object, _c.POINTER(_PyBuffer), _c.c_int]
+_get_buffer.restype = _c.c_int
+_release_buffer = _c.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [_c.POINTER(_PyBuffer)]
+_release_buffer.restype = None
+_PyBUF_C_CONTIGUOUS = 0x0038                # PyBUF_C_CONTIGUOUS, read-only allowed
+
+
+class pinned:
+    """with pinned(obj) as (address, size): the buffer's memory, held."""
+
+    def __init__(self, data):
+        self._data = data
+        self._view = _PyBuffer()
+
+    def __enter__(self):
+        try:
+            _get_buffer(self._data, _c.byref(self._view), _PyBUF_C_CONTIGUOUS)
+        except (BufferError, TypeError, ValueError) as error:
+            raise errors.InvalidArgumentError(
+                errors.EINVAL,
+                "data must be bytes-like and C-contiguous (%s)" % error) from None
+        return self._view.buf or 0, self._view.len
+
+    def __exit__(self, *exc):
+        _release_buffer(_c.byref(self._view))
+        return False
