@@ -111,6 +111,12 @@ Test (failures, a_consumer_that_goes_away_mid_stream_fails_the_producer)
     cr_assert_eq (sstream_producer_new (&producer, s_a (), "vanish", s_path.producer_options), SSTREAM_OK);
     char data [1000] = { 1 };
     cr_assert_eq (sstream_producer_send (producer, data, sizeof (data), NULL, 0, 5000), SSTREAM_OK);
+    //  Once data flows end to end, the stream is connected at both gateways.
+    //  (A consumer that leaves before that only leaves the stream waiting
+    //  at its gateway for the next consumer.)
+    sstream_message_t *message;
+    cr_assert_eq (sstream_consumer_recv (consumer, &message, 5000), SSTREAM_OK);
+    sstream_message_destroy (&message);
     sstream_consumer_destroy (&consumer);
     int rc = SSTREAM_OK, tries;
     for (tries = 0; tries < 50 && rc == SSTREAM_OK; tries++) {

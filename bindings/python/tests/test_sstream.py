@@ -289,3 +289,26 @@ def test_keygen_and_gateway_statistics(path, tmp_path):
     assert path.a.stat("peer-up") == 1
     with pytest.raises(sstream.InvalidArgumentError):
         path.a.stat("no-such-statistic")
+
+
+def test_the_examples_run_through_two_gateways(path, tmp_path):
+    examples = os.path.join(PACKAGE, "examples")
+    env = dict(os.environ, PYTHONPATH=PACKAGE)
+    mean = tmp_path / "mean.npy"
+    consumer = subprocess.Popen(
+        [sys.executable, os.path.join(examples, "running_mean_consumer.py"), path.b.endpoint(),
+         "detector", "-k", os.path.join(path.facility_b, "consumer.secret"),
+         "-g", path.key("gateway-b.pub"), "--save", str(mean)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    producer = subprocess.run(
+        [sys.executable, os.path.join(examples, "detector_producer.py"), path.a.endpoint(),
+         "detector", "-k", os.path.join(path.facility_a, "producer.secret"),
+         "-g", path.key("gateway-a.pub"), "--frames", "12", "--rate", "0", "--size", "512"],
+        capture_output=True, env=env, timeout=120)
+    out, err = consumer.communicate(timeout=120)
+    assert producer.returncode == 0, producer.stderr
+    assert b"sent 12 frames" in producer.stdout
+    assert consumer.returncode == 0, err
+    assert b"12 frames, %d bytes" % (12 * 512 * 512 * 2) in out
+    image = np.load(mean)
+    assert image.shape == (512, 512) and 90 < image.mean() < 130
