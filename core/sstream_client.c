@@ -355,7 +355,7 @@ sstream_client_recv (sstream_client_t *self, zmsg_t **message_p, sstream_wire_t 
                                                 self->options->endpoint, detail));
     }
     size_t frames = zmsg_size (message);
-    if (frames != (header->type == SSTREAM_WIRE_DATA? 2u: 1u)) {
+    if (frames != (sstream_wire_has_payload (header->type)? 2u: 1u)) {
         zmsg_destroy (&message);
         sstream_wire_reset (header);
         return s_fail (self, sstream_error_set (SSTREAM_EPROTO,

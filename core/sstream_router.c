@@ -613,7 +613,7 @@ sstream_router_handle_local (sstream_router_t *self)
         sstream_wire_t header;
         int rc = first? sstream_wire_decode (&header, zframe_data (first), zframe_size (first), false)
                       : sstream_error_set (SSTREAM_EPROTO, "empty message");
-        if (rc == SSTREAM_OK && zmsg_size (message) != (header.type == SSTREAM_WIRE_DATA? 2u: 1u))
+        if (rc == SSTREAM_OK && zmsg_size (message) != (sstream_wire_has_payload (header.type)? 2u: 1u))
             rc = sstream_error_set (SSTREAM_EPROTO, "malformed message: %s with %zu frames",
                                     sstream_wire_type_name (header.type), zmsg_size (message));
         if (rc == SSTREAM_OK && peer && *peer->key) {
@@ -744,7 +744,7 @@ sstream_router_handle_wan (sstream_router_t *self)
         sstream_wire_t header;
         int rc = first? sstream_wire_decode (&header, zframe_data (first), zframe_size (first), false)
                       : sstream_error_set (SSTREAM_EPROTO, "empty message");
-        if (rc == SSTREAM_OK && zmsg_size (message) != (header.type == SSTREAM_WIRE_DATA? 2u: 1u))
+        if (rc == SSTREAM_OK && zmsg_size (message) != (sstream_wire_has_payload (header.type)? 2u: 1u))
             rc = sstream_error_set (SSTREAM_EPROTO, "malformed message: %s with %zu frames",
                                     sstream_wire_type_name (header.type), zmsg_size (message));
         if (rc)

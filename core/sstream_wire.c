@@ -3,25 +3,123 @@
 
     Copyright the sstream authors. Licensed under the Apache License 2.0.
     =========================================================================
+
+    One table says, for every message type, which keys it must and may
+    carry; the encoder and the decoder both go by it.
 */
 
 #include "sstream_classes.h"
 
-static const char *s_type_names [] = {
-    NULL, "hello", "welcome", "open", "accepted", "data",
-    "credit", "end", "end-ack", "error", "ping"
+#include <stddef.h>
+
+static const char *s_type_names [SSTREAM_WIRE_TYPES] = {
+    NULL, "hello", "welcome", "open", "accepted", "data", "credit", "end",
+    "end-ack", "error", "ping", "session-open", "session-list",
+    "session-release", "sessions", "tunnel-open", "tunnel-opened",
+    "tunnel-data", "tunnel-credit", "tunnel-eof", "tunnel-reset"
 };
-#define TYPE_COUNT (int) (sizeof (s_type_names) / sizeof (s_type_names [0]))
 
 static const char *s_role_names [] = {
-    NULL, "produce", "consume", "gateway"
+    NULL, "produce", "consume", "gateway", "inbound", "outbound"
 };
 #define ROLE_COUNT (int) (sizeof (s_role_names) / sizeof (s_role_names [0]))
 
 const char *
 sstream_wire_type_name (int type)
 {
-    return type > 0 && type < TYPE_COUNT? s_type_names [type]: "unknown";
+    return type > 0 && type < SSTREAM_WIRE_TYPES? s_type_names [type]: "unknown";
+}
+
+
+//  --------------------------------------------------------------------------
+//  The fields
+
+typedef enum {
+    F_UINT,                     //  uint64_t
+    F_STR,                      //  char [size], truncated if longer
+    F_STRICT_STR,               //  char [size], refused if longer
+    F_NAME,                     //  a stream name
+    F_ROLE,                     //  int, from s_role_names
+    F_BOOL,                     //  bool
+    F_RAW                       //  meta + meta_size, a msgpack map or array
+} s_kind_t;
+
+typedef struct {
+    const char *key;
+    s_kind_t kind;
+    size_t offset;
+    size_t size;
+} s_field_t;
+
+#define FIELD(key, kind, member) \
+    { key, kind, offsetof (sstream_wire_t, member), sizeof (((sstream_wire_t *) 0)->member) }
+
+enum {
+    K_STREAM, K_SEQ, K_LEN, K_FLAGS, K_META, K_BYTES, K_WINDOW, K_ROLE, K_CODE,
+    K_TEXT, K_NAME, K_SESSION, K_HEARTBEAT, K_ID, K_KIND, K_TARGET, K_LINKS,
+    K_RATE, K_HOLD, K_CONN, K_SESSIONS, K_MODE, FIELD_COUNT
+};
+
+static const s_field_t s_fields [FIELD_COUNT] = {
+    [K_STREAM]    = FIELD ("stream", F_NAME, stream),
+    [K_SEQ]       = FIELD ("seq", F_UINT, seq),
+    [K_LEN]       = FIELD ("len", F_UINT, len),
+    [K_FLAGS]     = FIELD ("flags", F_UINT, flags),
+    [K_META]      = FIELD ("meta", F_RAW, meta),
+    [K_BYTES]     = FIELD ("bytes", F_UINT, bytes),
+    [K_WINDOW]    = FIELD ("window", F_UINT, window),
+    [K_ROLE]      = FIELD ("role", F_ROLE, role),
+    [K_CODE]      = FIELD ("code", F_UINT, code),
+    [K_TEXT]      = FIELD ("text", F_STR, text),
+    [K_NAME]      = FIELD ("name", F_STR, text),
+    [K_SESSION]   = FIELD ("session", F_UINT, session),
+    [K_HEARTBEAT] = FIELD ("heartbeat", F_UINT, heartbeat),
+    [K_ID]        = FIELD ("id", F_STRICT_STR, id),
+    [K_KIND]      = FIELD ("kind", F_STRICT_STR, kind),
+    [K_TARGET]    = FIELD ("target", F_STRICT_STR, target),
+    [K_LINKS]     = FIELD ("links", F_UINT, links),
+    [K_RATE]      = FIELD ("rate", F_UINT, rate),
+    [K_HOLD]      = FIELD ("hold", F_BOOL, hold),
+    [K_CONN]      = FIELD ("conn", F_UINT, conn),
+    [K_SESSIONS]  = FIELD ("sessions", F_RAW, meta),
+    [K_MODE]      = { "mode", F_STRICT_STR, 0, 0 }      //  checked, not kept
+};
+
+#define B(key) (1u << (key))
+
+//  What each type must carry, and what it may
+static const struct {
+    unsigned required;
+    unsigned optional;
+} s_types [SSTREAM_WIRE_TYPES] = {
+    [SSTREAM_WIRE_HELLO]    = { B (K_ROLE) | B (K_NAME) | B (K_SESSION), B (K_HEARTBEAT) },
+    [SSTREAM_WIRE_WELCOME]  = { B (K_NAME), B (K_HEARTBEAT) },
+    [SSTREAM_WIRE_OPEN]     = { B (K_STREAM) | B (K_ROLE), B (K_WINDOW) | B (K_HEARTBEAT) | B (K_MODE) },
+    [SSTREAM_WIRE_ACCEPTED] = { B (K_STREAM) | B (K_WINDOW), B (K_NAME) | B (K_HEARTBEAT) },
+    [SSTREAM_WIRE_DATA]     = { B (K_STREAM) | B (K_SEQ) | B (K_LEN), B (K_FLAGS) | B (K_META) },
+    [SSTREAM_WIRE_CREDIT]   = { B (K_STREAM) | B (K_BYTES), 0 },
+    [SSTREAM_WIRE_END]      = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), 0 },
+    [SSTREAM_WIRE_END_ACK]  = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), 0 },
+    [SSTREAM_WIRE_ERROR]    = { B (K_CODE) | B (K_TEXT), B (K_STREAM) },
+    [SSTREAM_WIRE_PING]     = { 0, 0 },
+    [SSTREAM_WIRE_SESSION_OPEN] = { B (K_STREAM) | B (K_ROLE) | B (K_KIND),
+                                    B (K_TARGET) | B (K_LINKS) | B (K_RATE) | B (K_HOLD) | B (K_MODE) },
+    [SSTREAM_WIRE_SESSION_LIST] = { 0, B (K_ID) },
+    [SSTREAM_WIRE_SESSION_RELEASE] = { B (K_ID), 0 },
+    [SSTREAM_WIRE_SESSIONS]     = { B (K_SESSIONS), 0 },
+    [SSTREAM_WIRE_TUNNEL_OPEN]  = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW), 0 },
+    [SSTREAM_WIRE_TUNNEL_OPENED] = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW), 0 },
+    [SSTREAM_WIRE_TUNNEL_DATA]  = { B (K_STREAM) | B (K_CONN) | B (K_LEN), 0 },
+    [SSTREAM_WIRE_TUNNEL_CREDIT] = { B (K_STREAM) | B (K_CONN) | B (K_BYTES), 0 },
+    [SSTREAM_WIRE_TUNNEL_EOF]   = { B (K_STREAM) | B (K_CONN), 0 },
+    [SSTREAM_WIRE_TUNNEL_RESET] = { B (K_STREAM) | B (K_CONN), B (K_TEXT) },
+};
+
+//  Types that carry a payload frame after the header
+bool
+sstream_wire_has_payload (int type)
+{
+    return type == SSTREAM_WIRE_DATA || type == SSTREAM_WIRE_TUNNEL_DATA;
 }
 
 
@@ -66,110 +164,97 @@ s_pack_str (msgpack_packer *packer, const char *string)
     msgpack_pack_str_body (packer, string, length);
 }
 
-static void
-s_pack_key_uint (msgpack_packer *packer, const char *key, uint64_t value)
+//  True when an optional field has something to say
+
+static bool
+s_field_present (const sstream_wire_t *self, int key, const void *raw)
 {
-    s_pack_str (packer, key);
-    msgpack_pack_uint64 (packer, value);
+    const s_field_t *field = &s_fields [key];
+    const char *member = (const char *) self + field->offset;
+    switch (field->kind) {
+        case F_UINT:
+            return field->size == sizeof (uint32_t)? *(const uint32_t *) member != 0
+                                                   : *(const uint64_t *) member != 0;
+        case F_STR:
+        case F_STRICT_STR:
+        case F_NAME:
+            return key == K_MODE || *member;
+        case F_ROLE:
+            return *(const int *) member != 0;
+        case F_BOOL:
+            return *(const bool *) member;
+        case F_RAW:
+            return raw != NULL;
+    }
+    return false;
 }
 
 static void
-s_pack_key_str (msgpack_packer *packer, const char *key, const char *value)
+s_pack_field (msgpack_packer *packer, s_buffer_t *buffer, const sstream_wire_t *self, int key,
+              const void *raw, size_t raw_size)
 {
-    s_pack_str (packer, key);
-    s_pack_str (packer, value);
+    const s_field_t *field = &s_fields [key];
+    const char *member = (const char *) self + field->offset;
+    s_pack_str (packer, field->key);
+    switch (field->kind) {
+        case F_UINT:
+            msgpack_pack_uint64 (packer, field->size == sizeof (uint32_t)
+                                         ? *(const uint32_t *) member: *(const uint64_t *) member);
+            break;
+        case F_STR:
+        case F_STRICT_STR:
+        case F_NAME:
+            s_pack_str (packer, key == K_MODE? "lossless": member);
+            break;
+        case F_ROLE:
+            s_pack_str (packer, s_role_names [*(const int *) member]);
+            break;
+        case F_BOOL:
+            if (*(const bool *) member)
+                msgpack_pack_true (packer);
+            else
+                msgpack_pack_false (packer);
+            break;
+        case F_RAW:
+            //  Already msgpack: its bytes are the value
+            s_buffer_write (buffer, (const char *) raw, raw_size);
+            break;
+    }
 }
 
 zframe_t *
-sstream_wire_encode (const sstream_wire_t *self, const void *meta, size_t meta_size)
+sstream_wire_encode (const sstream_wire_t *self, const void *raw, size_t raw_size)
 {
     assert (self);
-    assert (self->type > 0 && self->type < TYPE_COUNT);
-    s_buffer_t buffer = { NULL, 0, 256 + meta_size, false };
+    assert (self->type > 0 && self->type < SSTREAM_WIRE_TYPES);
+    s_buffer_t buffer = { NULL, 0, 256 + raw_size, false };
     buffer.data = (byte *) malloc (buffer.capacity);
     if (!buffer.data)
         return NULL;
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, s_buffer_write);
-
-    bool has_meta = self->type == SSTREAM_WIRE_DATA && meta && meta_size;
-    size_t keys = 2;
-    switch (self->type) {
-        case SSTREAM_WIRE_HELLO:    keys += 3; break;
-        case SSTREAM_WIRE_WELCOME:  keys += 1; break;
-        case SSTREAM_WIRE_OPEN:     keys += 3 + (self->window? 1: 0); break;
-        case SSTREAM_WIRE_ACCEPTED: keys += 2 + (*self->text? 1: 0); break;
-        case SSTREAM_WIRE_DATA:     keys += 3 + (self->flags? 1: 0) + (has_meta? 1: 0); break;
-        case SSTREAM_WIRE_CREDIT:   keys += 2; break;
-        case SSTREAM_WIRE_END:
-        case SSTREAM_WIRE_END_ACK:  keys += 3; break;
-        case SSTREAM_WIRE_ERROR:    keys += 2 + (*self->stream? 1: 0); break;
-        case SSTREAM_WIRE_PING:     break;
+    if (!raw || !raw_size) {
+        raw = NULL;
+        raw_size = 0;
     }
-    bool has_heartbeat = self->heartbeat
-        && (self->type == SSTREAM_WIRE_HELLO || self->type == SSTREAM_WIRE_WELCOME
-         || self->type == SSTREAM_WIRE_OPEN || self->type == SSTREAM_WIRE_ACCEPTED);
-    if (has_heartbeat)
-        keys++;
-    msgpack_pack_map (&packer, keys);
-    s_pack_key_uint (&packer, "v", SSTREAM_WIRE_VERSION);
-    s_pack_key_str (&packer, "t", s_type_names [self->type]);
-    switch (self->type) {
-        case SSTREAM_WIRE_HELLO:
-            s_pack_key_str (&packer, "role", s_role_names [SSTREAM_ROLE_GATEWAY]);
-            s_pack_key_str (&packer, "name", self->text);
-            s_pack_key_uint (&packer, "session", self->session);
-            break;
-        case SSTREAM_WIRE_WELCOME:
-            s_pack_key_str (&packer, "name", self->text);
-            break;
-        case SSTREAM_WIRE_OPEN:
-            assert (self->role == SSTREAM_ROLE_PRODUCE || self->role == SSTREAM_ROLE_CONSUME);
-            s_pack_key_str (&packer, "stream", self->stream);
-            s_pack_key_str (&packer, "role", s_role_names [self->role]);
-            s_pack_key_str (&packer, "mode", "lossless");
-            if (self->window)
-                s_pack_key_uint (&packer, "window", self->window);
-            break;
-        case SSTREAM_WIRE_ACCEPTED:
-            s_pack_key_str (&packer, "stream", self->stream);
-            s_pack_key_uint (&packer, "window", self->window);
-            if (*self->text)
-                s_pack_key_str (&packer, "name", self->text);
-            break;
-        case SSTREAM_WIRE_DATA:
-            s_pack_key_str (&packer, "stream", self->stream);
-            s_pack_key_uint (&packer, "seq", self->seq);
-            s_pack_key_uint (&packer, "len", self->len);
-            if (self->flags)
-                s_pack_key_uint (&packer, "flags", self->flags);
-            if (has_meta) {
-                //  meta is already a msgpack map: its bytes are the value
-                s_pack_str (&packer, "meta");
-                s_buffer_write (&buffer, (const char *) meta, meta_size);
-            }
-            break;
-        case SSTREAM_WIRE_CREDIT:
-            s_pack_key_str (&packer, "stream", self->stream);
-            s_pack_key_uint (&packer, "bytes", self->bytes);
-            break;
-        case SSTREAM_WIRE_END:
-        case SSTREAM_WIRE_END_ACK:
-            s_pack_key_str (&packer, "stream", self->stream);
-            s_pack_key_uint (&packer, "seq", self->seq);
-            s_pack_key_uint (&packer, "bytes", self->bytes);
-            break;
-        case SSTREAM_WIRE_ERROR:
-            s_pack_key_uint (&packer, "code", self->code);
-            s_pack_key_str (&packer, "text", self->text);
-            if (*self->stream)
-                s_pack_key_str (&packer, "stream", self->stream);
-            break;
-        case SSTREAM_WIRE_PING:
-            break;
-    }
-    if (has_heartbeat)
-        s_pack_key_uint (&packer, "heartbeat", self->heartbeat);
+    unsigned required = s_types [self->type].required;
+    unsigned optional = s_types [self->type].optional;
+    unsigned written = 0;
+    int key;
+    for (key = 0; key < FIELD_COUNT; key++)
+        if ((required & B (key)) || ((optional & B (key)) && s_field_present (self, key, raw)))
+            written |= B (key);
+    size_t count = 2;
+    for (key = 0; key < FIELD_COUNT; key++)
+        count += (written & B (key))? 1: 0;
+    msgpack_pack_map (&packer, count);
+    s_pack_str (&packer, "v");
+    msgpack_pack_uint64 (&packer, SSTREAM_WIRE_VERSION);
+    s_pack_str (&packer, "t");
+    s_pack_str (&packer, s_type_names [self->type]);
+    for (key = 0; key < FIELD_COUNT; key++)
+        if (written & B (key))
+            s_pack_field (&packer, &buffer, self, key, raw, raw_size);
     if (buffer.failed) {
         free (buffer.data);
         return NULL;
@@ -235,15 +320,6 @@ s_key_is (const msgpack_object *key, const char *name)
 }
 
 static int
-s_get_uint (const msgpack_object *value, const char *key, uint64_t *result)
-{
-    if (value->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return s_malformed ("'%s' is not an unsigned integer", key);
-    *result = value->via.u64;
-    return 0;
-}
-
-static int
 s_get_str (const msgpack_object *value, const char *key, char *result, size_t size,
            bool truncate)
 {
@@ -280,17 +356,78 @@ s_lookup_name (const msgpack_object *value, const char *key, const char **names,
                         value->via.str.ptr);
 }
 
-//  Bits for the keys we know, to check presence and catch repeats
-enum {
-    K_V = 1 << 0, K_T = 1 << 1, K_STREAM = 1 << 2, K_SEQ = 1 << 3,
-    K_LEN = 1 << 4, K_FLAGS = 1 << 5, K_META = 1 << 6, K_BYTES = 1 << 7,
-    K_WINDOW = 1 << 8, K_ROLE = 1 << 9, K_CODE = 1 << 10, K_TEXT = 1 << 11,
-    K_NAME = 1 << 12, K_MODE = 1 << 13, K_SESSION = 1 << 14, K_HEARTBEAT = 1 << 15
-};
+static int
+s_decode_field (sstream_wire_t *self, int key, const msgpack_object *value, bool want_raw)
+{
+    const s_field_t *field = &s_fields [key];
+    char *member = (char *) self + field->offset;
+    int rc = 0;
+    switch (field->kind) {
+        case F_UINT:
+            if (value->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                return s_malformed ("'%s' is not an unsigned integer", field->key);
+            if (field->size == sizeof (uint32_t)) {
+                if (value->via.u64 > UINT32_MAX)
+                    return s_malformed ("'%s' is out of range", field->key);
+                *(uint32_t *) member = (uint32_t) value->via.u64;
+            }
+            else
+                *(uint64_t *) member = value->via.u64;
+            break;
+        case F_STR:
+            rc = s_get_str (value, field->key, member, field->size, true);
+            break;
+        case F_STRICT_STR:
+            if (key == K_MODE) {
+                char mode [32];
+                rc = s_get_str (value, "mode", mode, sizeof (mode), false);
+                if (!rc && !streq (mode, "lossless"))
+                    rc = sstream_error_set (SSTREAM_EINVAL,
+                        "delivery mode '%s' is not supported (this side supports lossless)", mode);
+            }
+            else
+                rc = s_get_str (value, field->key, member, field->size, false);
+            break;
+        case F_NAME:
+            rc = s_get_str (value, field->key, member, field->size, false);
+            if (!rc && sstream_check_stream_name (member))
+                rc = s_malformed ("bad stream name");
+            break;
+        case F_ROLE:
+            rc = s_lookup_name (value, "role", s_role_names, ROLE_COUNT, (int *) member);
+            break;
+        case F_BOOL:
+            if (value->type != MSGPACK_OBJECT_BOOLEAN)
+                return s_malformed ("'%s' is not true or false", field->key);
+            *(bool *) member = value->via.boolean;
+            break;
+        case F_RAW: {
+            msgpack_object_type wanted = key == K_META? MSGPACK_OBJECT_MAP: MSGPACK_OBJECT_ARRAY;
+            if (value->type != wanted)
+                return s_malformed ("'%s' is not %s", field->key,
+                                    wanted == MSGPACK_OBJECT_MAP? "a map": "an array");
+            if (want_raw) {
+                msgpack_sbuffer sbuffer;
+                msgpack_sbuffer_init (&sbuffer);
+                msgpack_packer packer;
+                msgpack_packer_init (&packer, &sbuffer, msgpack_sbuffer_write);
+                if (msgpack_pack_object (&packer, *value) != 0) {
+                    msgpack_sbuffer_destroy (&sbuffer);
+                    return sstream_error_set (SSTREAM_ENOMEM, "out of memory copying '%s'",
+                                              field->key);
+                }
+                self->meta_size = sbuffer.size;
+                self->meta = (byte *) msgpack_sbuffer_release (&sbuffer);
+            }
+            break;
+        }
+    }
+    return rc;
+}
 
 static int
-s_decode_map (sstream_wire_t *self, const msgpack_object *map, bool want_meta,
-              unsigned *seen)
+s_decode_map (sstream_wire_t *self, const msgpack_object *map, bool want_raw,
+              unsigned *seen, bool *has_version, bool *has_type)
 {
     uint32_t index;
     for (index = 0; index < map->via.map.size; index++) {
@@ -298,128 +435,40 @@ s_decode_map (sstream_wire_t *self, const msgpack_object *map, bool want_meta,
         const msgpack_object *value = &map->via.map.ptr [index].val;
         if (key->type != MSGPACK_OBJECT_STR)
             return s_malformed ("a key is not a string");
-        unsigned bit = 0;
         int rc = 0;
         if (s_key_is (key, "v")) {
-            bit = K_V;
-            uint64_t version = 0;
-            rc = s_get_uint (value, "v", &version);
-            if (!rc && version != SSTREAM_WIRE_VERSION)
+            if (*has_version)
+                return s_malformed ("key 'v' appears twice");
+            *has_version = true;
+            if (value->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                return s_malformed ("'v' is not an unsigned integer");
+            if (value->via.u64 != SSTREAM_WIRE_VERSION)
                 return sstream_error_set (SSTREAM_EPROTO,
                     "unsupported protocol version %" PRIu64 " (this side speaks %d)",
-                    version, SSTREAM_WIRE_VERSION);
+                    value->via.u64, SSTREAM_WIRE_VERSION);
+            continue;
         }
-        else
         if (s_key_is (key, "t")) {
-            bit = K_T;
-            rc = s_lookup_name (value, "type", s_type_names, TYPE_COUNT, &self->type);
+            if (*has_type)
+                return s_malformed ("key 't' appears twice");
+            *has_type = true;
+            rc = s_lookup_name (value, "type", s_type_names, SSTREAM_WIRE_TYPES, &self->type);
+            if (rc)
+                return rc;
+            continue;
         }
-        else
-        if (s_key_is (key, "stream")) {
-            bit = K_STREAM;
-            rc = s_get_str (value, "stream", self->stream, sizeof (self->stream), false);
-            if (!rc && sstream_check_stream_name (self->stream))
-                rc = s_malformed ("bad stream name");
-        }
-        else
-        if (s_key_is (key, "seq")) {
-            bit = K_SEQ;
-            rc = s_get_uint (value, "seq", &self->seq);
-        }
-        else
-        if (s_key_is (key, "len")) {
-            bit = K_LEN;
-            rc = s_get_uint (value, "len", &self->len);
-            if (!rc && self->len > SSTREAM_MESSAGE_MAX)
-                rc = s_malformed ("payload length %" PRIu64 " is over the limit of %llu",
-                                  self->len, SSTREAM_MESSAGE_MAX);
-        }
-        else
-        if (s_key_is (key, "flags")) {
-            bit = K_FLAGS;
-            rc = s_get_uint (value, "flags", &self->flags);
-        }
-        else
-        if (s_key_is (key, "meta")) {
-            bit = K_META;
-            if (value->type != MSGPACK_OBJECT_MAP)
-                rc = s_malformed ("'meta' is not a map");
-            else
-            if (want_meta) {
-                msgpack_sbuffer sbuffer;
-                msgpack_sbuffer_init (&sbuffer);
-                msgpack_packer packer;
-                msgpack_packer_init (&packer, &sbuffer, msgpack_sbuffer_write);
-                if (msgpack_pack_object (&packer, *value) != 0) {
-                    msgpack_sbuffer_destroy (&sbuffer);
-                    return sstream_error_set (SSTREAM_ENOMEM, "out of memory copying metadata");
-                }
-                self->meta_size = sbuffer.size;
-                self->meta = (byte *) msgpack_sbuffer_release (&sbuffer);
-            }
-        }
-        else
-        if (s_key_is (key, "bytes")) {
-            bit = K_BYTES;
-            rc = s_get_uint (value, "bytes", &self->bytes);
-        }
-        else
-        if (s_key_is (key, "window")) {
-            bit = K_WINDOW;
-            rc = s_get_uint (value, "window", &self->window);
-        }
-        else
-        if (s_key_is (key, "role")) {
-            bit = K_ROLE;
-            rc = s_lookup_name (value, "role", s_role_names, ROLE_COUNT, &self->role);
-        }
-        else
-        if (s_key_is (key, "code")) {
-            bit = K_CODE;
-            uint64_t code = 0;
-            rc = s_get_uint (value, "code", &code);
-            if (!rc && code > UINT32_MAX)
-                rc = s_malformed ("'code' is out of range");
-            self->code = (uint32_t) code;
-        }
-        else
-        if (s_key_is (key, "text")) {
-            bit = K_TEXT;
-            rc = s_get_str (value, "text", self->text, sizeof (self->text), true);
-        }
-        else
-        if (s_key_is (key, "name")) {
-            bit = K_NAME;
-            rc = s_get_str (value, "name", self->text, sizeof (self->text), true);
-        }
-        else
-        if (s_key_is (key, "session")) {
-            bit = K_SESSION;
-            rc = s_get_uint (value, "session", &self->session);
-        }
-        else
-        if (s_key_is (key, "heartbeat")) {
-            bit = K_HEARTBEAT;
-            rc = s_get_uint (value, "heartbeat", &self->heartbeat);
-            if (!rc && self->heartbeat > 3600 * 1000)
-                rc = s_malformed ("heartbeat of %" PRIu64 " ms is over an hour", self->heartbeat);
-        }
-        else
-        if (s_key_is (key, "mode")) {
-            bit = K_MODE;
-            char mode [32];
-            rc = s_get_str (value, "mode", mode, sizeof (mode), false);
-            if (!rc && !streq (mode, "lossless"))
-                rc = sstream_error_set (SSTREAM_EINVAL,
-                    "delivery mode '%s' is not supported (this side supports lossless)", mode);
-        }
-        //  Other keys: from a later version; ignored by design
+        int field;
+        for (field = 0; field < FIELD_COUNT; field++)
+            if (s_key_is (key, s_fields [field].key))
+                break;
+        if (field == FIELD_COUNT)
+            continue;           //  From a later version; ignored by design
+        if (*seen & B (field))
+            return s_malformed ("key '%s' appears twice", s_fields [field].key);
+        *seen |= B (field);
+        rc = s_decode_field (self, field, value, want_raw);
         if (rc)
             return rc;
-        if (bit & *seen)
-            return s_malformed ("key '%.*s' appears twice",
-                                (int) key->via.str.size, key->via.str.ptr);
-        *seen |= bit;
     }
     return 0;
 }
@@ -555,49 +604,36 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
         rc = s_malformed ("not a map");
 
     unsigned seen = 0;
+    bool has_version = false, has_type = false;
+    //  Raw fields (metadata, a sessions list) are copied only when wanted
     if (!rc)
-        rc = s_decode_map (self, &unpacked.data, want_meta, &seen);
+        rc = s_decode_map (self, &unpacked.data, want_meta, &seen, &has_version, &has_type);
     msgpack_unpacked_destroy (&unpacked);
-    if (rc) {
-        sstream_wire_reset (self);
-        return rc;
-    }
-    if (!(seen & K_V))
+    if (!rc && !has_version)
         rc = s_malformed ("no protocol version 'v'");
     else
-    if (!(seen & K_T))
+    if (!rc && !has_type)
         rc = s_malformed ("no message type 't'");
-    else {
-        unsigned required = 0;
-        switch (self->type) {
-            case SSTREAM_WIRE_HELLO:    required = K_ROLE | K_NAME | K_SESSION; break;
-            case SSTREAM_WIRE_WELCOME:  required = K_NAME; break;
-            case SSTREAM_WIRE_OPEN:     required = K_STREAM | K_ROLE; break;
-            case SSTREAM_WIRE_ACCEPTED: required = K_STREAM | K_WINDOW; break;
-            case SSTREAM_WIRE_DATA:     required = K_STREAM | K_SEQ | K_LEN; break;
-            case SSTREAM_WIRE_CREDIT:   required = K_STREAM | K_BYTES; break;
-            case SSTREAM_WIRE_END:
-            case SSTREAM_WIRE_END_ACK:  required = K_STREAM | K_SEQ | K_BYTES; break;
-            case SSTREAM_WIRE_ERROR:    required = K_CODE | K_TEXT; break;
-            case SSTREAM_WIRE_PING:     required = 0; break;
-        }
-        static const struct { unsigned bit; const char *name; } s_keys [] = {
-            { K_STREAM, "stream" }, { K_SEQ, "seq" }, { K_LEN, "len" },
-            { K_BYTES, "bytes" }, { K_WINDOW, "window" }, { K_ROLE, "role" },
-            { K_CODE, "code" }, { K_TEXT, "text" }, { K_NAME, "name" },
-            { K_SESSION, "session" }
-        };
-        size_t index;
-        for (index = 0; index < sizeof (s_keys) / sizeof (s_keys [0]); index++)
-            if ((required & s_keys [index].bit) && !(seen & s_keys [index].bit)) {
-                rc = s_malformed ("%s message without '%s'",
-                                  s_type_names [self->type], s_keys [index].name);
+    if (!rc && self->type == SSTREAM_WIRE_SESSIONS && !self->meta)
+        rc = s_malformed ("sessions message without its list");
+    if (!rc) {
+        unsigned missing = s_types [self->type].required & ~seen;
+        int key;
+        for (key = 0; key < FIELD_COUNT && missing; key++)
+            if (missing & B (key)) {
+                rc = s_malformed ("%s message without '%s'", s_type_names [self->type],
+                                  s_fields [key].key);
                 break;
             }
     }
-    if (!rc && (self->window > SSTREAM_WIRE_WINDOW_MAX
-             || (self->type == SSTREAM_WIRE_CREDIT && self->bytes > SSTREAM_WIRE_WINDOW_MAX)))
+    if (!rc && self->len > SSTREAM_MESSAGE_MAX)
+        rc = s_malformed ("payload length %" PRIu64 " is over the limit of %llu",
+                          self->len, SSTREAM_MESSAGE_MAX);
+    if (!rc && (self->window > SSTREAM_WIRE_WINDOW_MAX || self->bytes > SSTREAM_WIRE_WINDOW_MAX)
+    &&  self->type != SSTREAM_WIRE_END && self->type != SSTREAM_WIRE_END_ACK)
         rc = s_malformed ("window or credit over the limit of %llu bytes", SSTREAM_WIRE_WINDOW_MAX);
+    if (!rc && self->heartbeat > 3600 * 1000)
+        rc = s_malformed ("heartbeat of %" PRIu64 " ms is over an hour", self->heartbeat);
     if (!rc && self->type == SSTREAM_WIRE_OPEN) {
         if (self->role != SSTREAM_ROLE_PRODUCE && self->role != SSTREAM_ROLE_CONSUME)
             rc = s_malformed ("open with role '%s'", s_role_names [self->role]);
@@ -607,10 +643,18 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
     }
     if (!rc && self->type == SSTREAM_WIRE_HELLO && self->role != SSTREAM_ROLE_GATEWAY)
         rc = s_malformed ("hello with role '%s'", s_role_names [self->role]);
+    if (!rc && self->type == SSTREAM_WIRE_SESSION_OPEN
+    &&  self->role != SSTREAM_ROLE_INBOUND && self->role != SSTREAM_ROLE_OUTBOUND)
+        rc = s_malformed ("session-open with role '%s' (inbound or outbound)", s_role_names [self->role]);
     if (!rc && self->type == SSTREAM_WIRE_DATA && self->flags)
         rc = sstream_error_set (SSTREAM_EPROTO,
             "data message with flags 0x%" PRIx64 ", which this version does not support",
             self->flags);
+    if (!rc && self->type != SSTREAM_WIRE_DATA && self->type != SSTREAM_WIRE_SESSIONS && self->meta) {
+        free (self->meta);              //  Not this type's: ignore it
+        self->meta = NULL;
+        self->meta_size = 0;
+    }
     if (rc)
         sstream_wire_reset (self);
     return rc;

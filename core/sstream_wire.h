@@ -40,34 +40,59 @@ typedef enum {
     SSTREAM_WIRE_END,
     SSTREAM_WIRE_END_ACK,
     SSTREAM_WIRE_ERROR,
-    SSTREAM_WIRE_PING
+    SSTREAM_WIRE_PING,
+    //  Control link (PROTOCOL.md section 8)
+    SSTREAM_WIRE_SESSION_OPEN,
+    SSTREAM_WIRE_SESSION_LIST,
+    SSTREAM_WIRE_SESSION_RELEASE,
+    SSTREAM_WIRE_SESSIONS,
+    //  Tunnels between gateways (PROTOCOL.md section 9)
+    SSTREAM_WIRE_TUNNEL_OPEN,
+    SSTREAM_WIRE_TUNNEL_OPENED,
+    SSTREAM_WIRE_TUNNEL_DATA,
+    SSTREAM_WIRE_TUNNEL_CREDIT,
+    SSTREAM_WIRE_TUNNEL_EOF,
+    SSTREAM_WIRE_TUNNEL_RESET,
+    SSTREAM_WIRE_TYPES
 } sstream_wire_type_t;
 
 typedef enum {
     SSTREAM_ROLE_NONE = 0,
     SSTREAM_ROLE_PRODUCE,
     SSTREAM_ROLE_CONSUME,
-    SSTREAM_ROLE_GATEWAY
+    SSTREAM_ROLE_GATEWAY,
+    SSTREAM_ROLE_INBOUND,       //  A session at the producer's gateway
+    SSTREAM_ROLE_OUTBOUND       //  A session at the consumer's gateway
 } sstream_role_t;
+
+#define SSTREAM_WIRE_ID_MAX      32
+#define SSTREAM_WIRE_ADDRESS_MAX 255
 
 //  A decoded header. Fields a type does not use are zero.
 typedef struct {
     int type;                   //  sstream_wire_type_t
-    char stream [SSTREAM_STREAM_NAME_MAX + 1];
+    char stream [SSTREAM_STREAM_NAME_MAX + 1];  //  also a session's name
     uint64_t seq;               //  data, end, end-ack
-    uint64_t len;               //  data: payload length
+    uint64_t len;               //  data, tunnel-data: payload length
     uint64_t flags;             //  data
-    uint64_t bytes;             //  credit, end, end-ack
-    uint64_t window;            //  open, accepted
-    int role;                   //  open, hello
+    uint64_t bytes;             //  credit, end, end-ack, tunnel-credit
+    uint64_t window;            //  open, accepted, tunnel-open, tunnel-opened
+    int role;                   //  open, hello, session-open
     uint32_t code;              //  error
     uint64_t session;           //  hello: the connecting side's session
     uint64_t heartbeat;         //  hello, welcome, open, accepted: msecs
                                 //  between the sender's pings (0: unsaid)
-    char text [SSTREAM_WIRE_TEXT_MAX + 1];   //  error text; hello, welcome,
-                                             //  accepted: a name
-    byte *meta;                 //  data: user metadata (msgpack map), owned
-    size_t meta_size;
+    char text [SSTREAM_WIRE_TEXT_MAX + 1];   //  error, tunnel-reset: why;
+                                             //  hello, welcome, accepted: a name
+    char id [SSTREAM_WIRE_ID_MAX + 1];       //  session-release, a session's id
+    char kind [16];             //  session-open: "tunnel" or "stream"
+    char target [SSTREAM_WIRE_ADDRESS_MAX + 1];  //  session-open: host:port
+    uint64_t links;             //  session-open: parallel links
+    uint64_t rate;              //  session-open: bytes per second, 0: no limit
+    bool hold;                  //  session-open: ends with its client
+    uint64_t conn;              //  tunnel-*: the connection's number
+    byte *meta;                 //  data: user metadata (msgpack map), owned;
+    size_t meta_size;           //  sessions: the list (msgpack array), owned
 } sstream_wire_t;
 
 //  Decode one header frame into self, whatever self held before (reset it
@@ -79,7 +104,8 @@ int
                          bool want_meta);
 
 //  Encode self as a header frame; meta (a msgpack map, may be NULL) is
-//  added to a data header as it is. Returns NULL when out of memory.
+//  added to a data header as it is (and the list of a sessions message,
+//  a msgpack array). Returns NULL when out of memory.
 zframe_t *
     sstream_wire_encode (const sstream_wire_t *self, const void *meta,
                          size_t meta_size);
@@ -91,6 +117,10 @@ void
 //  Check that meta is one complete msgpack map.
 int
     sstream_wire_check_meta (const void *meta, size_t size);
+
+//  True for the types followed by a payload frame (data, tunnel-data).
+bool
+    sstream_wire_has_payload (int type);
 
 //  Name of a message type, for logs.
 const char *
