@@ -69,6 +69,7 @@ int
 #include "sstream_wire.h"
 #include "sstream_keys.h"
 #include "sstream_keyring.h"
+#include "sstream_access.h"
 #include "sstream_plugins.h"
 #include "sstream_auth.h"
 #include "sstream_link.h"

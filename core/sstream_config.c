@@ -389,6 +389,36 @@ sstream_config_has (sstream_config_t *self, const char *path)
     return self && s_path_is_valid (path) && zconfig_locate (self->root, path) != NULL;
 }
 
+zconfig_t *
+sstream_config_root (sstream_config_t *self)
+{
+    assert (self);
+    return self->root;
+}
+
+const char *
+sstream_config_filename (sstream_config_t *self)
+{
+    assert (self);
+    return self->filename;
+}
+
+char *
+sstream_config_resolve (sstream_config_t *self, const char *value)
+{
+    if (!value)
+        return NULL;
+    if (*value == '/' || !self->folder)
+        return strdup (value);
+    return zsys_sprintf ("%s/%s", self->folder, value);
+}
+
+const char *
+sstream_config_where_node (sstream_config_t *self, zconfig_t *node, const char *path)
+{
+    return s_where_node (self, node, path);
+}
+
 const char *
 sstream_config_where (sstream_config_t *self, const char *path)
 {
@@ -413,6 +443,8 @@ s_schema_find (const sstream_setting_t *schema, const char *path, bool has_child
     size_t length = strlen (path);
     const sstream_setting_t *entry;
     for (entry = schema; entry->path; entry++) {
+        if (entry->kind == SSTREAM_SETTING_REPEATED)
+            continue;           //  A mark on a section, found by its keys
         if (entry->kind == SSTREAM_SETTING_PASS) {
             size_t prefix = strlen (entry->path) - 1;           //  "local/"
             if (length > prefix && strncmp (path, entry->path, prefix) == 0
@@ -480,6 +512,7 @@ s_check_value (sstream_config_t *self, const sstream_setting_t *entry,
                 rc = sstream_error_set (SSTREAM_EINVAL, "no value given");
             break;
         case SSTREAM_SETTING_PASS:
+        case SSTREAM_SETTING_REPEATED:
             break;
     }
     if (rc) {
@@ -501,8 +534,14 @@ s_check_node (sstream_config_t *self, zconfig_t *node, const char *prefix,
         char path [512];
         snprintf (path, sizeof (path), "%s%s%s", prefix, *prefix? "/": "", name);
 
+        bool repeatable = false;
+        const sstream_setting_t *entry_for;
+        for (entry_for = schema; entry_for->path; entry_for++)
+            if (entry_for->kind == SSTREAM_SETTING_REPEATED && streq (entry_for->path, path))
+                repeatable = true;
         zconfig_t *sibling;
-        for (sibling = zconfig_child (node); sibling != child; sibling = zconfig_next (sibling))
+        for (sibling = zconfig_child (node); sibling != child && !repeatable;
+             sibling = zconfig_next (sibling))
             if (streq (zconfig_name (sibling), name)) {
                 //  The first occurrence has the recorded line; name the path
                 return sstream_error_set (SSTREAM_ECONFIG,

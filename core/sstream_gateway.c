@@ -32,6 +32,7 @@ static const sstream_setting_t s_gateway_schema [] = {
     { "peer/security", SSTREAM_SETTING_CHOICE, "curve|none" },
     { "peer/transport", SSTREAM_SETTING_TEXT, NULL },
     { "peer/*", SSTREAM_SETTING_PASS, NULL },
+    SSTREAM_ACCESS_SCHEMA,
     { NULL, 0, NULL }
 };
 
@@ -61,6 +62,10 @@ typedef struct {
     char peer_name [65];
     char peer_key [41];
     sstream_router_t *router;
+    sstream_access_t *access;   //  Replaced whole on reload
+    char *config_file;          //  Watched for changes, when there is one
+    byte config_signature [32];
+    int64_t next_watch;
     bool terminated;
 } self_t;
 
@@ -68,12 +73,27 @@ typedef struct {
 //  --------------------------------------------------------------------------
 //  Start-up and shutdown
 
+//  Size, inode and time to the nanosecond of a file, to notice a change.
+static void
+s_file_signature (const char *path, byte signature [32])
+{
+    struct stat stat_buf;
+    memset (signature, 0, 32);
+    if (stat (path, &stat_buf) == 0) {
+        int64_t fields [4] = { (int64_t) stat_buf.st_ino, (int64_t) stat_buf.st_size,
+                               (int64_t) stat_buf.st_mtim.tv_sec, (int64_t) stat_buf.st_mtim.tv_nsec };
+        crypto_generichash (signature, 32, (const byte *) fields, sizeof (fields), NULL, 0);
+    }
+}
+
 static void
 s_self_destroy (self_t **self_p)
 {
     if (*self_p) {
         self_t *self = *self_p;
         sstream_router_destroy (&self->router);
+        sstream_access_destroy (&self->access);
+        zstr_free (&self->config_file);
         sstream_link_destroy (&self->local);
         sstream_link_destroy (&self->wan);
         sstream_keyring_destroy (&self->local_trust);
@@ -278,7 +298,54 @@ s_self_start (self_t *self, sstream_config_t *config)
         .peer_key = self->peer_key
     };
     self->router = sstream_router_new (&router);
-    return self->router? SSTREAM_OK: sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    if (!self->router)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    rc = sstream_access_new (&self->access, config);
+    if (rc)
+        return rc;
+    sstream_router_set_access (self->router, self->access);
+    if (sstream_config_filename (config)) {
+        self->config_file = strdup (sstream_config_filename (config));
+        s_file_signature (self->config_file, self->config_signature);
+    }
+    return SSTREAM_OK;
+}
+
+//  Take the access rules of a changed config, or keep the old ones and say
+//  why not. Other changes need a restart.
+
+static int
+s_self_reload (self_t *self, sstream_config_t *config)
+{
+    sstream_config_t *loaded = NULL;
+    int rc = SSTREAM_OK;
+    if (!config) {
+        if (!self->config_file)
+            return sstream_error_set (SSTREAM_EINVAL,
+                "gateway %s was not started from a file: give the new config", self->name);
+        rc = sstream_config_load (&loaded, self->config_file);
+        config = loaded;
+    }
+    if (!rc)
+        rc = sstream_config_check (config, s_gateway_schema);
+    sstream_access_t *access = NULL;
+    if (!rc)
+        rc = sstream_access_new (&access, config);
+    if (!rc) {
+        sstream_router_set_access (self->router, access);
+        sstream_access_destroy (&self->access);
+        self->access = access;
+        sstream_log_info ("%s: access rules reloaded%s%s", self->name,
+                          self->config_file? " from ": "", self->config_file? self->config_file: "");
+    }
+    else {
+        char detail [1024];
+        snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+        sstream_log_error ("%s: not reloaded, the rules in force stay: %s", self->name, detail);
+        sstream_error_set (rc, "%s", detail);
+    }
+    sstream_config_destroy (&loaded);
+    return rc;
 }
 
 static self_t *
@@ -305,6 +372,16 @@ s_handle_pipe (self_t *self)
     char *command = zmsg_popstr (request);
     if (streq (command, "$TERM"))
         self->terminated = true;
+    else
+    if (streq (command, "RELOAD")) {
+        sstream_config_t *config = NULL;
+        zframe_t *frame = zmsg_pop (request);
+        if (frame && zframe_size (frame) == sizeof (config))
+            memcpy (&config, zframe_data (frame), sizeof (config));
+        zframe_destroy (&frame);
+        int rc = s_self_reload (self, config);
+        zsock_send (self->pipe, "is", rc, rc? sstream_errmsg (): "");
+    }
     else
     if (streq (command, "STAT")) {
         char *name = zmsg_popstr (request);
@@ -389,6 +466,16 @@ s_gateway_actor (zsock_t *pipe, void *args)
             sstream_router_handle_wan (self->router);
         if (zclock_mono () >= sstream_router_next_wake (self->router))
             sstream_router_tick (self->router);
+        //  A changed config file brings its access rules in
+        if (self->config_file && zclock_mono () >= self->next_watch) {
+            byte signature [32];
+            s_file_signature (self->config_file, signature);
+            if (memcmp (signature, self->config_signature, sizeof (signature))) {
+                memcpy (self->config_signature, signature, sizeof (signature));
+                s_self_reload (self, NULL);
+            }
+            self->next_watch = zclock_mono () + self->heartbeat;
+        }
     }
     s_self_shutdown (self);
     s_self_destroy (&self);
@@ -489,4 +576,28 @@ sstream_gateway_stat (sstream_gateway_t *self, const char *name, uint64_t *value
     if (rc)
         return sstream_error_set (rc, "no gateway statistic called '%s'", name);
     return SSTREAM_OK;
+}
+
+int
+sstream_gateway_reload (sstream_gateway_t *self, sstream_config_t *config)
+{
+    if (!self)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_gateway_reload: no gateway");
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    zmsg_t *request = zmsg_new ();
+    zmsg_addstr (request, "RELOAD");
+    zmsg_addmem (request, &config, sizeof (config));
+    zmsg_send (&request, self->actor);
+    int rc = SSTREAM_EINTERNAL;
+    char *detail = NULL;
+    int received = zsock_recv (self->actor, "is", &rc, &detail);
+    sstream_signals_release (&saved);
+    if (received != 0)
+        rc = sstream_error_set (SSTREAM_EINTERNAL, "the gateway's thread did not answer");
+    else
+    if (rc)
+        sstream_error_restore (rc, detail);
+    zstr_free (&detail);
+    return rc;
 }

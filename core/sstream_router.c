@@ -43,6 +43,7 @@ struct _sstream_router_t {
     int64_t probe_at;           //  Check who is gone after a disconnect
     int64_t next_tick;
     uint64_t client_streams_max;
+    sstream_access_t *access;   //  Borrowed from the gateway
     int error_budget;           //  Error replies left until the next tick
     uint64_t errors_withheld;   //  Replies not sent for want of budget
 };
@@ -359,6 +360,16 @@ s_handle_open (self_t *self, sstream_peer_t *peer, zframe_t *routing_id,
     if (peer->kind == SSTREAM_PEER_GATEWAY && !produce) {
         s_send_error (self, link, routing_id, SSTREAM_EPROTO, header->stream,
                       "consumers attach at their own gateway, not through a peer");
+        return;
+    }
+    //  A client's own gateway decides what its key may do; a stream from
+    //  the peer was checked at the producer's gateway
+    if (peer->kind == SSTREAM_PEER_CLIENT && self->access
+    &&  sstream_access_check (self->access, header->stream, peer->key, header->role) != SSTREAM_OK) {
+        char detail [512];
+        snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+        sstream_log_info ("%s: refused %s: %s", self->name, peer->name, detail);
+        s_send_error (self, link, routing_id, SSTREAM_EDENIED, header->stream, "%s", detail);
         return;
     }
     if (peer->kind == SSTREAM_PEER_CLIENT && peer->streams >= self->client_streams_max) {
@@ -894,6 +905,8 @@ sstream_router_tick (sstream_router_t *self)
         zlistx_destroy (&revoked);
     }
     sstream_auth_refresh ();
+    if (self->access)
+        sstream_access_refresh (self->access);
     if (self->errors_withheld) {
         sstream_log_warning ("%s: withheld %" PRIu64 " error replies to parties sending junk",
                              self->name, self->errors_withheld);
@@ -955,6 +968,12 @@ sstream_router_shutdown (sstream_router_t *self)
          stream = (sstream_stream_t *) zlistx_next (open))
         s_stream_abortf (self, stream, NULL, SSTREAM_EABORTED, "the gateway is shutting down");
     zlistx_destroy (&open);
+}
+
+void
+sstream_router_set_access (sstream_router_t *self, sstream_access_t *access)
+{
+    self->access = access;
 }
 
 int64_t

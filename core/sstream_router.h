@@ -59,6 +59,11 @@ int64_t
 int
     sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value);
 
+//  Rules for who may produce and consume what (borrowed; NULL: anybody
+//  a link admits).
+void
+    sstream_router_set_access (sstream_router_t *self, sstream_access_t *access);
+
 //  Abort every stream, telling both ends: the gateway is stopping.
 void
     sstream_router_shutdown (sstream_router_t *self);

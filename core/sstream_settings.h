@@ -16,8 +16,9 @@ typedef enum {
     SSTREAM_SETTING_DURATION,   //  sstream_parse_duration
     SSTREAM_SETTING_COUNT,      //  a whole number
     SSTREAM_SETTING_CHOICE,     //  one of the words in choices
-    SSTREAM_SETTING_PASS        //  "section/*": any subsection, checked by
+    SSTREAM_SETTING_PASS,       //  "section/*": any subsection, checked by
                                 //  whoever it is passed to (plugins)
+    SSTREAM_SETTING_REPEATED    //  a section that may appear more than once
 } sstream_setting_kind_t;
 
 typedef struct {
@@ -36,6 +37,23 @@ zconfig_t *
 //  wrong kind are SSTREAM_ECONFIG errors naming file and line.
 int
     sstream_config_check (sstream_config_t *self, const sstream_setting_t *schema);
+
+//  The zconfig tree inside, for walking repeated sections.
+zconfig_t *
+    sstream_config_root (sstream_config_t *self);
+
+//  A path value as a file path: relative to the config file's folder.
+//  Caller frees.
+char *
+    sstream_config_resolve (sstream_config_t *self, const char *value);
+
+//  The file the config was loaded from, or NULL.
+const char *
+    sstream_config_filename (sstream_config_t *self);
+
+//  Where a node was set, for messages (see sstream_config_where).
+const char *
+    sstream_config_where_node (sstream_config_t *self, zconfig_t *node, const char *path);
 
 //  Where a path was set, for messages: "FILE:LINE" for a loaded value,
 //  "option 'PATH'" for one set in code. The string is valid until the

@@ -28,6 +28,13 @@
             public-key = keys/gateway-b.pub   pinned key of the peer
             security = curve
 
+        access                            who may produce and consume what
+            default = allow               or deny
+            rule                          repeatable; the first match decides
+                streams = detector-*      glob
+                producers = keys/beam     folder or file of keys, '*', 'none'
+                consumers = *
+
     Without a peer section, the gateway streams from its producers to its
     own consumers.
 */
@@ -71,6 +78,13 @@ SSTREAM_EXPORT const char *
 SSTREAM_EXPORT int
     sstream_gateway_stat (sstream_gateway_t *self, const char *name,
                           uint64_t *value);
+
+//  Take new access rules (the "access" section) without a restart: from
+//  config, or, when config is NULL, from the file the gateway was started
+//  from (a gateway also does that by itself when the file changes). An
+//  invalid config changes nothing and returns SSTREAM_ECONFIG.
+SSTREAM_EXPORT int
+    sstream_gateway_reload (sstream_gateway_t *self, sstream_config_t *config);
 
 //  Stop the gateway: aborts open streams (both ends are told), closes
 //  every socket. Idempotent, sets *self_p to NULL.
