@@ -75,6 +75,8 @@ int
 #include "sstream_link.h"
 #include "sstream_client.h"
 #include "sstream_stream.h"
+#include "sstream_tunnel.h"
 #include "sstream_router.h"
+#include "sstream_session.h"
 
 #endif

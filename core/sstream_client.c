@@ -24,6 +24,43 @@ static const sstream_setting_t s_client_schema [] = {
 #define WINDOW_DEFAULT (64ULL << 20)
 #define PIPE_DEFAULT   8
 
+//  "tcp://a:1, tcp://b:1" -> each endpoint
+static int
+s_split_endpoints (sstream_client_options_t *self)
+{
+    char *list = strdup (self->endpoint);
+    if (!list)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    char *cursor = list, *item;
+    int rc = SSTREAM_OK;
+    while (!rc && (item = strsep (&cursor, ","))) {
+        while (isspace ((unsigned char) *item))
+            item++;
+        size_t length = strlen (item);
+        while (length && isspace ((unsigned char) item [length - 1]))
+            item [--length] = 0;
+        if (!*item) {
+            rc = sstream_error_set (SSTREAM_EINVAL,
+                "gateway endpoints '%s' has an empty entry", self->endpoint);
+            break;
+        }
+        char **grown = (char **) realloc (self->endpoints,
+                                          (self->endpoints_size + 1) * sizeof (char *));
+        if (!grown) {
+            rc = sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+            break;
+        }
+        self->endpoints = grown;
+        self->endpoints [self->endpoints_size] = strdup (item);
+        if (!self->endpoints [self->endpoints_size])
+            rc = sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+        else
+            self->endpoints_size++;
+    }
+    free (list);
+    return rc;
+}
+
 int
 sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *options,
                              const char *endpoint, const char *stream, int role)
@@ -32,7 +69,7 @@ sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *o
     sstream_library_init ();
     if (!endpoint || !*endpoint)
         return sstream_error_set (SSTREAM_EINVAL, "no gateway endpoint given");
-    int rc = sstream_check_stream_name (stream);
+    int rc = stream? sstream_check_stream_name (stream): SSTREAM_OK;
     if (rc)
         return rc;
     sstream_config_t *empty = NULL;
@@ -44,7 +81,9 @@ sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *o
     }
     rc = sstream_config_check (options, s_client_schema);
     self->endpoint = strdup (endpoint);
-    self->stream = strdup (stream);
+    self->stream = strdup (stream? stream: "");
+    if (!rc)
+        rc = s_split_endpoints (self);
     self->role = role;
     if (!rc)
         rc = sstream_config_duration (options, "client/connect-timeout",
@@ -97,9 +136,20 @@ sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *o
         free (gateway_path);
     }
     if (!rc) {
-        //  The transport's own section: client/<transport name>
+        //  The transport's own section: client/<transport name>; several
+        //  endpoints are one facility's gateways, on one transport
         const sstream_transport_t *plugin;
-        rc = sstream_plugins_find (endpoint, self->transport, &plugin);
+        rc = sstream_plugins_find (self->endpoints [0], self->transport, &plugin);
+        size_t index;
+        for (index = 1; !rc && index < self->endpoints_size; index++) {
+            const sstream_transport_t *other;
+            rc = sstream_plugins_find (self->endpoints [index], self->transport, &other);
+            if (!rc && other != plugin)
+                rc = sstream_error_set (SSTREAM_EINVAL,
+                    "gateway endpoints %s and %s use different transports (%s, %s): list "
+                    "gateways of one transport", self->endpoints [0], self->endpoints [index],
+                    plugin->name, other->name);
+        }
         if (!rc)
             rc = sstream_config_check_transport (options, "client", plugin->name);
         if (!rc) {
@@ -119,6 +169,12 @@ sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *o
 void
 sstream_client_options_clear (sstream_client_options_t *self)
 {
+    size_t index;
+    for (index = 0; index < self->endpoints_size; index++)
+        free (self->endpoints [index]);
+    free (self->endpoints);
+    self->endpoints = NULL;
+    self->endpoints_size = 0;
     zstr_free (&self->endpoint);
     zstr_free (&self->stream);
     zstr_free (&self->transport);
@@ -132,6 +188,9 @@ sstream_client_options_clear (sstream_client_options_t *self)
 
 struct _sstream_client_t {
     const sstream_client_options_t *options;
+    size_t current;             //  Which of the endpoints
+    const char *endpoint;       //  That one
+    char tried [1024];          //  Why the ones before it did not do
     sstream_link_t *link;
     sstream_client_state_t state;
     uint64_t window;            //  From accepted
@@ -145,22 +204,20 @@ struct _sstream_client_t {
     int64_t peer_timeout;       //  Ours, or longer if the gateway pings slowly
 };
 
-int
-sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *options)
+//  Connect to the current endpoint and ask to open the stream
+
+static int
+s_connect (sstream_client_t *self)
 {
-    assert (self_p && options);
-    *self_p = NULL;
-    sstream_client_t *self = (sstream_client_t *) zmalloc (sizeof (sstream_client_t));
-    if (!self)
-        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
-    self->options = options;
+    const sstream_client_options_t *options = self->options;
+    self->endpoint = options->endpoints [self->current];
     char name [64];
     snprintf (name, sizeof (name), "%s", options->role == SSTREAM_ROLE_PRODUCE? "producer": "consumer");
     sstream_link_config_t config = {
         .name = name,
         .type = ZMQ_DEALER,
         .bind = false,
-        .endpoint = options->endpoint,
+        .endpoint = self->endpoint,
         .transport = options->transport,
         .transport_options = options->transport_options,
         .insecure = options->insecure,
@@ -168,25 +225,81 @@ sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *o
         .server_key = options->insecure? NULL: options->gateway_key,
         .handshake_timeout = options->connect_timeout
     };
-    int rc = sstream_link_new (&self->link, &config);
-    if (rc) {
-        free (self);
+    sstream_link_t *link = NULL;
+    int rc = sstream_link_new (&link, &config);
+    if (rc)
         return rc;
-    }
+    sstream_link_destroy (&self->link);
+    self->link = link;
     self->state = SSTREAM_CLIENT_OPENING;
     self->started = self->last_heard = zclock_mono ();
     self->peer_timeout = options->peer_timeout;
+    self->connected = self->retried = self->handshaken = false;
+    self->early_drops = 0;
 
+    //  With gateways still to try, ask for one whose peer is there
     sstream_wire_t open = {
         .type = SSTREAM_WIRE_OPEN,
         .role = options->role,
         .window = options->role == SSTREAM_ROLE_CONSUME? options->window: 0,
-        .heartbeat = (uint64_t) options->heartbeat
+        .heartbeat = (uint64_t) options->heartbeat,
+        .flags = self->current + 1 < options->endpoints_size? SSTREAM_WIRE_NEED_PEER: 0
     };
     snprintf (open.stream, sizeof (open.stream), "%s", options->stream);
     zframe_t *header = sstream_wire_encode (&open, NULL, 0);
-    rc = header? sstream_client_send (self, &header, NULL)
-               : sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    return header? sstream_client_send (self, &header, NULL)
+                 : sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+}
+
+//  Before the stream is accepted, a gateway that will not do gives way to
+//  the next one listed: SSTREAM_OK when the client moved on, an error if it
+//  could not (then the client has failed), and NO_OTHER_GATEWAY if there
+//  was no other to try.
+
+#define NO_OTHER_GATEWAY (-1)
+
+static int
+s_next_endpoint (sstream_client_t *self, const char *why)
+{
+    if (self->state != SSTREAM_CLIENT_OPENING
+    ||  self->current + 1 >= self->options->endpoints_size)
+        return NO_OTHER_GATEWAY;
+    size_t used = strlen (self->tried);
+    snprintf (self->tried + used, sizeof (self->tried) - used, "%s%s: %s",
+              used? "; ": "", self->endpoint, why);
+    sstream_log_info ("gateway at %s: %s; trying %s", self->endpoint, why,
+                      self->options->endpoints [self->current + 1]);
+    self->current++;
+    int rc = s_connect (self);
+    if (rc)
+        self->state = SSTREAM_CLIENT_FAILED;
+    return rc;
+}
+
+//  An error that ends the client, naming the gateways tried before
+
+static int
+s_fail (sstream_client_t *self, int code)
+{
+    self->state = SSTREAM_CLIENT_FAILED;
+    if (*self->tried) {
+        char detail [1024];
+        snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+        sstream_error_set (code, "%s (tried before: %s)", detail, self->tried);
+    }
+    return code;
+}
+
+int
+sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *options)
+{
+    assert (self_p && options && options->endpoints_size);
+    *self_p = NULL;
+    sstream_client_t *self = (sstream_client_t *) zmalloc (sizeof (sstream_client_t));
+    if (!self)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    self->options = options;
+    int rc = s_connect (self);
     if (rc)
         sstream_client_destroy (&self);
     *self_p = self;
@@ -211,6 +324,12 @@ sstream_client_link (sstream_client_t *self)
     return self->link;
 }
 
+const char *
+sstream_client_endpoint (sstream_client_t *self)
+{
+    return self->endpoint;
+}
+
 sstream_client_state_t
 sstream_client_state (sstream_client_t *self)
 {
@@ -223,25 +342,23 @@ sstream_client_window (sstream_client_t *self)
     return self->window;
 }
 
-static int
-s_fail (sstream_client_t *self, int code)
-{
-    self->state = SSTREAM_CLIENT_FAILED;
-    return code;
-}
-
 int
 sstream_client_on_monitor (sstream_client_t *self)
 {
     int value = 0;
     sstream_link_event_t event = sstream_link_event (self->link, &value, NULL);
-    const char *endpoint = self->options->endpoint;
+    const char *endpoint = self->endpoint;
     switch (event) {
         case SSTREAM_LINK_CONNECTED:
             self->connected = true;
             break;
         case SSTREAM_LINK_RETRIED:
             self->retried = true;
+            if (!self->connected) {
+                int rc = s_next_endpoint (self, "refused or unreachable");
+                if (rc != SSTREAM_OK && rc != NO_OTHER_GATEWAY)
+                    return s_fail (self, rc);
+            }
             break;
         case SSTREAM_LINK_HANDSHAKE_OK:
             self->handshaken = true;
@@ -283,23 +400,29 @@ sstream_client_on_tick (sstream_client_t *self)
     if (self->state == SSTREAM_CLIENT_OPENING
     &&  now - self->started >= options->connect_timeout) {
         double seconds = options->connect_timeout / 1000.0;
+        char why [128];
+        snprintf (why, sizeof (why), "%s within %g s",
+                  !self->connected? "no connection": "no answer", seconds);
+        int rc = s_next_endpoint (self, why);
+        if (rc != NO_OTHER_GATEWAY)
+            return rc? s_fail (self, rc): SSTREAM_OK;
         if (!self->connected)
             return s_fail (self, sstream_error_set (SSTREAM_ETIMEDOUT,
                 "gateway at %s is unreachable: no connection within %g s%s",
-                options->endpoint, seconds,
+                self->endpoint, seconds,
                 self->retried? " (refused or unreachable; kept retrying)": ""));
         if (!self->handshaken && !options->insecure)
             return s_fail (self, sstream_error_set (SSTREAM_ETIMEDOUT,
                 "gateway at %s accepted the connection but the security handshake did not "
-                "finish within %g s", options->endpoint, seconds));
+                "finish within %g s", self->endpoint, seconds));
         return s_fail (self, sstream_error_set (SSTREAM_ETIMEDOUT,
             "gateway at %s did not answer the request to open stream '%s' within %g s",
-            options->endpoint, options->stream, seconds));
+            self->endpoint, options->stream, seconds));
     }
     if (self->state == SSTREAM_CLIENT_OPEN
     &&  now - self->last_heard >= self->peer_timeout)
         return s_fail (self, sstream_error_set (SSTREAM_ELOST,
-            "gateway at %s has been silent for %g s", options->endpoint,
+            "gateway at %s has been silent for %g s", self->endpoint,
             self->peer_timeout / 1000.0));
     if (self->state == SSTREAM_CLIENT_OPEN
     &&  now - self->last_sent >= options->heartbeat) {
@@ -352,7 +475,7 @@ sstream_client_recv (sstream_client_t *self, zmsg_t **message_p, sstream_wire_t 
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
         zmsg_destroy (&message);
         return s_fail (self, sstream_error_set (rc, "gateway at %s sent a bad message: %s",
-                                                self->options->endpoint, detail));
+                                                self->endpoint, detail));
     }
     size_t frames = zmsg_size (message);
     if (frames != (sstream_wire_has_payload (header->type)? 2u: 1u)) {
@@ -360,14 +483,14 @@ sstream_client_recv (sstream_client_t *self, zmsg_t **message_p, sstream_wire_t 
         sstream_wire_reset (header);
         return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
             "gateway at %s sent a %s message of %zu frames",
-            self->options->endpoint, sstream_wire_type_name (header->type), frames));
+            self->endpoint, sstream_wire_type_name (header->type), frames));
     }
     if (*header->stream && !streq (header->stream, self->options->stream)) {
         zmsg_destroy (&message);
         sstream_wire_reset (header);
         return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
             "gateway at %s sent a message for stream '%s', not ours",
-            self->options->endpoint, header->stream));
+            self->endpoint, header->stream));
     }
     switch (header->type) {
         case SSTREAM_WIRE_PING:
@@ -377,13 +500,23 @@ sstream_client_recv (sstream_client_t *self, zmsg_t **message_p, sstream_wire_t 
             int code = header->code > 0 && header->code < SSTREAM_EINTERNAL
                      ? (int) header->code: SSTREAM_EPROTO;
             zmsg_destroy (&message);
+            //  Its peer is not there: another gateway may do
+            if (code == SSTREAM_ELOST && self->state == SSTREAM_CLIENT_OPENING) {
+                char why [SSTREAM_WIRE_TEXT_MAX + 1];
+                snprintf (why, sizeof (why), "%s", header->text);
+                sstream_wire_reset (header);
+                int next = s_next_endpoint (self, why);
+                if (next != NO_OTHER_GATEWAY)
+                    return next? s_fail (self, next): SSTREAM_OK;
+                return s_fail (self, sstream_error_set (code, "%s", why));
+            }
             return s_fail (self, sstream_error_set (code, "%s", header->text));
         }
         case SSTREAM_WIRE_ACCEPTED:
             zmsg_destroy (&message);
             if (self->state != SSTREAM_CLIENT_OPENING)
                 return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
-                    "gateway at %s accepted the stream twice", self->options->endpoint));
+                    "gateway at %s accepted the stream twice", self->endpoint));
             self->state = SSTREAM_CLIENT_OPEN;
             self->window = header->window;
             self->handshaken = true;
@@ -392,14 +525,14 @@ sstream_client_recv (sstream_client_t *self, zmsg_t **message_p, sstream_wire_t 
                 self->peer_timeout = (int64_t) header->heartbeat * 3;
             if (self->options->role == SSTREAM_ROLE_PRODUCE && self->window == 0)
                 return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
-                    "gateway at %s granted a window of 0 bytes", self->options->endpoint));
+                    "gateway at %s granted a window of 0 bytes", self->endpoint));
             return SSTREAM_OK;
         default:
             if (self->state != SSTREAM_CLIENT_OPEN) {
                 zmsg_destroy (&message);
                 return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
                     "gateway at %s sent %s before accepting the stream",
-                    self->options->endpoint, sstream_wire_type_name (header->type)));
+                    self->endpoint, sstream_wire_type_name (header->type)));
             }
             *message_p = message;
             return SSTREAM_OK;

@@ -10,7 +10,9 @@
 #define SSTREAM_CLIENT_H_INCLUDED
 
 typedef struct {
-    char *endpoint;
+    char *endpoint;             //  As given: one, or several comma-separated
+    char **endpoints;           //  Each of them, in order
+    size_t endpoints_size;
     char *stream;
     int role;                   //  SSTREAM_ROLE_PRODUCE or _CONSUME
     bool insecure;
@@ -42,7 +44,9 @@ typedef enum {
     SSTREAM_CLIENT_FAILED
 } sstream_client_state_t;
 
-//  Connect and send the open request.
+//  Connect and send the open request. Given several endpoints, the client
+//  moves on to the next while the stream is not yet accepted, when one is
+//  refused or unreachable, or says its peer gateway is not connected.
 int
     sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *options);
 
@@ -51,6 +55,10 @@ void
 
 sstream_link_t *
     sstream_client_link (sstream_client_t *self);
+
+//  The gateway endpoint in use (of several, the one that answered).
+const char *
+    sstream_client_endpoint (sstream_client_t *self);
 
 sstream_client_state_t
     sstream_client_state (sstream_client_t *self);

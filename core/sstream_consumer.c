@@ -172,7 +172,7 @@ s_self_destroy (self_t **self_p)
 static int
 s_self_deliver (self_t *self, zmsg_t *message, sstream_wire_t *header)
 {
-    const char *endpoint = self->consumer->options.endpoint;
+    const char *endpoint = sstream_client_endpoint (self->client);
     if (header->type == SSTREAM_WIRE_DATA) {
         if (self->stage != STAGE_STREAMING)
             return sstream_error_set (SSTREAM_EPROTO,

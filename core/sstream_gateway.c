@@ -32,6 +32,16 @@ static const sstream_setting_t s_gateway_schema [] = {
     { "peer/security", SSTREAM_SETTING_CHOICE, "curve|none" },
     { "peer/transport", SSTREAM_SETTING_TEXT, NULL },
     { "peer/*", SSTREAM_SETTING_PASS, NULL },
+    { "control/endpoint", SSTREAM_SETTING_TEXT, NULL },
+    { "control/security", SSTREAM_SETTING_CHOICE, "curve|none" },
+    { "control/trusted-keys", SSTREAM_SETTING_PATH, NULL },
+    { "control/transport", SSTREAM_SETTING_TEXT, NULL },
+    { "control/*", SSTREAM_SETTING_PASS, NULL },
+    { "tunnels/address", SSTREAM_SETTING_TEXT, NULL },
+    { "tunnels/ports", SSTREAM_SETTING_TEXT, NULL },
+    { "tunnels/window", SSTREAM_SETTING_SIZE, NULL },
+    { "sessions/idle-timeout", SSTREAM_SETTING_DURATION, NULL },
+    { "sessions/max", SSTREAM_SETTING_COUNT, NULL },
     SSTREAM_ACCESS_SCHEMA,
     { NULL, 0, NULL }
 };
@@ -43,6 +53,7 @@ struct _sstream_gateway_t {
     zactor_t *actor;
     char *local_endpoint;       //  As bound
     char *peer_endpoint;        //  As bound, when the peer link binds
+    char *control_endpoint;     //  As bound, when there is a control link
 };
 
 typedef struct {
@@ -62,6 +73,10 @@ typedef struct {
     char peer_name [65];
     char peer_key [41];
     sstream_router_t *router;
+    sstream_link_t *control;    //  NULL without a control endpoint
+    sstream_keyring_t *control_trust;
+    sstream_tunnels_t *tunnels;
+    sstream_sessions_t *sessions;
     sstream_access_t *access;   //  Replaced whole on reload
     char *config_file;          //  Watched for changes, when there is one
     byte config_signature [32];
@@ -91,7 +106,11 @@ s_self_destroy (self_t **self_p)
 {
     if (*self_p) {
         self_t *self = *self_p;
+        sstream_sessions_destroy (&self->sessions);
         sstream_router_destroy (&self->router);
+        sstream_tunnels_destroy (&self->tunnels);
+        sstream_link_destroy (&self->control);
+        sstream_keyring_destroy (&self->control_trust);
         sstream_access_destroy (&self->access);
         zstr_free (&self->config_file);
         sstream_link_destroy (&self->local);
@@ -127,32 +146,36 @@ s_transport_options (sstream_config_t *config, const char *link, const char *end
 }
 
 static int
-s_self_start_local (self_t *self, sstream_config_t *config)
+s_self_start_bound (self_t *self, sstream_config_t *config, const char *section,
+                    const char *whose_keys, sstream_link_t **link_p, sstream_keyring_t **trust_p)
 {
-    const char *endpoint = sstream_config_get (config, "local/endpoint", NULL);
+    char path [64];
+    snprintf (path, sizeof (path), "%s/endpoint", section);
+    const char *endpoint = sstream_config_get (config, path, NULL);
     if (!endpoint)
-        return sstream_error_set (SSTREAM_ECONFIG,
-            "%s: no local endpoint: say where this facility's clients connect (local/endpoint)",
-            sstream_config_where (config, "local"));
-    bool insecure = streq (sstream_config_get (config, "local/security", "curve"), "none");
+        return sstream_error_set (SSTREAM_ECONFIG, "%s: the %s section has no endpoint (%s)",
+                                  sstream_config_where (config, section), section, path);
+    snprintf (path, sizeof (path), "%s/security", section);
+    bool insecure = streq (sstream_config_get (config, path, "curve"), "none");
     char *trusted = NULL;
-    int rc = sstream_config_path (config, "local/trusted-keys", &trusted);
+    snprintf (path, sizeof (path), "%s/trusted-keys", section);
+    int rc = sstream_config_path (config, path, &trusted);
     if (!rc && !insecure && !trusted)
         rc = sstream_error_set (SSTREAM_ECONFIG,
-            "%s: no trusted keys for the local link: name the folder of this facility's "
-            "clients' public keys (local/trusted-keys), or set security = none",
-            sstream_config_where (config, "local"));
+            "%s: no trusted keys for the %s link: name the folder of %s (%s), or set "
+            "security = none", sstream_config_where (config, section), section, whose_keys, path);
     if (!rc && trusted && !zsys_file_exists (trusted))
         rc = sstream_error_set (SSTREAM_EKEY, "%s: trusted keys %s: no such file or folder",
-                                sstream_config_where (config, "local/trusted-keys"), trusted);
-    const char *transport = sstream_config_get (config, "local/transport", NULL);
+                                sstream_config_where (config, path), trusted);
+    snprintf (path, sizeof (path), "%s/transport", section);
+    const char *transport = sstream_config_get (config, path, NULL);
     const char **options = NULL;
     if (!rc)
-        rc = s_transport_options (config, "local", endpoint, transport, &options);
+        rc = s_transport_options (config, section, endpoint, transport, &options);
     if (!rc) {
         const char *trusted_list [] = { trusted, NULL };
         sstream_link_config_t link = {
-            .name = "local",
+            .name = section,
             .type = ZMQ_ROUTER,
             .bind = true,
             .endpoint = endpoint,
@@ -163,10 +186,10 @@ s_self_start_local (self_t *self, sstream_config_t *config)
             .trusted = trusted_list,
             .handshake_timeout = SSTREAM_CONNECT_TIMEOUT_DEFAULT
         };
-        rc = sstream_link_new (&self->local, &link);
+        rc = sstream_link_new (link_p, &link);
     }
     if (!rc && !insecure)
-        rc = sstream_keyring_new (&self->local_trust, trusted);
+        rc = sstream_keyring_new (trust_p, trusted);
     free (options);
     free (trusted);
     return rc;
@@ -221,6 +244,56 @@ s_self_start_peer (self_t *self, sstream_config_t *config)
     return rc;
 }
 
+//  Tunnels and the sessions that hold them
+
+static int
+s_self_start_sessions (self_t *self, sstream_config_t *config)
+{
+    const char *address = sstream_config_get (config, "tunnels/address", "127.0.0.1");
+    const char *ports = sstream_config_get (config, "tunnels/ports", "5100-5200");
+    int low = 0, high = 0, used = 0;
+    if (sscanf (ports, "%d-%d%n", &low, &high, &used) != 2 || ports [used]
+    ||  low < 1 || high > 65535 || low > high)
+        return sstream_error_set (SSTREAM_ECONFIG, "%s: ports is a range like 5100-5200, not '%s'",
+                                  sstream_config_where (config, "tunnels/ports"), ports);
+    if (strlen (address) >= 64)
+        return sstream_error_set (SSTREAM_ECONFIG, "%s: '%s' is not an IP address",
+                                  sstream_config_where (config, "tunnels/address"), address);
+    uint64_t window, max_sessions;
+    int64_t idle;
+    int rc = sstream_config_size (config, "tunnels/window", 16ULL << 20, &window);
+    if (!rc && (window < 4096 || window > SSTREAM_WIRE_WINDOW_MAX))
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: window must be 4KiB to 1TiB",
+                                sstream_config_where (config, "tunnels/window"));
+    if (!rc)
+        rc = sstream_config_duration (config, "sessions/idle-timeout", 3600 * 1000, &idle);
+    if (!rc)
+        rc = sstream_config_count (config, "sessions/max", 1000, &max_sessions);
+    if (rc)
+        return rc;
+    sstream_tunnels_config_t tunnels = {
+        .gateway = self->name,
+        .address = address,
+        .port_low = low,
+        .port_high = high,
+        .window = window,
+        .send = sstream_router_tunnel_send,
+        .send_arg = self->router
+    };
+    self->tunnels = sstream_tunnels_new (&tunnels);
+    sstream_sessions_config_t sessions = {
+        .gateway = self->name,
+        .address = address,
+        .tunnels = self->tunnels,
+        .router = self->router,
+        .idle_timeout = idle,
+        .owner_timeout = self->peer_timeout,
+        .max_sessions = max_sessions
+    };
+    self->sessions = self->tunnels? sstream_sessions_new (&sessions): NULL;
+    return self->sessions? SSTREAM_OK: sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+}
+
 static int
 s_self_start (self_t *self, sstream_config_t *config)
 {
@@ -266,7 +339,9 @@ s_self_start (self_t *self, sstream_config_t *config)
 
     bool needs_key = !streq (sstream_config_get (config, "local/security", "curve"), "none")
         || (sstream_config_has (config, "peer")
-            && !streq (sstream_config_get (config, "peer/security", "curve"), "none"));
+            && !streq (sstream_config_get (config, "peer/security", "curve"), "none"))
+        || (sstream_config_has (config, "control")
+            && !streq (sstream_config_get (config, "control/security", "curve"), "none"));
     char *key_path = NULL;
     rc = sstream_config_path (config, "gateway/secret-key", &key_path);
     if (!rc && needs_key && !key_path)
@@ -277,9 +352,14 @@ s_self_start (self_t *self, sstream_config_t *config)
         rc = sstream_keys_load_secret (key_path, &self->cert);
     free (key_path);
     if (!rc)
-        rc = s_self_start_local (self, config);
+        rc = s_self_start_bound (self, config, "local", "this facility's clients' public keys",
+                                 &self->local, &self->local_trust);
     if (!rc && sstream_config_has (config, "peer"))
         rc = s_self_start_peer (self, config);
+    if (!rc && sstream_config_has (config, "control"))
+        rc = s_self_start_bound (self, config, "control",
+                                 "the keys that may open and release sessions",
+                                 &self->control, &self->control_trust);
     if (rc)
         return rc;
     sstream_router_config_t router = {
@@ -300,10 +380,14 @@ s_self_start (self_t *self, sstream_config_t *config)
     self->router = sstream_router_new (&router);
     if (!self->router)
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
-    rc = sstream_access_new (&self->access, config);
+    rc = s_self_start_sessions (self, config);
+    if (!rc)
+        rc = sstream_access_new (&self->access, config);
     if (rc)
         return rc;
     sstream_router_set_access (self->router, self->access);
+    sstream_router_set_tunnels (self->router, self->tunnels);
+    sstream_sessions_set_access (self->sessions, self->access);
     if (sstream_config_filename (config)) {
         self->config_file = strdup (sstream_config_filename (config));
         s_file_signature (self->config_file, self->config_signature);
@@ -333,6 +417,7 @@ s_self_reload (self_t *self, sstream_config_t *config)
         rc = sstream_access_new (&access, config);
     if (!rc) {
         sstream_router_set_access (self->router, access);
+        sstream_sessions_set_access (self->sessions, access);
         sstream_access_destroy (&self->access);
         self->access = access;
         sstream_log_info ("%s: access rules reloaded%s%s", self->name,
@@ -386,7 +471,11 @@ s_handle_pipe (self_t *self)
     if (streq (command, "STAT")) {
         char *name = zmsg_popstr (request);
         uint64_t value = 0;
-        int rc = sstream_router_stat (self->router, name, &value);
+        int rc = SSTREAM_OK;
+        if (streq (name, "sessions"))
+            value = sstream_sessions_size (self->sessions);
+        else
+            rc = sstream_router_stat (self->router, name, &value);
         zsock_send (self->pipe, "i8", rc, value);
         zstr_free (&name);
     }
@@ -397,6 +486,8 @@ s_handle_pipe (self_t *self)
 static void
 s_self_shutdown (self_t *self)
 {
+    //  Sessions and their tunnels first: their resets go out over the peer
+    sstream_sessions_destroy (&self->sessions);
     sstream_router_shutdown (self->router);
     //  Give those notices a moment to leave; the parties would also notice
     //  the disconnection by themselves
@@ -404,7 +495,57 @@ s_self_shutdown (self_t *self)
         zsock_set_linger (sstream_link_sock (self->local), 500);
     if (self->wan)
         zsock_set_linger (sstream_link_sock (self->wan), 500);
+    if (self->control)
+        zsock_set_linger (sstream_link_sock (self->control), 500);
     sstream_log_info ("%s: stopped", self->name);
+}
+
+//  A request on the control link
+
+static void
+s_handle_control (self_t *self)
+{
+    zsock_t *sock = sstream_link_sock (self->control);
+    int budget = 64;
+    while (budget-- && (zsock_events (sock) & ZMQ_POLLIN)) {
+        zmsg_t *message = zmsg_recv (sock);
+        if (!message)
+            break;
+        zframe_t *routing_id = zmsg_pop (message);
+        zframe_t *first = zmsg_first (message);
+        char client [SSTREAM_ROUTING_ID_MAX * 2 + 1] = "";
+        if (routing_id && zframe_size (routing_id) <= SSTREAM_ROUTING_ID_MAX)
+            sodium_bin2hex (client, sizeof (client), zframe_data (routing_id), zframe_size (routing_id));
+        const char *key = first? zframe_meta (first, "User-Id"): NULL;
+        sstream_wire_t request;
+        int rc = !*client? sstream_error_set (SSTREAM_EPROTO, "routing id too long")
+               : first? sstream_wire_decode (&request, zframe_data (first), zframe_size (first), false)
+                      : sstream_error_set (SSTREAM_EPROTO, "empty message");
+        if (rc == SSTREAM_OK && zmsg_size (message) != 1)
+            rc = sstream_error_set (SSTREAM_EPROTO, "control requests are one frame");
+        zframe_t *reply = NULL;
+        if (rc) {
+            //  Only a party this link trusts hears about it
+            if (*client && (!self->control_trust || sstream_keyring_has (self->control_trust, key)))
+                reply = sstream_wire_error ((uint32_t) rc, NULL, sstream_errmsg ());
+        }
+        else
+        if (self->control_trust && !sstream_keyring_has (self->control_trust, key)) {
+            char text [SSTREAM_WIRE_TEXT_MAX];
+            snprintf (text, sizeof (text), "%s: key %s may not control this gateway's sessions",
+                      self->name, key? key: "(none)");
+            reply = sstream_wire_error (SSTREAM_EAUTH, NULL, text);
+        }
+        else
+        if (request.type != SSTREAM_WIRE_ERROR)
+            reply = sstream_sessions_request (self->sessions, client, key, &request);
+        if (reply)
+            sstream_link_send (self->control, routing_id, &reply, NULL);
+        if (rc == SSTREAM_OK)
+            sstream_wire_reset (&request);
+        zframe_destroy (&routing_id);
+        zmsg_destroy (&message);
+    }
 }
 
 static void
@@ -415,57 +556,89 @@ s_gateway_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     int rc = s_self_start (self, (sstream_config_t *) args);
     if (rc) {
-        zsock_send (pipe, "iss", rc, sstream_errmsg (), "");
+        zsock_send (pipe, "isss", rc, sstream_errmsg (), "", "");
         s_self_destroy (&self);
         //  Wait for $TERM from zactor_destroy
         char *command = zstr_recv (pipe);
         zstr_free (&command);
         return;
     }
-    zsock_send (pipe, "iss", SSTREAM_OK, sstream_link_endpoint (self->local),
-                self->wan && self->wan_bind? sstream_link_endpoint (self->wan): "");
-    sstream_log_info ("%s: local link on %s (%s)%s%s%s%s", self->name,
+    zsock_send (pipe, "isss", SSTREAM_OK, sstream_link_endpoint (self->local),
+                self->wan && self->wan_bind? sstream_link_endpoint (self->wan): "",
+                self->control? sstream_link_endpoint (self->control): "");
+    sstream_log_info ("%s: local link on %s (%s)%s%s%s%s%s%s", self->name,
                       sstream_link_endpoint (self->local),
                       sstream_link_is_secure (self->local)? "curve": "no security",
                       self->wan? "; peer " : "", self->wan? self->peer_name: "",
                       self->wan? (self->wan_bind? " connects to ": " at "): "",
-                      self->wan? sstream_link_endpoint (self->wan): "");
+                      self->wan? sstream_link_endpoint (self->wan): "",
+                      self->control? "; control on ": "",
+                      self->control? sstream_link_endpoint (self->control): "");
     sstream_router_tick (self->router);
 
-    while (!self->terminated) {
-        zmq_pollitem_t items [5];
-        int count = 0;
-        items [count++] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
-        items [count++] = (zmq_pollitem_t) { sstream_link_handle (self->local), 0, ZMQ_POLLIN, 0 };
-        items [count++] = (zmq_pollitem_t) {
-            zsock_resolve (sstream_link_monitor (self->local)), 0, ZMQ_POLLIN, 0 };
-        if (self->wan) {
-            items [count++] = (zmq_pollitem_t) { sstream_link_handle (self->wan), 0, ZMQ_POLLIN, 0 };
-            items [count++] = (zmq_pollitem_t) {
-                zsock_resolve (sstream_link_monitor (self->wan)), 0, ZMQ_POLLIN, 0 };
+    //  Links first, then the tunnels' sockets, which come and go
+    enum { PIPE, LOCAL, LOCAL_MONITOR, WAN, WAN_MONITOR, CONTROL, CONTROL_MONITOR, FIXED };
+    size_t capacity = FIXED + 64;
+    zmq_pollitem_t *items = (zmq_pollitem_t *) malloc (capacity * sizeof (zmq_pollitem_t));
+    while (items && !self->terminated) {
+        size_t wanted = FIXED + sstream_tunnels_poll_count (self->tunnels);
+        if (wanted > capacity) {
+            zmq_pollitem_t *larger = (zmq_pollitem_t *) realloc (items, wanted * 2 * sizeof (zmq_pollitem_t));
+            if (!larger)
+                break;
+            items = larger;
+            capacity = wanted * 2;
         }
+        //  Absent links are polled as nothing: a NULL socket with fd -1
+        zmq_pollitem_t nothing = { NULL, -1, 0, 0 };
+        items [PIPE] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
+        items [LOCAL] = (zmq_pollitem_t) { sstream_link_handle (self->local), 0, ZMQ_POLLIN, 0 };
+        items [LOCAL_MONITOR] = (zmq_pollitem_t) {
+            zsock_resolve (sstream_link_monitor (self->local)), 0, ZMQ_POLLIN, 0 };
+        items [WAN] = self->wan? (zmq_pollitem_t) { sstream_link_handle (self->wan), 0, ZMQ_POLLIN, 0 }
+                               : nothing;
+        items [WAN_MONITOR] = self->wan? (zmq_pollitem_t) {
+            zsock_resolve (sstream_link_monitor (self->wan)), 0, ZMQ_POLLIN, 0 }: nothing;
+        items [CONTROL] = self->control? (zmq_pollitem_t) {
+            sstream_link_handle (self->control), 0, ZMQ_POLLIN, 0 }: nothing;
+        items [CONTROL_MONITOR] = self->control? (zmq_pollitem_t) {
+            zsock_resolve (sstream_link_monitor (self->control)), 0, ZMQ_POLLIN, 0 }: nothing;
+        size_t tunnel_items = sstream_tunnels_poll_items (self->tunnels, items + FIXED,
+                                                          capacity - FIXED);
         int64_t now = zclock_mono ();
         int64_t wake = sstream_router_next_wake (self->router);
-        if (zmq_poll (items, count, wake > now? wake - now: 0) == -1) {
+        int64_t tunnel_wake = sstream_tunnels_next_wake (self->tunnels);
+        if (tunnel_wake && tunnel_wake < wake)
+            wake = tunnel_wake;
+        if (zmq_poll (items, (int) (FIXED + tunnel_items), wake > now? wake - now: 0) == -1) {
             if (zmq_errno () == EINTR)
                 continue;       //  A signal for the application: not ours
             sstream_log_error ("%s: poll failed: %s", self->name, zmq_strerror (zmq_errno ()));
             break;
         }
-        if (items [0].revents & ZMQ_POLLIN)
+        if (items [PIPE].revents & ZMQ_POLLIN)
             s_handle_pipe (self);
         if (self->terminated)
             break;
-        if (items [2].revents & ZMQ_POLLIN)
+        if (items [LOCAL_MONITOR].revents & ZMQ_POLLIN)
             sstream_router_handle_monitor (self->router, self->local);
-        if (self->wan && (items [4].revents & ZMQ_POLLIN))
+        if (items [WAN_MONITOR].revents & ZMQ_POLLIN)
             sstream_router_handle_monitor (self->router, self->wan);
-        if (items [1].revents & ZMQ_POLLIN)
+        if (items [CONTROL_MONITOR].revents & ZMQ_POLLIN)
+            sstream_link_event (self->control, NULL, NULL);
+        if (items [LOCAL].revents & ZMQ_POLLIN)
             sstream_router_handle_local (self->router);
-        if (self->wan && (items [3].revents & ZMQ_POLLIN))
+        if (items [WAN].revents & ZMQ_POLLIN)
             sstream_router_handle_wan (self->router);
-        if (zclock_mono () >= sstream_router_next_wake (self->router))
+        if (items [CONTROL].revents & ZMQ_POLLIN)
+            s_handle_control (self);
+        sstream_tunnels_handle_poll (self->tunnels, items + FIXED, tunnel_items);
+        if (zclock_mono () >= sstream_router_next_wake (self->router)) {
             sstream_router_tick (self->router);
+            sstream_sessions_tick (self->sessions);
+            if (self->control_trust)
+                sstream_keyring_refresh (self->control_trust);
+        }
         //  A changed config file brings its access rules in
         if (self->config_file && zclock_mono () >= self->next_watch) {
             byte signature [32];
@@ -477,6 +650,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
             self->next_watch = zclock_mono () + self->heartbeat;
         }
     }
+    free (items);
     s_self_shutdown (self);
     s_self_destroy (&self);
 }
@@ -501,14 +675,15 @@ sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config)
     self->actor = zactor_new (s_gateway_actor, config);
     assert (self->actor);
     int rc = SSTREAM_EINTERNAL;
-    char *first = NULL, *second = NULL;
-    if (zsock_recv (self->actor, "iss", &rc, &first, &second) != 0)
+    char *first = NULL, *second = NULL, *third = NULL;
+    if (zsock_recv (self->actor, "isss", &rc, &first, &second, &third) != 0)
         rc = sstream_error_set (SSTREAM_EINTERNAL, "the gateway's thread did not answer");
     sstream_signals_release (&saved);
     if (rc) {
         sstream_error_restore (rc, first);
         zstr_free (&first);
         zstr_free (&second);
+        zstr_free (&third);
         sstream_gateway_destroy (&self);
         return rc;
     }
@@ -516,6 +691,9 @@ sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config)
     self->peer_endpoint = second && *second? second: NULL;
     if (!self->peer_endpoint)
         zstr_free (&second);
+    self->control_endpoint = third && *third? third: NULL;
+    if (!self->control_endpoint)
+        zstr_free (&third);
     *self_p = self;
     return SSTREAM_OK;
 }
@@ -543,6 +721,7 @@ sstream_gateway_destroy (sstream_gateway_t **self_p)
         sstream_signals_release (&saved);
         zstr_free (&self->local_endpoint);
         zstr_free (&self->peer_endpoint);
+        zstr_free (&self->control_endpoint);
         free (self);
         *self_p = NULL;
     }
@@ -557,6 +736,8 @@ sstream_gateway_endpoint (sstream_gateway_t *self, const char *link)
         return self->local_endpoint;
     if (streq (link, "peer"))
         return self->peer_endpoint;
+    if (streq (link, "control"))
+        return self->control_endpoint;
     return NULL;
 }
 

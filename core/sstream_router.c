@@ -44,6 +44,7 @@ struct _sstream_router_t {
     int64_t next_tick;
     uint64_t client_streams_max;
     sstream_access_t *access;   //  Borrowed from the gateway
+    sstream_tunnels_t *tunnels; //  Borrowed from the gateway
     int error_budget;           //  Error replies left until the next tick
     uint64_t errors_withheld;   //  Replies not sent for want of budget
 };
@@ -276,6 +277,8 @@ s_peer_lost (self_t *self, sstream_peer_t *peer, const char *why)
     }
     zlistx_destroy (&doomed);
     if (peer->kind == SSTREAM_PEER_GATEWAY) {
+        if (self->tunnels)
+            sstream_tunnels_peer_lost (self->tunnels, why);
         peer->ready = false;
         if (self->wan_bind && peer == self->peer) {
             void *item = self->peer;
@@ -370,6 +373,13 @@ s_handle_open (self_t *self, sstream_peer_t *peer, zframe_t *routing_id,
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
         sstream_log_info ("%s: refused %s: %s", self->name, peer->name, detail);
         s_send_error (self, link, routing_id, SSTREAM_EDENIED, header->stream, "%s", detail);
+        return;
+    }
+    //  A client with other gateways to try wants one whose peer is there
+    if (peer->kind == SSTREAM_PEER_CLIENT && (header->flags & SSTREAM_WIRE_NEED_PEER)
+    &&  self->wan && !(self->peer && self->peer->ready)) {
+        s_send_error (self, link, routing_id, SSTREAM_ELOST, header->stream,
+                      "its peer gateway %s is not connected", self->peer_name);
         return;
     }
     if (peer->kind == SSTREAM_PEER_CLIENT && peer->streams >= self->client_streams_max) {
@@ -794,6 +804,15 @@ sstream_router_handle_wan (sstream_router_t *self)
             //  Alive
         }
         else
+        if (header.type >= SSTREAM_WIRE_TUNNEL_OPEN && header.type <= SSTREAM_WIRE_TUNNEL_RESET) {
+            zframe_t *frame = zmsg_pop (message);
+            zframe_destroy (&frame);
+            zframe_t *payload = zmsg_pop (message);
+            if (self->tunnels)
+                sstream_tunnels_handle (self->tunnels, &header, &payload);
+            zframe_destroy (&payload);
+        }
+        else
         if (*header.stream)
             s_handle_stream_message (self, peer, routing_id, &header, message);
         else
@@ -968,6 +987,32 @@ sstream_router_shutdown (sstream_router_t *self)
          stream = (sstream_stream_t *) zlistx_next (open))
         s_stream_abortf (self, stream, NULL, SSTREAM_EABORTED, "the gateway is shutting down");
     zlistx_destroy (&open);
+}
+
+void
+sstream_router_set_tunnels (sstream_router_t *self, sstream_tunnels_t *tunnels)
+{
+    self->tunnels = tunnels;
+}
+
+int
+sstream_router_tunnel_send (void *arg, zframe_t **header, zframe_t **payload)
+{
+    sstream_router_t *self = (sstream_router_t *) arg;
+    if (!self->peer || !self->peer->ready) {
+        zframe_destroy (header);
+        zframe_destroy (payload);
+        return sstream_error_set (SSTREAM_ELOST, "%s: the peer gateway is not connected", self->name);
+    }
+    return sstream_peer_send (self->peer, header, payload);
+}
+
+const char *
+sstream_router_peer (sstream_router_t *self, bool *ready)
+{
+    if (ready)
+        *ready = self->peer && self->peer->ready;
+    return self->wan? self->peer_name: NULL;
 }
 
 void

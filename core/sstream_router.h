@@ -59,6 +59,21 @@ int64_t
 int
     sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value);
 
+//  The gateway's tunnels (borrowed): tunnel messages from the peer go to
+//  them, and they send through the peer with sstream_router_tunnel_send.
+void
+    sstream_router_set_tunnels (sstream_router_t *self, sstream_tunnels_t *tunnels);
+
+//  Send to the peer gateway (arg is the router); SSTREAM_ELOST when it is
+//  not there.
+int
+    sstream_router_tunnel_send (void *arg, zframe_t **header, zframe_t **payload);
+
+//  The peer gateway's name (NULL without a peer), and whether it is
+//  connected now.
+const char *
+    sstream_router_peer (sstream_router_t *self, bool *ready);
+
 //  Rules for who may produce and consume what (borrowed; NULL: anybody
 //  a link admits).
 void

@@ -57,7 +57,7 @@ typedef struct {
 enum {
     K_STREAM, K_SEQ, K_LEN, K_FLAGS, K_META, K_BYTES, K_WINDOW, K_ROLE, K_CODE,
     K_TEXT, K_NAME, K_SESSION, K_HEARTBEAT, K_ID, K_KIND, K_TARGET, K_LINKS,
-    K_RATE, K_HOLD, K_CONN, K_SESSIONS, K_MODE, FIELD_COUNT
+    K_RATE, K_HOLD, K_CONN, K_SESSIONS, K_MODE, K_PEER, FIELD_COUNT
 };
 
 static const s_field_t s_fields [FIELD_COUNT] = {
@@ -82,7 +82,8 @@ static const s_field_t s_fields [FIELD_COUNT] = {
     [K_HOLD]      = FIELD ("hold", F_BOOL, hold),
     [K_CONN]      = FIELD ("conn", F_UINT, conn),
     [K_SESSIONS]  = FIELD ("sessions", F_RAW, meta),
-    [K_MODE]      = { "mode", F_STRICT_STR, 0, 0 }      //  checked, not kept
+    [K_MODE]      = { "mode", F_STRICT_STR, 0, 0 },     //  checked, not kept
+    [K_PEER]      = FIELD ("peer", F_STRICT_STR, peer)
 };
 
 #define B(key) (1u << (key))
@@ -94,7 +95,8 @@ static const struct {
 } s_types [SSTREAM_WIRE_TYPES] = {
     [SSTREAM_WIRE_HELLO]    = { B (K_ROLE) | B (K_NAME) | B (K_SESSION), B (K_HEARTBEAT) },
     [SSTREAM_WIRE_WELCOME]  = { B (K_NAME), B (K_HEARTBEAT) },
-    [SSTREAM_WIRE_OPEN]     = { B (K_STREAM) | B (K_ROLE), B (K_WINDOW) | B (K_HEARTBEAT) | B (K_MODE) },
+    [SSTREAM_WIRE_OPEN]     = { B (K_STREAM) | B (K_ROLE),
+                                B (K_WINDOW) | B (K_HEARTBEAT) | B (K_MODE) | B (K_FLAGS) },
     [SSTREAM_WIRE_ACCEPTED] = { B (K_STREAM) | B (K_WINDOW), B (K_NAME) | B (K_HEARTBEAT) },
     [SSTREAM_WIRE_DATA]     = { B (K_STREAM) | B (K_SEQ) | B (K_LEN), B (K_FLAGS) | B (K_META) },
     [SSTREAM_WIRE_CREDIT]   = { B (K_STREAM) | B (K_BYTES), 0 },
@@ -103,7 +105,8 @@ static const struct {
     [SSTREAM_WIRE_ERROR]    = { B (K_CODE) | B (K_TEXT), B (K_STREAM) },
     [SSTREAM_WIRE_PING]     = { 0, 0 },
     [SSTREAM_WIRE_SESSION_OPEN] = { B (K_STREAM) | B (K_ROLE) | B (K_KIND),
-                                    B (K_TARGET) | B (K_LINKS) | B (K_RATE) | B (K_HOLD) | B (K_MODE) },
+                                    B (K_TARGET) | B (K_LINKS) | B (K_RATE) | B (K_HOLD) | B (K_MODE)
+                                    | B (K_FLAGS) | B (K_PEER) },
     [SSTREAM_WIRE_SESSION_LIST] = { 0, B (K_ID) },
     [SSTREAM_WIRE_SESSION_RELEASE] = { B (K_ID), 0 },
     [SSTREAM_WIRE_SESSIONS]     = { B (K_SESSIONS), 0 },

@@ -65,6 +65,10 @@ typedef enum {
     SSTREAM_ROLE_OUTBOUND       //  A session at the consumer's gateway
 } sstream_role_t;
 
+//  Flags of open and session-open: refuse (with SSTREAM_ELOST) unless the
+//  peer gateway is connected; a client with other gateways to try sets it.
+#define SSTREAM_WIRE_NEED_PEER   1
+
 #define SSTREAM_WIRE_ID_MAX      32
 #define SSTREAM_WIRE_ADDRESS_MAX 255
 
@@ -74,7 +78,7 @@ typedef struct {
     char stream [SSTREAM_STREAM_NAME_MAX + 1];  //  also a session's name
     uint64_t seq;               //  data, end, end-ack
     uint64_t len;               //  data, tunnel-data: payload length
-    uint64_t flags;             //  data
+    uint64_t flags;             //  data; open, session-open (below)
     uint64_t bytes;             //  credit, end, end-ack, tunnel-credit
     uint64_t window;            //  open, accepted, tunnel-open, tunnel-opened
     int role;                   //  open, hello, session-open
@@ -91,6 +95,7 @@ typedef struct {
     uint64_t rate;              //  session-open: bytes per second, 0: no limit
     bool hold;                  //  session-open: ends with its client
     uint64_t conn;              //  tunnel-*: the connection's number
+    char peer [65];             //  session-open: the peer gateway it needs
     byte *meta;                 //  data: user metadata (msgpack map), owned;
     size_t meta_size;           //  sessions: the list (msgpack array), owned
 } sstream_wire_t;

@@ -31,6 +31,10 @@ int pipe_send_main (int argc, char **argv);
 int pipe_recv_main (int argc, char **argv);
 int pipe_demo_main (int argc, char **argv);
 int pipe_bench_main (int argc, char **argv);
+int pipe_open_main (int argc, char **argv);
+int pipe_status_main (int argc, char **argv);
+int pipe_release_main (int argc, char **argv);
+int pipe_tunnel_main (int argc, char **argv);
 
 //  "sstream-pipe send", for messages
 extern const char *pipe_command;
@@ -40,6 +44,8 @@ void pipe_error (const char *format, ...) __attribute__ ((format (printf, 1, 2))
 
 //  Report the library's last error and map its code to an exit status.
 int pipe_fail (int code);
+//  The exit status for an sstream error code.
+int pipe_exit_code (int code);
 
 //  A bad command line: one line, a hint, and PIPE_EXIT_USAGE.
 int pipe_usage_error (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
@@ -52,6 +58,10 @@ int pipe_bad_option (char **argv, int verdict);
 void pipe_signals_start (void);
 bool pipe_interrupted (void);
 int pipe_signal_number (void);
+//  SIGHUP asks for a reload rather than a stop; pipe_hangup says whether
+//  one came since it last asked.
+void pipe_signals_hangup_reloads (void);
+bool pipe_hangup (void);
 
 //  Options that send and recv share
 typedef struct {

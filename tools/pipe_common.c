@@ -32,6 +32,12 @@ int
 pipe_fail (int code)
 {
     pipe_error ("%s", sstream_errmsg ());
+    return pipe_exit_code (code);
+}
+
+int
+pipe_exit_code (int code)
+{
     switch (code) {
         case SSTREAM_EINVAL:
             return PIPE_EXIT_USAGE;
@@ -79,6 +85,8 @@ pipe_bad_option (char **argv, int verdict)
 
 static pthread_t s_main_thread;
 static atomic_int s_signal;
+static atomic_bool s_hangup_reloads;
+static atomic_int s_hangups;
 
 static void
 s_wake (int signal_number)
@@ -93,7 +101,10 @@ s_signal_waiter (void *args)
     while (true) {
         int number;
         if (sigwait (set, &number) == 0) {
-            atomic_store (&s_signal, number);
+            if (number == SIGHUP && atomic_load (&s_hangup_reloads))
+                atomic_fetch_add (&s_hangups, 1);
+            else
+                atomic_store (&s_signal, number);
             pthread_kill (s_main_thread, SIGUSR1);
         }
     }
@@ -133,6 +144,18 @@ int
 pipe_signal_number (void)
 {
     return atomic_load (&s_signal);
+}
+
+void
+pipe_signals_hangup_reloads (void)
+{
+    atomic_store (&s_hangup_reloads, true);
+}
+
+bool
+pipe_hangup (void)
+{
+    return atomic_exchange (&s_hangups, 0) > 0;
 }
 
 

@@ -17,10 +17,15 @@ s_help (void)
     printf (
         "Usage: sstream-pipe gateway -c FILE [options]\n"
         "\n"
-        "Runs one gateway until SIGINT, SIGTERM or SIGHUP, then stops cleanly: open\n"
-        "streams are aborted and both of their ends are told why. FILE is a ZPL\n"
-        "config (see conf/gateway-a.cfg); relative paths in it are relative to\n"
-        "FILE's folder.\n"
+        "Runs one gateway until SIGINT or SIGTERM, then stops cleanly: open\n"
+        "streams are aborted and both of their ends are told why, and every\n"
+        "session is released. FILE is a ZPL config (see conf/gateway-a.cfg);\n"
+        "relative paths in it are relative to FILE's folder.\n"
+        "\n"
+        "SIGHUP, or saving FILE, reloads its access rules (section 'access')\n"
+        "without a restart; a FILE with errors is reported and the rules in\n"
+        "force stay. Keys added to or removed from trusted-keys folders take\n"
+        "effect by themselves. Other changes need a restart.\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE        the gateway's config (required)\n"
@@ -31,7 +36,8 @@ s_help (void)
         "  -h, --help               show this help\n"
         "\n"
         "Logs go to standard error. Once the gateway is up it prints one line,\n"
-        "'ready local=ENDPOINT [peer=ENDPOINT]', on standard output.\n"
+        "'ready local=ENDPOINT [peer=ENDPOINT] [control=ENDPOINT]', on standard\n"
+        "output.\n"
         "\n" PIPE_EXIT_STATUSES);
 }
 
@@ -71,6 +77,7 @@ pipe_gateway_main (int argc, char **argv)
     if (optind < argc)
         return pipe_usage_error ("unexpected argument '%s'", argv [optind]);
     sstream_set_log_level (level);
+    pipe_signals_hangup_reloads ();
 
     sstream_config_t *config;
     int rc = sstream_config_load (&config, config_file);
@@ -96,11 +103,17 @@ pipe_gateway_main (int argc, char **argv)
         return pipe_fail (rc);
 
     const char *peer = sstream_gateway_endpoint (gateway, "peer");
-    printf ("ready local=%s%s%s\n", sstream_gateway_endpoint (gateway, "local"),
-            peer? " peer=": "", peer? peer: "");
+    const char *control = sstream_gateway_endpoint (gateway, "control");
+    printf ("ready local=%s%s%s%s%s\n", sstream_gateway_endpoint (gateway, "local"),
+            peer? " peer=": "", peer? peer: "", control? " control=": "", control? control: "");
     fflush (stdout);
-    while (!pipe_interrupted ())
-        pause ();
+    while (!pipe_interrupted ()) {
+        usleep (200 * 1000);    //  A signal cuts it short
+        if (pipe_hangup ()) {
+            fprintf (stderr, "%s: SIGHUP: reloading %s\n", pipe_command, config_file);
+            sstream_gateway_reload (gateway, NULL);     //  It logs the outcome
+        }
+    }
     fprintf (stderr, "%s: signal %d: stopping\n", pipe_command, pipe_signal_number ());
     sstream_gateway_destroy (&gateway);
     return PIPE_EXIT_OK;

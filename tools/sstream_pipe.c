@@ -21,6 +21,10 @@ static const struct {
     { "recv", pipe_recv_main, "write a stream from a gateway to standard output" },
     { "demo", pipe_demo_main, "stream through two gateways in one process, and check it" },
     { "bench", pipe_bench_main, "measure throughput through two gateways (JSON)" },
+    { "open", pipe_open_main, "open a tunnel session on a gateway" },
+    { "status", pipe_status_main, "list a gateway's sessions" },
+    { "release", pipe_release_main, "release sessions on a gateway" },
+    { "tunnel", pipe_tunnel_main, "carry a TCP service from one facility to the other" },
 };
 #define COMMAND_COUNT (sizeof (s_commands) / sizeof (s_commands [0]))
 

@@ -119,5 +119,6 @@ SSTREAM_EXPORT int
 #include "sstream_message.h"
 #include "sstream_consumer.h"
 #include "sstream_gateway.h"
+#include "sstream_control.h"
 
 #endif

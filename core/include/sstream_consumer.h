@@ -32,6 +32,10 @@ typedef struct _sstream_consumer_t sstream_consumer_t;
 //  Connect to the gateway at endpoint and open stream for receiving.
 //  Blocks until the gateway accepted, refused, or the connect timeout
 //  passed. options may be NULL.
+//  endpoint may list several gateways of one facility, comma-separated:
+//  until the stream is accepted, one that is refused, unreachable within
+//  the connect timeout, or without its peer gateway gives way to the next.
+//  Once the stream runs, losing its gateway fails it (SSTREAM_ELOST).
 SSTREAM_EXPORT int
     sstream_consumer_new (sstream_consumer_t **self_p, const char *endpoint,
                           const char *stream, sstream_config_t *options);

@@ -34,6 +34,10 @@ typedef struct _sstream_producer_t sstream_producer_t;
 //  Connect to the gateway at endpoint and open stream for sending. Blocks
 //  until the gateway accepted the stream, refused it, or the connect
 //  timeout passed. options may be NULL.
+//  endpoint may list several gateways of one facility, comma-separated:
+//  until the stream is accepted, one that is refused, unreachable within
+//  the connect timeout, or without its peer gateway gives way to the next.
+//  Once the stream runs, losing its gateway fails it (SSTREAM_ELOST).
 SSTREAM_EXPORT int
     sstream_producer_new (sstream_producer_t **self_p, const char *endpoint,
                           const char *stream, sstream_config_t *options);

@@ -333,10 +333,43 @@ support_consumer_join (support_consumer_t *self)
 //  --------------------------------------------------------------------------
 //  Processes
 
+//  Children still running, so that a failed test leaves none behind
+#define CHILDREN_MAX 256
+static pid_t s_children [CHILDREN_MAX];
+
+static void
+s_forget (pid_t pid)
+{
+    size_t index;
+    for (index = 0; index < CHILDREN_MAX; index++)
+        if (s_children [index] == pid)
+            s_children [index] = 0;
+}
+
+void
+support_kill_children (void)
+{
+    size_t index;
+    for (index = 0; index < CHILDREN_MAX; index++)
+        if (s_children [index] > 0) {
+            kill (s_children [index], SIGKILL);
+            waitpid (s_children [index], NULL, 0);
+            s_children [index] = 0;
+        }
+}
+
 pid_t
 support_spawn (char *const argv [], const char *in, const char *out, const char *err)
 {
     pid_t pid = fork ();
+    if (pid > 0) {
+        size_t index;
+        for (index = 0; index < CHILDREN_MAX; index++)
+            if (s_children [index] == 0) {
+                s_children [index] = pid;
+                break;
+            }
+    }
     if (pid != 0)
         return pid;
     const char *paths [3] = { in? in: "/dev/null", out? out: "/dev/null", err? err: "/dev/null" };
@@ -365,15 +398,20 @@ support_wait (pid_t pid, int timeout_ms)
     while (true) {
         int status;
         pid_t done = waitpid (pid, &status, WNOHANG);
-        if (done == pid)
+        if (done == pid) {
+            s_forget (pid);
             return WIFEXITED (status)? WEXITSTATUS (status): 128 + WTERMSIG (status);
-        if (done < 0)
+        }
+        if (done < 0) {
+            s_forget (pid);
             return -2;
+        }
         clock_gettime (CLOCK_MONOTONIC, &now);
         long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (elapsed > timeout_ms) {
             kill (pid, SIGKILL);
             waitpid (pid, &status, 0);
+            s_forget (pid);
             return -1;
         }
         usleep (10000);

@@ -89,6 +89,9 @@ void support_consumer_join (support_consumer_t *consumer);
 
 //  Child processes: argv [0] is a path. in/out/err may be NULL (/dev/null).
 pid_t support_spawn (char *const argv [], const char *in, const char *out, const char *err);
+//  Kill (SIGKILL) and reap the children support_spawn started that no
+//  support_wait saw end: call it when a test ends, passed or failed.
+void support_kill_children (void);
 //  Exit status, or -1 if it ran past timeout_ms (then it is killed), or
 //  128 + signal if a signal ended it.
 int support_wait (pid_t pid, int timeout_ms);

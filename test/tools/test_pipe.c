@@ -8,6 +8,7 @@
 
 #define _GNU_SOURCE
 #include "support.h"
+#include "gateways.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -41,6 +42,7 @@ s_setup (void)
 static void
 s_teardown (void)
 {
+    support_kill_children ();
     support_rmtree (s_folder);
     free (s_folder);
 }
@@ -92,7 +94,8 @@ TestSuite (pipe, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
 Test (pipe, every_command_has_help)
 {
-    const char *commands [] = { "keygen", "gateway", "send", "recv", "demo", "bench", NULL };
+    const char *commands [] = { "keygen", "gateway", "send", "recv", "demo", "bench", "open",
+                                "status", "release", "tunnel", NULL };
     size_t index;
     for (index = 0; commands [index]; index++) {
         cr_assert_eq (s_run (NULL, commands [index], "--help", NULL), 0, "%s --help", commands [index]);
@@ -134,91 +137,19 @@ Test (pipe, keygen_writes_a_pair_and_never_overwrites)
 
 //  Two gateway processes from conf/, with keys and ports of this test
 
-typedef struct {
-    pid_t a, b;
-    int port_a, port_b, port_wan;
-    char endpoint_a [64], endpoint_b [64];
-    char *producer_key, *consumer_key, *gateway_a_pub, *gateway_b_pub;
-} s_gateways_t;
-
-static void
-s_keys (s_gateways_t *self)
-{
-    char *keys = s_path ("keys");
-    char *facility_a = s_path ("keys/facility-a");
-    char *facility_b = s_path ("keys/facility-b");
-    cr_assert_eq (s_run (NULL, "keygen", "gateway-a", "--dir", keys, NULL), 0);
-    cr_assert_eq (s_run (NULL, "keygen", "gateway-b", "--dir", keys, NULL), 0);
-    cr_assert_eq (s_run (NULL, "keygen", "producer", "--dir", facility_a, NULL), 0);
-    cr_assert_eq (s_run (NULL, "keygen", "consumer", "--dir", facility_b, NULL), 0);
-    self->producer_key = s_path ("keys/facility-a/producer.secret");
-    self->consumer_key = s_path ("keys/facility-b/consumer.secret");
-    self->gateway_a_pub = s_path ("keys/gateway-a.pub");
-    self->gateway_b_pub = s_path ("keys/gateway-b.pub");
-    free (keys);
-    free (facility_a);
-    free (facility_b);
-}
-
-static pid_t
-s_start_gateway (s_gateways_t *self, char which, const char *buffer)
-{
-    char config [600], out [600], err [600];
-    snprintf (config, sizeof (config), "%s/conf/gateway-%c.cfg", SSTREAM_SOURCE_DIR, which);
-    snprintf (out, sizeof (out), "%s/gateway-%c.out", s_folder, which);
-    snprintf (err, sizeof (err), "%s/gateway-%c.err", s_folder, which);
-    char set [8][700];
-    snprintf (set [0], sizeof (set [0]), "gateway/secret-key=%s/keys/gateway-%c.secret", s_folder, which);
-    snprintf (set [1], sizeof (set [1]), "local/trusted-keys=%s/keys/facility-%c", s_folder, which);
-    snprintf (set [2], sizeof (set [2]), "local/endpoint=tcp://127.0.0.1:%d",
-              which == 'a'? self->port_a: self->port_b);
-    snprintf (set [3], sizeof (set [3]), "peer/endpoint=tcp://127.0.0.1:%d", self->port_wan);
-    snprintf (set [4], sizeof (set [4]), "peer/public-key=%s/keys/gateway-%c.pub", s_folder,
-              which == 'a'? 'b': 'a');
-    snprintf (set [5], sizeof (set [5]), "gateway/buffer=%s", buffer? buffer: "64MiB");
-    snprintf (set [6], sizeof (set [6]), "gateway/heartbeat=200ms");
-    snprintf (set [7], sizeof (set [7]), "gateway/peer-timeout=2s");
-    char *argv [] = { SSTREAM_PIPE, "gateway", "-c", config,
-                      "--set", set [0], "--set", set [1], "--set", set [2], "--set", set [3],
-                      "--set", set [4], "--set", set [5], "--set", set [6], "--set", set [7], NULL };
-    pid_t pid = support_spawn (argv, NULL, out, err);
-    cr_assert (support_wait_for_text (out, "ready local=", 10000),
-               "gateway %c did not start: %s", which, support_read_file (err));
-    return pid;
-}
+typedef gateways_t s_gateways_t;
 
 static void
 s_gateways_start (s_gateways_t *self, const char *buffer)
 {
-    memset (self, 0, sizeof (*self));
-    s_keys (self);
-    self->port_a = support_free_port ();
-    self->port_b = support_free_port ();
-    self->port_wan = support_free_port ();
-    snprintf (self->endpoint_a, sizeof (self->endpoint_a), "tcp://127.0.0.1:%d", self->port_a);
-    snprintf (self->endpoint_b, sizeof (self->endpoint_b), "tcp://127.0.0.1:%d", self->port_b);
-    self->a = s_start_gateway (self, 'a', buffer);
-    self->b = s_start_gateway (self, 'b', buffer);
-    char err [600];
-    snprintf (err, sizeof (err), "%s/gateway-a.err", s_folder);
-    cr_assert (support_wait_for_text (err, "gateway-b is up", 10000), "the gateways did not pair");
+    gateways_options_t options = { .buffer = buffer };
+    gateways_start (self, s_folder, &options);
 }
 
 static void
 s_gateways_stop (s_gateways_t *self)
 {
-    if (self->a > 0) {
-        kill (self->a, SIGTERM);
-        cr_assert_eq (support_wait (self->a, 10000), 0, "gateway a did not stop cleanly");
-    }
-    if (self->b > 0) {
-        kill (self->b, SIGTERM);
-        cr_assert_eq (support_wait (self->b, 10000), 0, "gateway b did not stop cleanly");
-    }
-    free (self->producer_key);
-    free (self->consumer_key);
-    free (self->gateway_a_pub);
-    free (self->gateway_b_pub);
+    gateways_stop (self);
 }
 
 static pid_t

@@ -1,0 +1,437 @@
+/*  =========================================================================
+    sstream_control - open, list and release sessions on a gateway
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    Request and reply, in the caller's thread: no actor, since nothing
+    happens between calls. The caller's signals are held while CZMQ works
+    and let through while it waits (see sstream_signals_wait).
+*/
+
+#include "sstream_classes.h"
+
+#include <pthread.h>
+
+#define REPLY_TIMEOUT 10000     //  msecs an answered gateway may take
+
+struct _sstream_control_t {
+    sstream_client_options_t options;
+    sstream_link_t *link;
+    char *endpoint;             //  The one that answered
+};
+
+struct _sstream_session_list_t {
+    zlistx_t *sessions;         //  zhashx_t of field -> text
+};
+
+
+//  --------------------------------------------------------------------------
+//  Session lists
+
+static void
+s_hash_destroy (void **item_p)
+{
+    zhashx_destroy ((zhashx_t **) item_p);
+}
+
+static int
+s_list_parse (const byte *data, size_t size, sstream_session_list_t **list_p)
+{
+    *list_p = NULL;
+    sstream_session_list_t *list = (sstream_session_list_t *) zmalloc (sizeof (sstream_session_list_t));
+    if (!list || !(list->sessions = zlistx_new ())) {
+        free (list);
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    }
+    zlistx_set_destructor (list->sessions, s_hash_destroy);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    int rc = SSTREAM_OK;
+    if (msgpack_unpack_next (&unpacked, (const char *) data, size, NULL) != MSGPACK_UNPACK_SUCCESS
+    ||  unpacked.data.type != MSGPACK_OBJECT_ARRAY)
+        rc = sstream_error_set (SSTREAM_EPROTO, "the gateway sent a sessions list that is not a list");
+    uint32_t index;
+    for (index = 0; !rc && index < unpacked.data.via.array.size; index++) {
+        const msgpack_object *map = &unpacked.data.via.array.ptr [index];
+        if (map->type != MSGPACK_OBJECT_MAP) {
+            rc = sstream_error_set (SSTREAM_EPROTO, "the gateway sent a session that is not a map");
+            break;
+        }
+        zhashx_t *fields = zhashx_new ();
+        zhashx_set_destructor (fields, (zhashx_destructor_fn *) zstr_free);
+        zlistx_add_end (list->sessions, fields);
+        uint32_t field;
+        for (field = 0; field < map->via.map.size; field++) {
+            const msgpack_object *key = &map->via.map.ptr [field].key;
+            const msgpack_object *value = &map->via.map.ptr [field].val;
+            if (key->type != MSGPACK_OBJECT_STR || key->via.str.size > 64)
+                continue;
+            char name [65];
+            memcpy (name, key->via.str.ptr, key->via.str.size);
+            name [key->via.str.size] = 0;
+            char *text = NULL;
+            if (value->type == MSGPACK_OBJECT_STR)
+                text = zsys_sprintf ("%.*s", (int) value->via.str.size, value->via.str.ptr);
+            else
+            if (value->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                text = zsys_sprintf ("%" PRIu64, value->via.u64);
+            if (text)
+                zhashx_update (fields, name, text);
+        }
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    if (rc)
+        sstream_session_list_destroy (&list);
+    *list_p = list;
+    return rc;
+}
+
+size_t
+sstream_session_list_size (sstream_session_list_t *self)
+{
+    return self? zlistx_size (self->sessions): 0;
+}
+
+const char *
+sstream_session_list_get (sstream_session_list_t *self, size_t index, const char *field)
+{
+    if (!self || !field)
+        return NULL;
+    zhashx_t *fields = (zhashx_t *) zlistx_first (self->sessions);
+    while (fields && index--)
+        fields = (zhashx_t *) zlistx_next (self->sessions);
+    return fields? (const char *) zhashx_lookup (fields, field): NULL;
+}
+
+void
+sstream_session_list_destroy (sstream_session_list_t **self_p)
+{
+    if (self_p && *self_p) {
+        zlistx_destroy (&(*self_p)->sessions);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Requests
+
+//  Send a request and wait for its answer (or a handshake failure), at
+//  most timeout msecs. Returns the reply, decoded.
+
+static int
+s_exchange (sstream_control_t *self, const sstream_wire_t *request, int64_t timeout,
+            sstream_wire_t *reply)
+{
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    zframe_t *frame = sstream_wire_encode (request, NULL, 0);
+    int rc = frame? sstream_link_send (self->link, NULL, &frame, NULL): SSTREAM_ENOMEM;
+    int64_t deadline = zclock_mono () + timeout;
+    bool connected = false, retried = false;
+    const char *endpoint = sstream_link_endpoint (self->link);
+    while (rc == SSTREAM_OK) {
+        int64_t now = zclock_mono ();
+        if (now >= deadline) {
+            rc = sstream_error_set (SSTREAM_ETIMEDOUT, "gateway control at %s %s within %g s",
+                                    endpoint, connected? "did not answer": "is unreachable: no connection",
+                                    timeout / 1000.0);
+            break;
+        }
+        zmq_pollitem_t items [2] = {
+            { sstream_link_handle (self->link), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (sstream_link_monitor (self->link)), 0, ZMQ_POLLIN, 0 }
+        };
+        sigset_t held;
+        pthread_sigmask (SIG_SETMASK, &saved, &held);
+        int ready = zmq_poll (items, 2, deadline - now < 200? (long) (deadline - now): 200);
+        int error = zmq_errno ();
+        pthread_sigmask (SIG_SETMASK, &held, NULL);
+        if (ready < 0) {
+            rc = error == EINTR? sstream_error_set (SSTREAM_EINTR, "interrupted")
+                               : sstream_error_set (SSTREAM_EINTERNAL, "poll failed");
+            break;
+        }
+        if (items [1].revents & ZMQ_POLLIN) {
+            int value;
+            sstream_link_event_t event = sstream_link_event (self->link, &value, NULL);
+            if (event == SSTREAM_LINK_CONNECTED)
+                connected = true;
+            else
+            if (event == SSTREAM_LINK_RETRIED && !connected) {
+                //  Refused or unreachable: with other endpoints, try them
+                retried = true;
+                rc = sstream_error_set (SSTREAM_ETIMEDOUT,
+                    "gateway control at %s is unreachable (connection refused)", endpoint);
+            }
+            else
+            if (event == SSTREAM_LINK_HANDSHAKE_AUTH)
+                rc = sstream_error_set (SSTREAM_EAUTH,
+                    "gateway control at %s refused our key %s (authentication failed): its "
+                    "control/trusted-keys must include our public key", endpoint,
+                    self->options.cert? zcert_public_txt (self->options.cert): "(none)");
+            else
+            if (event == SSTREAM_LINK_HANDSHAKE_FAILED)
+                rc = sstream_error_set (SSTREAM_EAUTH,
+                    "security handshake with gateway control at %s failed: check the gateway "
+                    "key and that both sides use the same security", endpoint);
+        }
+        if (rc == SSTREAM_OK && (items [0].revents & ZMQ_POLLIN)) {
+            zmsg_t *message = zmsg_recv (sstream_link_sock (self->link));
+            zframe_t *first = message? zmsg_first (message): NULL;
+            rc = first? sstream_wire_decode (reply, zframe_data (first), zframe_size (first), true)
+                      : sstream_error_set (SSTREAM_EPROTO, "empty reply");
+            zmsg_destroy (&message);
+            if (rc == SSTREAM_OK && reply->type == SSTREAM_WIRE_ERROR) {
+                int code = reply->code > 0 && reply->code < SSTREAM_EINTERNAL
+                         ? (int) reply->code: SSTREAM_EPROTO;
+                rc = sstream_error_set (code, "%s", reply->text);
+                sstream_wire_reset (reply);
+            }
+            break;
+        }
+    }
+    (void) retried;
+    sstream_signals_release (&saved);
+    return rc;
+}
+
+static int
+s_connect (sstream_control_t *self, const char *endpoint)
+{
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    char name [] = "control client";
+    sstream_link_config_t config = {
+        .name = name,
+        .type = ZMQ_DEALER,
+        .bind = false,
+        .endpoint = endpoint,
+        .transport = self->options.transport,
+        .transport_options = self->options.transport_options,
+        .insecure = self->options.insecure,
+        .cert = self->options.cert,
+        .server_key = self->options.insecure? NULL: self->options.gateway_key,
+        .handshake_timeout = self->options.connect_timeout
+    };
+    int rc = sstream_link_new (&self->link, &config);
+    sstream_signals_release (&saved);
+    if (rc)
+        return rc;
+    sstream_wire_t ping = { .type = SSTREAM_WIRE_PING }, reply;
+    rc = s_exchange (self, &ping, self->options.connect_timeout, &reply);
+    if (rc == SSTREAM_OK) {
+        bool pong = reply.type == SSTREAM_WIRE_PING;
+        sstream_wire_reset (&reply);
+        if (!pong)
+            rc = sstream_error_set (SSTREAM_EPROTO, "gateway control at %s answered oddly", endpoint);
+    }
+    if (rc) {
+        sstream_signals_hold (&saved);
+        sstream_link_destroy (&self->link);
+        sstream_signals_release (&saved);
+    }
+    return rc;
+}
+
+int
+sstream_control_new (sstream_control_t **self_p, const char *endpoints, sstream_config_t *options)
+{
+    if (!self_p)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_control_new: no handle pointer");
+    *self_p = NULL;
+    sstream_control_t *self = (sstream_control_t *) zmalloc (sizeof (sstream_control_t));
+    if (!self)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    int rc = sstream_client_options_read (&self->options, options, endpoints, NULL,
+                                          SSTREAM_ROLE_NONE);
+    if (rc) {
+        free (self);
+        return rc;
+    }
+    //  Each in turn, until one answers
+    char *list = strdup (endpoints);
+    char *cursor = list, *endpoint;
+    char failures [2048] = "";
+    int attempts = 0;
+    rc = SSTREAM_EINVAL;
+    while ((endpoint = strsep (&cursor, ","))) {
+        while (isspace ((unsigned char) *endpoint))
+            endpoint++;
+        if (!*endpoint)
+            continue;
+        attempts++;
+        rc = s_connect (self, endpoint);
+        if (rc == SSTREAM_OK) {
+            self->endpoint = strdup (endpoint);
+            break;
+        }
+        size_t used = strlen (failures);
+        snprintf (failures + used, sizeof (failures) - used, "%s%s", used? "; ": "", sstream_errmsg ());
+        if (rc == SSTREAM_EINTR)
+            break;
+    }
+    free (list);
+    if (rc) {
+        if (attempts > 1)
+            sstream_error_set (rc, "no gateway answered: %s", failures);
+        else
+        if (attempts == 0)
+            sstream_error_set (rc, "no gateway endpoint given");
+        sstream_control_destroy (&self);
+        return rc;
+    }
+    *self_p = self;
+    return SSTREAM_OK;
+}
+
+void
+sstream_control_destroy (sstream_control_t **self_p)
+{
+    if (self_p && *self_p) {
+        sstream_control_t *self = *self_p;
+        sigset_t saved;
+        sstream_signals_hold (&saved);
+        sstream_link_destroy (&self->link);
+        sstream_signals_release (&saved);
+        sstream_client_options_clear (&self->options);
+        zstr_free (&self->endpoint);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const char *
+sstream_control_endpoint (sstream_control_t *self)
+{
+    return self? self->endpoint: NULL;
+}
+
+static int
+s_sessions_request (sstream_control_t *self, const sstream_wire_t *request,
+                    sstream_session_list_t **list_p)
+{
+    sstream_wire_t reply;
+    int rc = s_exchange (self, request, REPLY_TIMEOUT, &reply);
+    if (rc)
+        return rc;
+    if (reply.type != SSTREAM_WIRE_SESSIONS)
+        rc = sstream_error_set (SSTREAM_EPROTO, "the gateway answered %s to %s",
+                                sstream_wire_type_name (reply.type),
+                                sstream_wire_type_name (request->type));
+    else
+    if (list_p)
+        rc = s_list_parse (reply.meta, reply.meta_size, list_p);
+    sstream_wire_reset (&reply);
+    return rc;
+}
+
+static const sstream_setting_t s_open_schema [] = {
+    { "target", SSTREAM_SETTING_TEXT, NULL },
+    { "rate", SSTREAM_SETTING_SIZE, NULL },
+    { "links", SSTREAM_SETTING_COUNT, NULL },
+    { "mode", SSTREAM_SETTING_TEXT, NULL },
+    { "hold", SSTREAM_SETTING_CHOICE, "yes|no|on|off|true|false" },
+    { "peer", SSTREAM_SETTING_TEXT, NULL },
+    { "need-peer", SSTREAM_SETTING_CHOICE, "yes|no|on|off|true|false" },
+    { NULL, 0, NULL }
+};
+
+int
+sstream_control_open (sstream_control_t *self, const char *name, const char *role,
+                      sstream_config_t *params, sstream_session_list_t **session_p)
+{
+    if (!self || !session_p)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_control_open: missing argument");
+    *session_p = NULL;
+    int rc = sstream_check_stream_name (name);
+    if (rc)
+        return rc;
+    sstream_wire_t request = { .type = SSTREAM_WIRE_SESSION_OPEN };
+    snprintf (request.stream, sizeof (request.stream), "%s", name);
+    snprintf (request.kind, sizeof (request.kind), "tunnel");
+    if (role && streq (role, "inbound"))
+        request.role = SSTREAM_ROLE_INBOUND;
+    else
+    if (role && streq (role, "outbound"))
+        request.role = SSTREAM_ROLE_OUTBOUND;
+    else
+        return sstream_error_set (SSTREAM_EINVAL, "a session's role is inbound or outbound, not '%s'",
+                                  role? role: "");
+    if (params) {
+        rc = sstream_config_check (params, s_open_schema);
+        if (rc) {
+            char detail [512];
+            snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+            return sstream_error_set (SSTREAM_EINVAL, "session parameters: %s", detail);
+        }
+    }
+    const char *target = sstream_config_get (params, "target", NULL);
+    if (target && strlen (target) > SSTREAM_WIRE_ADDRESS_MAX)
+        return sstream_error_set (SSTREAM_EINVAL, "target '%.40s...' is too long", target);
+    if (target)
+        snprintf (request.target, sizeof (request.target), "%s", target);
+    const char *rate = sstream_config_get (params, "rate", NULL);
+    if (rate && sstream_parse_size (rate, &request.rate))
+        return sstream_error_set (SSTREAM_EINVAL, "rate: %s", sstream_errmsg ());
+    const char *links = sstream_config_get (params, "links", NULL);
+    if (links) {
+        char *end;
+        request.links = strtoull (links, &end, 10);
+        if (!isdigit ((unsigned char) *links) || *end || request.links == 0)
+            return sstream_error_set (SSTREAM_EINVAL, "links is a number of links, not '%s'", links);
+    }
+    const char *mode = sstream_config_get (params, "mode", "lossless");
+    if (!streq (mode, "lossless"))
+        return sstream_error_set (SSTREAM_EINVAL,
+            "delivery mode '%s' is not supported in this version (lossless is)", mode);
+    const char *hold = sstream_config_get (params, "hold", "no");
+    request.hold = streq (hold, "yes") || streq (hold, "on") || streq (hold, "true");
+    const char *need = sstream_config_get (params, "need-peer", "no");
+    if (streq (need, "yes") || streq (need, "on") || streq (need, "true"))
+        request.flags |= SSTREAM_WIRE_NEED_PEER;
+    const char *peer = sstream_config_get (params, "peer", NULL);
+    if (peer && strlen (peer) >= sizeof (request.peer))
+        return sstream_error_set (SSTREAM_EINVAL, "peer '%.40s...' is too long", peer);
+    if (peer)
+        snprintf (request.peer, sizeof (request.peer), "%s", peer);
+    return s_sessions_request (self, &request, session_p);
+}
+
+int
+sstream_control_list (sstream_control_t *self, const char *id, sstream_session_list_t **sessions_p)
+{
+    if (!self || !sessions_p)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_control_list: missing argument");
+    *sessions_p = NULL;
+    sstream_wire_t request = { .type = SSTREAM_WIRE_SESSION_LIST };
+    if (id && strlen (id) > SSTREAM_WIRE_ID_MAX)
+        return sstream_error_set (SSTREAM_EINVAL, "'%.40s' is not a session id", id);
+    if (id)
+        snprintf (request.id, sizeof (request.id), "%s", id);
+    return s_sessions_request (self, &request, sessions_p);
+}
+
+int
+sstream_control_release (sstream_control_t *self, const char *id)
+{
+    if (!self || !id || !*id || strlen (id) > SSTREAM_WIRE_ID_MAX)
+        return sstream_error_set (SSTREAM_EINVAL, "'%s' is not a session id", id? id: "");
+    sstream_wire_t request = { .type = SSTREAM_WIRE_SESSION_RELEASE };
+    snprintf (request.id, sizeof (request.id), "%s", id);
+    return s_sessions_request (self, &request, NULL);
+}
+
+int
+sstream_control_ping (sstream_control_t *self)
+{
+    if (!self)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_control_ping: no control client");
+    sstream_wire_t ping = { .type = SSTREAM_WIRE_PING }, reply;
+    int rc = s_exchange (self, &ping, REPLY_TIMEOUT, &reply);
+    if (rc == SSTREAM_OK)
+        sstream_wire_reset (&reply);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/*  =========================================================================
+    gateways - two gateway processes started from conf/, as a user starts
+    them, with keys, ports and timings of the test; and sstream-pipe runs
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    Criterion asserts here: a gateway that does not start fails the test.
+*/
+
+#ifndef GATEWAYS_H_INCLUDED
+#define GATEWAYS_H_INCLUDED
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define GATEWAYS_EXTRA_MAX 8
+
+typedef struct {
+    const char *buffer;                 //  gateway/buffer (default 64MiB)
+    const char *peer_timeout;           //  gateway/peer-timeout (default 2s)
+    const char *idle_timeout;           //  sessions/idle-timeout (default: conf/'s)
+    int tunnel_ports;                   //  Ports in each gateway's range (default 100)
+    bool reuse_keys;                    //  The folder has the keys already
+    const char *tag;                    //  In log names: gateway-a<tag>.err
+    const char *config_a;               //  Instead of conf/gateway-a.cfg
+    const char *extra_a [GATEWAYS_EXTRA_MAX];   //  More PATH=VALUE for A
+    const char *extra_b [GATEWAYS_EXTRA_MAX];
+} gateways_options_t;
+
+typedef struct {
+    char folder [512];                  //  Keys, configs and logs go here
+    gateways_options_t options;
+    pid_t a, b;
+    int port_a, port_b, port_wan, port_control_a, port_control_b;
+    int tunnel_low_a, tunnel_low_b;     //  First port of each tunnel range
+    char endpoint_a [64], endpoint_b [64];
+    char control_a [64], control_b [64];
+    char producer_key [600], consumer_key [600], operator_key [600];
+    char gateway_a_pub [600], gateway_b_pub [600];
+} gateways_t;
+
+//  Make keys in folder/keys with sstream-pipe keygen, as the README does:
+//  gateway-a, gateway-b, facility-a/producer, facility-b/consumer and
+//  operators/operator.
+void gateways_keys (gateways_t *self, const char *folder);
+
+//  Keys, ports, and both gateways up and paired. options may be NULL.
+void gateways_start (gateways_t *self, const char *folder, const gateways_options_t *options);
+
+//  Start one gateway ('a' or 'b') again, as configured.
+pid_t gateways_start_one (gateways_t *self, char which);
+
+//  SIGTERM both; they must exit 0.
+void gateways_stop (gateways_t *self);
+
+//  Run sstream-pipe with arguments (NULL-terminated), stdin from in (may
+//  be NULL); stdout and stderr to out and err. Returns the exit status.
+int gateways_pipe_run (const char *in, const char *out, const char *err, const char *first, ...);
+
+//  Start sstream-pipe with arguments (NULL-terminated), not waiting.
+pid_t gateways_pipe_spawn (const char *out, const char *err, const char *first, ...);
+
+//  How many file descriptors a process has open, and how many TCP
+//  sockets it listens on (from /proc).
+int gateways_fd_count (pid_t pid);
+int gateways_listen_count (pid_t pid);
+
+#endif

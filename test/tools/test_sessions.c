@@ -1,0 +1,649 @@
+/*  =========================================================================
+    test_sessions - sessions on gateway processes' control links: a
+    thousand opened and released leave nothing behind; held, idle and
+    stopped sessions end; access rules and their reload; the commands and
+    their errors; failing over to a facility's other gateway
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#define _GNU_SOURCE
+#include "support.h"
+#include "gateways.h"
+
+#include <sstream_control.h>
+
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *s_folder;
+
+static void
+s_setup (void)
+{
+    s_folder = support_scratch ();
+    cr_assert_not_null (s_folder);
+    signal (SIGPIPE, SIG_IGN);
+}
+
+static void
+s_teardown (void)
+{
+    support_kill_children ();
+    support_rmtree (s_folder);
+    free (s_folder);
+}
+
+TestSuite (sessions, .init = s_setup, .fini = s_teardown, .timeout = 240);
+
+static char *
+s_path (const char *name)
+{
+    char *path;
+    cr_assert (asprintf (&path, "%s/%s", s_folder, name) > 0);
+    return path;
+}
+
+static double
+s_now (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (double) now.tv_sec + (double) now.tv_nsec / 1e9;
+}
+
+//  A control client for gateway a or b, with the operator's key
+static sstream_control_t *
+s_control (gateways_t *gateways, char which)
+{
+    sstream_config_t *options;
+    cr_assert_eq (sstream_config_new (&options), 0);
+    sstream_config_set (options, "client/secret-key", gateways->operator_key);
+    sstream_config_set (options, "client/gateway-key",
+                        which == 'a'? gateways->gateway_a_pub: gateways->gateway_b_pub);
+    sstream_control_t *control;
+    int rc = sstream_control_new (&control, which == 'a'? gateways->control_a: gateways->control_b,
+                                  options);
+    sstream_config_destroy (&options);
+    cr_assert_eq (rc, 0, "control %c: %s", which, sstream_errmsg ());
+    return control;
+}
+
+//  Open a session; returns its id (free it)
+static char *
+s_open (sstream_control_t *control, const char *name, const char *role, const char *target)
+{
+    sstream_config_t *params;
+    sstream_config_new (&params);
+    if (target)
+        sstream_config_set (params, "target", target);
+    sstream_session_list_t *session;
+    int rc = sstream_control_open (control, name, role, params, &session);
+    sstream_config_destroy (&params);
+    cr_assert_eq (rc, 0, "open %s %s: %s", role, name, sstream_errmsg ());
+    cr_assert_eq (sstream_session_list_size (session), 1);
+    char *id = strdup (sstream_session_list_get (session, 0, "id"));
+    sstream_session_list_destroy (&session);
+    return id;
+}
+
+static size_t
+s_count (sstream_control_t *control)
+{
+    sstream_session_list_t *sessions;
+    cr_assert_eq (sstream_control_list (control, NULL, &sessions), 0, "%s", sstream_errmsg ());
+    size_t count = sstream_session_list_size (sessions);
+    sstream_session_list_destroy (&sessions);
+    return count;
+}
+
+//  Whether anybody listens on a TCP port of 127.0.0.1
+static bool
+s_listening (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    bool yes = connect (fd, (struct sockaddr *) &address, sizeof (address)) == 0;
+    close (fd);
+    return yes;
+}
+
+static int
+s_port_of (const char *address)
+{
+    const char *colon = strrchr (address, ':');
+    cr_assert_not_null (colon, "%s", address);
+    return atoi (colon + 1);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Nothing left behind
+
+typedef struct {
+    int fds, listening;
+    uint64_t rss;
+} s_holdings_t;
+
+static s_holdings_t
+s_holdings (pid_t pid)
+{
+    s_holdings_t holdings = {
+        gateways_fd_count (pid), gateways_listen_count (pid), support_rss (pid)
+    };
+    return holdings;
+}
+
+Test (sessions, a_thousand_sessions_open_and_release_leaving_nothing_behind)
+{
+    gateways_t gateways;
+    gateways_options_t options = { .tunnel_ports = 120 };
+    gateways_start (&gateways, s_folder, &options);
+    sstream_control_t *control_a = s_control (&gateways, 'a');
+    sstream_control_t *control_b = s_control (&gateways, 'b');
+    enum { ROUNDS = 10, AT_ONCE = 100 };
+    char *ids_a [AT_ONCE], *ids_b [AT_ONCE];
+    char target [64];
+    snprintf (target, sizeof (target), "127.0.0.1:%d", support_free_port ());
+
+    //  One round first, so that what the gateways keep for good (hash
+    //  tables at their size, allocator arenas) is in the baseline
+    s_holdings_t before_a = { 0 }, before_b = { 0 }, peak_b = { 0 };
+    double started = 0;
+    int round;
+    for (round = 0; round <= ROUNDS; round++) {
+        if (round == 1) {
+            before_a = s_holdings (gateways.a);
+            before_b = s_holdings (gateways.b);
+            started = s_now ();
+        }
+        int index;
+        for (index = 0; index < AT_ONCE; index++) {
+            char name [32];
+            snprintf (name, sizeof (name), "session-%d-%d", round, index);
+            ids_a [index] = s_open (control_a, name, "inbound", target);
+            ids_b [index] = s_open (control_b, name, "outbound", NULL);
+        }
+        cr_assert_eq (s_count (control_a), AT_ONCE);
+        cr_assert_eq (s_count (control_b), AT_ONCE);
+        if (round == 1) {
+            peak_b = s_holdings (gateways.b);
+            //  Each outbound session listens on a port of its own
+            cr_assert_eq (peak_b.listening, before_b.listening + AT_ONCE,
+                          "%d listening with %d sessions open, %d before", peak_b.listening,
+                          AT_ONCE, before_b.listening);
+        }
+        for (index = 0; index < AT_ONCE; index++) {
+            cr_assert_eq (sstream_control_release (control_a, ids_a [index]), 0, "%s", sstream_errmsg ());
+            cr_assert_eq (sstream_control_release (control_b, ids_b [index]), 0, "%s", sstream_errmsg ());
+            free (ids_a [index]);
+            free (ids_b [index]);
+        }
+        cr_assert_eq (s_count (control_a), 0);
+        cr_assert_eq (s_count (control_b), 0);
+    }
+    double seconds = s_now () - started;
+    s_holdings_t after_a = s_holdings (gateways.a), after_b = s_holdings (gateways.b);
+    fprintf (stderr, "%d sessions on each gateway opened and released in %.2f s\n"
+             "  gateway a: fds %d -> %d, listening %d -> %d, rss %.1f -> %.1f MiB\n"
+             "  gateway b: fds %d -> %d (%d with %d open), listening %d -> %d (%d), rss %.1f -> %.1f MiB\n",
+             ROUNDS * AT_ONCE, seconds,
+             before_a.fds, after_a.fds, before_a.listening, after_a.listening,
+             before_a.rss / 1048576.0, after_a.rss / 1048576.0,
+             before_b.fds, after_b.fds, peak_b.fds, AT_ONCE, before_b.listening, after_b.listening,
+             peak_b.listening, before_b.rss / 1048576.0, after_b.rss / 1048576.0);
+    cr_assert_eq (after_a.fds, before_a.fds, "gateway a keeps file descriptors");
+    cr_assert_eq (after_b.fds, before_b.fds, "gateway b keeps file descriptors");
+    cr_assert_eq (after_a.listening, before_a.listening, "gateway a keeps listening ports");
+    cr_assert_eq (after_b.listening, before_b.listening, "gateway b keeps listening ports");
+    //  Memory: back where it was, give or take the allocator's rounding.
+    //  AddressSanitizer keeps freed memory in quarantine, so there its
+    //  LeakSanitizer checks the gateways at exit instead (gateways_stop
+    //  wants exit status 0)
+#if defined (__SANITIZE_ADDRESS__)
+    fprintf (stderr, "  (resident memory not compared: AddressSanitizer's quarantine holds freed memory)\n");
+#else
+    cr_assert_leq (after_a.rss, before_a.rss + (1 << 20), "gateway a grew by %" PRIu64 " bytes",
+                   after_a.rss - before_a.rss);
+    cr_assert_leq (after_b.rss, before_b.rss + (1 << 20), "gateway b grew by %" PRIu64 " bytes",
+                   after_b.rss - before_b.rss);
+#endif
+    sstream_control_destroy (&control_a);
+    sstream_control_destroy (&control_b);
+    gateways_stop (&gateways);
+}
+
+Test (sessions, held_sessions_end_with_their_client_and_others_stay)
+{
+    gateways_t gateways;
+    gateways_start (&gateways, s_folder, NULL);
+    sstream_control_t *control = s_control (&gateways, 'b');
+    int listening = gateways_listen_count (gateways.b);
+    char *out = s_path ("open.out"), *err = s_path ("open.err");
+
+    //  A held session lives as long as the command holding it
+    pid_t holder = gateways_pipe_spawn (out, err, "open", gateways.control_b, "held", "--role", "outbound",
+                                        "--hold", "-k", gateways.operator_key,
+                                        "-g", gateways.gateway_b_pub, NULL);
+    cr_assert (support_wait_for_text (out, "127.0.0.1:", 10000), "%s", support_read_file (err));
+    char *said = support_read_file (out);
+    int port = atoi (strstr (said, "127.0.0.1:") + strlen ("127.0.0.1:"));
+    free (said);
+    cr_assert (s_listening (port));
+    cr_assert_eq (s_count (control), 1);
+    kill (holder, SIGKILL);
+    support_wait (holder, 5000);
+    double killed = s_now ();
+    while (s_count (control) > 0 && s_now () - killed < 15)
+        usleep (100 * 1000);
+    cr_assert_eq (s_count (control), 0, "the held session outlived its client by 15 s");
+    fprintf (stderr, "a held session ended %.1f s after its client was killed (peer-timeout 2s)\n",
+             s_now () - killed);
+    cr_assert_not (s_listening (port), "port %d still listens", port);
+    cr_assert_eq (gateways_listen_count (gateways.b), listening);
+
+    //  Without --hold, the session stays after the command exits
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", gateways.control_b, "kept", "--role",
+                                     "outbound", "-k", gateways.operator_key, "-g",
+                                     gateways.gateway_b_pub, NULL), 0, "%s", support_read_file (err));
+    sleep (3);
+    cr_assert_eq (s_count (control), 1);
+    sstream_control_destroy (&control);
+    free (out);
+    free (err);
+    gateways_stop (&gateways);
+}
+
+Test (sessions, idle_sessions_end_after_the_idle_timeout)
+{
+    gateways_t gateways;
+    gateways_options_t options = { .idle_timeout = "1s" };
+    gateways_start (&gateways, s_folder, &options);
+    sstream_control_t *control = s_control (&gateways, 'b');
+    int listening = gateways_listen_count (gateways.b);
+    double opened = s_now ();
+    char *id = s_open (control, "idle", "outbound", NULL);
+    cr_assert_eq (gateways_listen_count (gateways.b), listening + 1);
+    while (s_count (control) > 0 && s_now () - opened < 10)
+        usleep (100 * 1000);
+    double seconds = s_now () - opened;
+    cr_assert_eq (s_count (control), 0, "the idle session is still there after 10 s");
+    cr_assert_geq (seconds, 1.0, "it ended before its idle timeout");
+    cr_assert_eq (gateways_listen_count (gateways.b), listening);
+    //  Releasing it now is a clear error
+    cr_assert_neq (sstream_control_release (control, id), 0);
+    cr_assert (strstr (sstream_errmsg (), "no session"), "%s", sstream_errmsg ());
+    free (id);
+    sstream_control_destroy (&control);
+    gateways_stop (&gateways);
+}
+
+Test (sessions, a_stopping_gateway_releases_every_session)
+{
+    gateways_t gateways;
+    gateways_start (&gateways, s_folder, NULL);
+    sstream_control_t *control = s_control (&gateways, 'b');
+    int ports [5];
+    int index;
+    for (index = 0; index < 5; index++) {
+        char name [16];
+        snprintf (name, sizeof (name), "stop-%d", index);
+        sstream_session_list_t *session;
+        cr_assert_eq (sstream_control_open (control, name, "outbound", NULL, &session), 0);
+        ports [index] = s_port_of (sstream_session_list_get (session, 0, "address"));
+        sstream_session_list_destroy (&session);
+        cr_assert (s_listening (ports [index]));
+    }
+    sstream_control_destroy (&control);
+    gateways_stop (&gateways);
+    for (index = 0; index < 5; index++)
+        cr_assert_not (s_listening (ports [index]));
+    char *log = s_path ("gateway-b.err");
+    char *text = support_read_file (log);
+    size_t released = 0;
+    const char *cursor;
+    for (cursor = text; (cursor = strstr (cursor, "released: the gateway is stopping")); cursor++)
+        released++;
+    cr_assert_eq (released, 5, "%s", text);
+    free (text);
+    free (log);
+}
+
+//  Sessions opened from several threads at once, each with its own client
+typedef struct {
+    gateways_t *gateways;
+    int first;
+    int rc;
+    char ports [10][64];
+} s_opener_t;
+
+static void *
+s_opener (void *args)
+{
+    s_opener_t *self = (s_opener_t *) args;
+    sstream_config_t *options;
+    sstream_config_new (&options);
+    sstream_config_set (options, "client/secret-key", self->gateways->operator_key);
+    sstream_config_set (options, "client/gateway-key", self->gateways->gateway_b_pub);
+    sstream_control_t *control;
+    self->rc = sstream_control_new (&control, self->gateways->control_b, options);
+    sstream_config_destroy (&options);
+    int index;
+    for (index = 0; index < 10 && !self->rc; index++) {
+        char name [32];
+        snprintf (name, sizeof (name), "parallel-%d", self->first + index);
+        sstream_session_list_t *session;
+        self->rc = sstream_control_open (control, name, "outbound", NULL, &session);
+        if (!self->rc)
+            snprintf (self->ports [index], sizeof (self->ports [index]), "%s",
+                      sstream_session_list_get (session, 0, "address"));
+        sstream_session_list_destroy (&session);
+    }
+    sstream_control_destroy (&control);
+    return NULL;
+}
+
+Test (sessions, sessions_are_independent)
+{
+    gateways_t gateways;
+    gateways_start (&gateways, s_folder, NULL);
+    //  Forty sessions from four clients at once: each its own port
+    s_opener_t openers [4];
+    pthread_t threads [4];
+    int index;
+    for (index = 0; index < 4; index++) {
+        openers [index] = (s_opener_t) { .gateways = &gateways, .first = index * 10 };
+        pthread_create (&threads [index], NULL, s_opener, &openers [index]);
+    }
+    for (index = 0; index < 4; index++)
+        pthread_join (threads [index], NULL);
+    int thread_index, session;
+    for (thread_index = 0; thread_index < 4; thread_index++)
+        cr_assert_eq (openers [thread_index].rc, 0);
+    for (thread_index = 0; thread_index < 40; thread_index++)
+        for (session = thread_index + 1; session < 40; session++)
+            cr_assert_str_neq (openers [thread_index / 10].ports [thread_index % 10],
+                               openers [session / 10].ports [session % 10]);
+    //  A name is one session at a gateway
+    sstream_control_t *control = s_control (&gateways, 'b');
+    sstream_session_list_t *list = NULL;
+    cr_assert_eq (sstream_control_open (control, "parallel-3", "outbound", NULL, &list), SSTREAM_EDENIED);
+    cr_assert (strstr (sstream_errmsg (), "already"), "%s", sstream_errmsg ());
+    //  Releasing one leaves the others be
+    sstream_session_list_t *all;
+    cr_assert_eq (sstream_control_list (control, NULL, &all), 0);
+    cr_assert_eq (sstream_session_list_size (all), 40);
+    const char *first_id = sstream_session_list_get (all, 0, "id");
+    cr_assert_eq (sstream_control_release (control, first_id), 0);
+    cr_assert_eq (s_count (control), 39);
+    size_t listening = 0;
+    for (index = 0; index < 40; index++)
+        listening += s_listening (s_port_of (openers [index / 10].ports [index % 10]));
+    cr_assert_eq (listening, 39);
+    sstream_session_list_destroy (&all);
+    sstream_control_destroy (&control);
+    gateways_stop (&gateways);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Access rules
+
+static void
+s_write_config_a (const char *path, const char *access)
+{
+    char source [600];
+    snprintf (source, sizeof (source), "%s/conf/gateway-a.cfg", SSTREAM_SOURCE_DIR);
+    char *text = support_read_file (source);
+    cr_assert_not_null (text);
+    char *whole;
+    cr_assert (asprintf (&whole, "%s\n%s", text, access) > 0);
+    cr_assert_eq (support_write_file (path, whole), 0);
+    free (text);
+    free (whole);
+}
+
+Test (sessions, access_rules_decide_who_opens_what_and_reload_on_sighup)
+{
+    char *config = s_path ("gateway-a.cfg");
+    s_write_config_a (config,
+        "access\n"
+        "    default = deny\n"
+        "    rule\n"
+        "        streams = public-*\n"
+        "        producers = keys/operators\n"
+        "        consumers = none\n");
+    gateways_t gateways;
+    gateways_options_t options = { .config_a = config };
+    gateways_start (&gateways, s_folder, &options);
+    sstream_control_t *control = s_control (&gateways, 'a');
+    char target [64];
+    snprintf (target, sizeof (target), "127.0.0.1:%d", support_free_port ());
+    sstream_config_t *params;
+    sstream_config_new (&params);
+    sstream_config_set (params, "target", target);
+    sstream_session_list_t *session = NULL;
+    cr_assert_eq (sstream_control_open (control, "secret-1", "inbound", params, &session), SSTREAM_EDENIED);
+    cr_assert (strstr (sstream_errmsg (), "not authorized for stream 'secret-1'"), "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_control_open (control, "public-1", "inbound", params, &session), 0,
+                  "%s", sstream_errmsg ());
+    sstream_session_list_destroy (&session);
+
+    //  Let operators at secret-* too, then SIGHUP: no restart
+    s_write_config_a (config,
+        "access\n"
+        "    default = deny\n"
+        "    rule\n"
+        "        streams = *\n"
+        "        producers = keys/operators\n"
+        "        consumers = none\n");
+    kill (gateways.a, SIGHUP);
+    char *log = s_path ("gateway-a.err");
+    cr_assert (support_wait_for_text (log, "access rules reloaded", 10000), "%s", support_read_file (log));
+    cr_assert_eq (sstream_control_open (control, "secret-2", "inbound", params, &session), 0,
+                  "%s", sstream_errmsg ());
+    sstream_session_list_destroy (&session);
+    cr_assert_eq (kill (gateways.a, 0), 0, "SIGHUP stopped the gateway");
+    //  The rule about consumers: an outbound session is consuming
+    cr_assert_eq (sstream_control_open (control, "secret-3", "outbound", NULL, &session), SSTREAM_EDENIED);
+    cr_assert (strstr (sstream_errmsg (), "not authorized for stream 'secret-3'"), "%s", sstream_errmsg ());
+    sstream_config_destroy (&params);
+    sstream_control_destroy (&control);
+    gateways_stop (&gateways);
+    free (log);
+    free (config);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The commands
+
+//  Exactly one line on stderr, saying said
+static void
+s_assert_one_line (const char *err, const char *said)
+{
+    char *text = support_read_file (err);
+    cr_assert_not_null (text);
+    size_t lines = 0;
+    const char *reader;
+    for (reader = text; *reader; reader++)
+        lines += *reader == '\n';
+    cr_assert_eq (lines, 1, "stderr has %zu lines:\n%s", lines, text);
+    cr_assert (strstr (text, said), "stderr does not say '%s':\n%s", said, text);
+    free (text);
+}
+
+Test (sessions, open_status_and_release_commands_and_their_errors)
+{
+    gateways_t gateways;
+    gateways_start (&gateways, s_folder, NULL);
+    char *out = s_path ("out"), *err = s_path ("err");
+    const char *key = gateways.operator_key, *pub = gateways.gateway_b_pub;
+    const char *control = gateways.control_b;
+
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "cmd", "--role", "outbound",
+                                     "--json", "-k", key, "-g", pub, NULL), 0, "%s", support_read_file (err));
+    char *text = support_read_file (out);
+    cr_assert_eq (text [0], '[', "%s", text);
+    const char *id_at = strstr (text, "\"id\": \"");
+    cr_assert_not_null (id_at, "%s", text);
+    char id [64];
+    snprintf (id, sizeof (id), "%.16s", id_at + strlen ("\"id\": \""));
+    free (text);
+
+    //  Human-readable status: a heading and the session
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", control, "-k", key, "-g", pub, NULL), 0);
+    text = support_read_file (out);
+    cr_assert (strstr (text, "NAME") && strstr (text, "cmd") && strstr (text, id), "%s", text);
+    free (text);
+    //  JSON for scripts: numbers are numbers
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", control, id, "--json", "-k", key, "-g", pub,
+                                     NULL), 0);
+    text = support_read_file (out);
+    cr_assert (strstr (text, "\"bytes-in\": 0") && strstr (text, "\"role\": \"outbound\""), "%s", text);
+    free (text);
+
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "release", control, id, "-k", key, "-g", pub, NULL), 0);
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "release", control, id, "-k", key, "-g", pub, NULL), 1);
+    s_assert_one_line (err, "no session");
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", control, "-k", key, "-g", pub, NULL), 0);
+    text = support_read_file (out);
+    cr_assert (strstr (text, "no sessions"), "%s", text);
+    free (text);
+
+    //  What a user can get wrong
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "-k", key, "-g", pub, NULL), 2);
+    s_assert_one_line (err, "--role");
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "--role", "inbound",
+                                     "-k", key, "-g", pub, NULL), 2);
+    s_assert_one_line (err, "--target");
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "--role", "sideways",
+                                     "-k", key, "-g", pub, NULL), 2);
+    s_assert_one_line (err, "inbound or outbound");
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "--role", "outbound",
+                                     "--links", "4", "-k", key, "-g", pub, NULL), 2);
+    s_assert_one_line (err, "one link");
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "--role", "outbound",
+                                     "--mode", "lossy", "-k", key, "-g", pub, NULL), 2);
+    s_assert_one_line (err, "lossy");
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", gateways.control_a, "x", "--role", "inbound",
+                                     "--target", "nowhere", "-k", key, "-g", gateways.gateway_a_pub,
+                                     NULL), 2);
+    s_assert_one_line (err, "host:port");
+    //  A key the control link does not trust
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", control, "-k", gateways.producer_key,
+                                     "-g", pub, NULL), 4);
+    s_assert_one_line (err, "refused our key");
+    //  Nobody there
+    char nowhere [64];
+    snprintf (nowhere, sizeof (nowhere), "tcp://127.0.0.1:%d", support_free_port ());
+    double started = s_now ();
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", nowhere, "--timeout", "2s", "-k", key,
+                                     "-g", pub, NULL), 5);
+    s_assert_one_line (err, "unreachable");
+    cr_assert_lt (s_now () - started, 10.0);
+    free (out);
+    free (err);
+    gateways_stop (&gateways);
+}
+
+
+//  --------------------------------------------------------------------------
+//  More than one gateway at a facility: two peered pairs
+
+Test (sessions, clients_and_tunnels_fail_over_to_the_other_pair)
+{
+    gateways_t one, two;
+    gateways_options_t first = {
+        .tag = "1",
+        .extra_a = { "gateway/name=gateway-a1", "peer/name=gateway-b1" },
+        .extra_b = { "gateway/name=gateway-b1", "peer/name=gateway-a1" }
+    };
+    gateways_start (&one, s_folder, &first);
+    //  The second pair shares the facility keys: clients pin one key
+    gateways_options_t second = {
+        .reuse_keys = true,
+        .tag = "2",
+        .extra_a = { "gateway/name=gateway-a2", "peer/name=gateway-b2" },
+        .extra_b = { "gateway/name=gateway-b2", "peer/name=gateway-a2" }
+    };
+    gateways_start (&two, s_folder, &second);
+
+    //  Gateway a1 goes down: b1 is up, but without its peer
+    kill (one.a, SIGKILL);
+    support_wait (one.a, 5000);
+    one.a = 0;
+    sleep (3);          //  b1 notices (peer-timeout 2s)
+
+    char endpoints_a [200], endpoints_b [200], controls_a [200], controls_b [200];
+    snprintf (endpoints_a, sizeof (endpoints_a), "%s,%s", one.endpoint_a, two.endpoint_a);
+    snprintf (endpoints_b, sizeof (endpoints_b), "%s,%s", one.endpoint_b, two.endpoint_b);
+    snprintf (controls_a, sizeof (controls_a), "%s,%s", one.control_a, two.control_a);
+    snprintf (controls_b, sizeof (controls_b), "%s,%s", one.control_b, two.control_b);
+
+    //  A stream: the consumer passes over b1, whose peer is gone; the
+    //  producer over a1, which is gone
+    char *data = s_path ("data.bin"), *received = s_path ("received.bin");
+    char *send_err = s_path ("send.err"), *recv_err = s_path ("recv.err");
+    FILE *file = fopen (data, "wb");
+    unsigned char chunk [65536];
+    int index;
+    for (index = 0; index < 64; index++) {
+        support_fill (chunk, (uint64_t) index * sizeof (chunk), sizeof (chunk));
+        fwrite (chunk, 1, sizeof (chunk), file);
+    }
+    fclose (file);
+    pid_t receiver = gateways_pipe_spawn (received, recv_err, "recv", "-k", one.consumer_key,
+                                          "-g", one.gateway_b_pub, "--timeout", "3s",
+                                          endpoints_b, "failover", NULL);
+    char *send_argv [] = { SSTREAM_PIPE, "send", "-k", one.producer_key, "-g", one.gateway_a_pub,
+                           "--timeout", "3s", endpoints_a, "failover", NULL };
+    pid_t sender = support_spawn (send_argv, data, NULL, send_err);
+    cr_assert_eq (support_wait (sender, 60000), 0, "send: %s", support_read_file (send_err));
+    cr_assert_eq (support_wait (receiver, 60000), 0, "recv: %s", support_read_file (recv_err));
+    char *sent_text = support_read_file (data), *got_text = support_read_file (received);
+    cr_assert_not_null (got_text);
+    cr_assert_eq (memcmp (sent_text, got_text, 64 * sizeof (chunk)), 0);
+    free (sent_text);
+    free (got_text);
+
+    //  A tunnel: the inbound end on a2 (a1 is gone), the outbound end on
+    //  b2, a2's peer, though b1 answers first
+    char *out = s_path ("tunnel.out"), *err = s_path ("tunnel.err");
+    char target [64];
+    snprintf (target, sizeof (target), "127.0.0.1:%d", support_free_port ());
+    pid_t tunnel = gateways_pipe_spawn (out, err, "tunnel", "failover", target,
+                                        "--inbound", controls_a, "--inbound-key", one.gateway_a_pub,
+                                        "--outbound", controls_b, "--outbound-key", one.gateway_b_pub,
+                                        "-k", one.operator_key, "--timeout", "3s", NULL);
+    cr_assert (support_wait_for_text (out, "connect to", 20000), "%s", support_read_file (err));
+    char *said = support_read_file (out);
+    cr_assert (strstr (said, "(gateway gateway-b2)") && strstr (said, "(through gateway gateway-a2)"),
+               "%s", said);
+    free (said);
+    kill (tunnel, SIGINT);
+    cr_assert_eq (support_wait (tunnel, 10000), 0, "%s", support_read_file (err));
+
+    one.a = 0;
+    gateways_stop (&one);
+    gateways_stop (&two);
+    free (data);
+    free (received);
+    free (send_err);
+    free (recv_err);
+    free (out);
+    free (err);
+}

@@ -1,0 +1,619 @@
+/*  =========================================================================
+    pipe_session - sstream-pipe open, status, release and tunnel: sessions
+    on gateways' control links
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include "pipe.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PING_INTERVAL_MS 1000
+
+static const char *s_numeric [] = {
+    "links", "rate", "age-ms", "idle-ms", "connections", "connections-total",
+    "bytes-in", "bytes-out", NULL
+};
+static const char *s_fields [] = {
+    "id", "name", "role", "kind", "gateway", "peer", "address", "links", "rate", "hold", "age-ms",
+    "idle-ms", "connections", "connections-total", "bytes-in", "bytes-out", NULL
+};
+
+static void
+s_json_string (FILE *out, const char *text)
+{
+    fputc ('"', out);
+    for (; *text; text++) {
+        unsigned char c = (unsigned char) *text;
+        if (c == '"' || c == '\\')
+            fprintf (out, "\\%c", c);
+        else
+        if (c < 0x20)
+            fprintf (out, "\\u%04x", c);
+        else
+            fputc (c, out);
+    }
+    fputc ('"', out);
+}
+
+static bool
+s_is_numeric (const char *field)
+{
+    const char **name;
+    for (name = s_numeric; *name; name++)
+        if (strcmp (*name, field) == 0)
+            return true;
+    return false;
+}
+
+static void
+s_print_json (sstream_session_list_t *list)
+{
+    printf ("[");
+    size_t index;
+    for (index = 0; index < sstream_session_list_size (list); index++) {
+        printf ("%s{", index? ", ": "");
+        const char **field;
+        bool first = true;
+        for (field = s_fields; *field; field++) {
+            const char *value = sstream_session_list_get (list, index, *field);
+            if (!value)
+                continue;
+            printf ("%s", first? "": ", ");
+            first = false;
+            s_json_string (stdout, *field);
+            printf (": ");
+            if (s_is_numeric (*field))
+                printf ("%s", value);
+            else
+            if (strcmp (*field, "hold") == 0)
+                printf ("%s", strcmp (value, "yes") == 0? "true": "false");
+            else
+                s_json_string (stdout, value);
+        }
+        printf ("}");
+    }
+    printf ("]\n");
+}
+
+static void
+s_human_bytes (char *text, size_t size, double bytes)
+{
+    const char *units [] = { "B", "kB", "MB", "GB", "TB" };
+    int unit = 0;
+    while (bytes >= 1000 && unit < 4) {
+        bytes /= 1000;
+        unit++;
+    }
+    snprintf (text, size, unit? "%.1f %s": "%.0f %s", bytes, units [unit]);
+}
+
+static void
+s_human_age (char *text, size_t size, uint64_t msecs)
+{
+    uint64_t seconds = msecs / 1000;
+    if (seconds < 60)
+        snprintf (text, size, "%" PRIu64 "s", seconds);
+    else
+    if (seconds < 3600)
+        snprintf (text, size, "%" PRIu64 "m%02" PRIu64 "s", seconds / 60, seconds % 60);
+    else
+        snprintf (text, size, "%" PRIu64 "h%02" PRIu64 "m", seconds / 3600, seconds / 60 % 60);
+}
+
+static uint64_t
+s_number (sstream_session_list_t *list, size_t index, const char *field)
+{
+    const char *value = sstream_session_list_get (list, index, field);
+    return value? strtoull (value, NULL, 10): 0;
+}
+
+static void
+s_print_table (sstream_session_list_t *list)
+{
+    size_t count = sstream_session_list_size (list);
+    if (count == 0) {
+        printf ("no sessions\n");
+        return;
+    }
+    printf ("%-16s  %-16s  %-8s  %-22s  %5s  %9s  %9s  %11s  %11s  %7s\n", "ID", "NAME", "ROLE",
+            "ADDRESS", "CONNS", "IN", "OUT", "AVG RATE", "LIMIT", "AGE");
+    size_t index;
+    for (index = 0; index < count; index++) {
+        uint64_t age = s_number (list, index, "age-ms");
+        uint64_t in = s_number (list, index, "bytes-in"), out = s_number (list, index, "bytes-out");
+        char in_text [32], out_text [32], rate_text [40], limit_text [40], age_text [48];
+        uint64_t limit = s_number (list, index, "rate");
+        if (limit) {
+            s_human_bytes (limit_text, sizeof (limit_text) - 2, (double) limit);
+            strcat (limit_text, "/s");
+        }
+        else
+            snprintf (limit_text, sizeof (limit_text), "none");
+        s_human_bytes (in_text, sizeof (in_text), (double) in);
+        s_human_bytes (out_text, sizeof (out_text), (double) out);
+        s_human_bytes (rate_text, sizeof (rate_text) - 2, age? (in + out) * 1000.0 / age: 0);
+        strcat (rate_text, "/s");
+        s_human_age (age_text, sizeof (age_text), age);
+        printf ("%-16s  %-16.16s  %-8s  %-22.22s  %5" PRIu64 "  %9s  %9s  %11s  %11s  %7s\n",
+                sstream_session_list_get (list, index, "id"),
+                sstream_session_list_get (list, index, "name"),
+                sstream_session_list_get (list, index, "role"),
+                sstream_session_list_get (list, index, "address"),
+                s_number (list, index, "connections"), in_text, out_text, rate_text, limit_text,
+                age_text);
+    }
+}
+
+//  Options every control command takes
+typedef struct {
+    pipe_client_args_t client;
+    bool json;
+} s_args_t;
+
+#define CONTROL_OPTIONS \
+    "  -k, --key FILE          our secret key (trusted by the gateway's control link)\n" \
+    "  -g, --gateway-key FILE  the gateway's public key\n" \
+    "  -c, --config FILE       read options from a ZPL file (section 'client')\n" \
+    "      --timeout DURATION  how long to wait for the gateway (default 10s)\n" \
+    "      --security MODE     curve (default) or none\n"
+
+//  The long options every control command takes, and their handling
+#define CONTROL_LONG_OPTIONS \
+    { "key", required_argument, NULL, 'k' }, \
+    { "gateway-key", required_argument, NULL, 'g' }, \
+    { "config", required_argument, NULL, 'c' }, \
+    { "timeout", required_argument, NULL, 't' }, \
+    { "security", required_argument, NULL, 'S' }, \
+    { "help", no_argument, NULL, 'h' }, \
+    { NULL, 0, NULL, 0 }
+
+static bool
+s_control_option (s_args_t *args, int option)
+{
+    switch (option) {
+        case 'k': args->client.key = optarg; return true;
+        case 'g': args->client.gateway_key = optarg; return true;
+        case 'c': args->client.config_file = optarg; return true;
+        case 't': args->client.timeout = optarg; return true;
+        case 'S': args->client.security = optarg; return true;
+        default: return false;
+    }
+}
+
+static int
+s_connect (const pipe_client_args_t *args, const char *endpoints, sstream_control_t **control_p)
+{
+    sstream_config_t *options;
+    int rc = pipe_client_options (args, &options);
+    if (rc)
+        return pipe_fail (rc);
+    rc = sstream_control_new (control_p, endpoints, options);
+    sstream_config_destroy (&options);
+    return rc? pipe_fail (rc): PIPE_EXIT_OK;
+}
+
+//  Wait, pinging, until a signal; then say which.
+static int
+s_hold (sstream_control_t **controls, size_t count)
+{
+    while (!pipe_interrupted ()) {
+        usleep (PING_INTERVAL_MS * 1000);
+        size_t index;
+        for (index = 0; index < count && !pipe_interrupted (); index++) {
+            int rc = sstream_control_ping (controls [index]);
+            if (rc && rc != SSTREAM_EINTR) {
+                pipe_error ("lost gateway control at %s: %s",
+                            sstream_control_endpoint (controls [index]), sstream_errmsg ());
+                return PIPE_EXIT_FAILED;
+            }
+        }
+    }
+    fprintf (stderr, "%s: signal %d: releasing\n", pipe_command, pipe_signal_number ());
+    return PIPE_EXIT_OK;
+}
+
+
+//  --------------------------------------------------------------------------
+//  open
+
+static void
+s_open_help (void)
+{
+    printf (
+        "Usage: sstream-pipe open [options] CONTROL NAME --role inbound|outbound\n"
+        "\n"
+        "Opens a tunnel session on the gateway whose control link is at CONTROL\n"
+        "(several, comma-separated: the first that answers). An inbound session,\n"
+        "at the facility of the TCP server, needs --target; an outbound session,\n"
+        "at the other facility, listens on a port from the gateway's range, and\n"
+        "prints it. The two carry the same NAME. The session stays until\n"
+        "'sstream-pipe release', its idle timeout, or, with --hold, this command\n"
+        "ending.\n"
+        "\n"
+        "Options:\n"
+        "  -r, --role ROLE         inbound or outbound (required)\n"
+        "      --target HOST:PORT  inbound: the TCP server to reach\n"
+        "      --rate RATE         bytes per second, enforced (e.g. 100M)\n"
+        "      --links N           parallel links (1 in this version)\n"
+        "      --mode MODE         lossless (the one mode of this version)\n"
+        "      --hold              keep the session only while this runs\n"
+        "      --json              print the session as JSON\n"
+        CONTROL_OPTIONS
+        "  -h, --help              show this help\n"
+        "\n" PIPE_EXIT_STATUSES);
+}
+
+int
+pipe_open_main (int argc, char **argv)
+{
+    static const struct option s_options [] = {
+        { "role", required_argument, NULL, 'r' },
+        { "target", required_argument, NULL, 'T' },
+        { "rate", required_argument, NULL, 'R' },
+        { "links", required_argument, NULL, 'L' },
+        { "mode", required_argument, NULL, 'M' },
+        { "hold", no_argument, NULL, 'H' },
+        { "json", no_argument, NULL, 'j' },
+        CONTROL_LONG_OPTIONS
+    };
+    s_args_t args = { { 0 }, false };
+    const char *role = NULL, *target = NULL, *rate = NULL, *links = NULL, *mode = NULL;
+    bool hold = false;
+    int option;
+    opterr = 0;
+    while ((option = getopt_long (argc, argv, ":r:k:g:c:h", s_options, NULL)) != -1) {
+        switch (option) {
+            case 'r': role = optarg; break;
+            case 'T': target = optarg; break;
+            case 'R': rate = optarg; break;
+            case 'L': links = optarg; break;
+            case 'M': mode = optarg; break;
+            case 'H': hold = true; break;
+            case 'j': args.json = true; break;
+            case 'h': s_open_help (); return PIPE_EXIT_OK;
+            default:
+                if (!s_control_option (&args, option))
+                    return pipe_bad_option (argv, option);
+        }
+    }
+    if (argc - optind != 2)
+        return pipe_usage_error ("give CONTROL and NAME (got %d arguments)", argc - optind);
+    if (!role)
+        return pipe_usage_error ("give the session's role: --role inbound or --role outbound");
+    if (strcmp (role, "inbound") && strcmp (role, "outbound"))
+        return pipe_usage_error ("--role is inbound or outbound, not '%s'", role);
+    if (strcmp (role, "inbound") == 0 && !target)
+        return pipe_usage_error ("an inbound session needs --target HOST:PORT");
+    if (sstream_check_stream_name (argv [optind + 1]))
+        return pipe_usage_error ("%s", sstream_errmsg ());
+
+    sstream_control_t *control;
+    int status = s_connect (&args.client, argv [optind], &control);
+    if (status)
+        return status;
+    sstream_config_t *params;
+    sstream_config_new (&params);
+    if (target) sstream_config_set (params, "target", target);
+    if (rate) sstream_config_set (params, "rate", rate);
+    if (links) sstream_config_set (params, "links", links);
+    if (mode) sstream_config_set (params, "mode", mode);
+    sstream_config_set (params, "hold", hold? "yes": "no");
+    sstream_session_list_t *session;
+    int rc = sstream_control_open (control, argv [optind + 1], role, params, &session);
+    sstream_config_destroy (&params);
+    if (rc) {
+        status = pipe_fail (rc);
+        sstream_control_destroy (&control);
+        return status;
+    }
+    if (args.json)
+        s_print_json (session);
+    else
+        printf ("session %s: %s tunnel '%s' %s %s at %s\n",
+                sstream_session_list_get (session, 0, "id"), role, argv [optind + 1],
+                strcmp (role, "inbound") == 0? "to": "listening on",
+                sstream_session_list_get (session, 0, "address"),
+                sstream_session_list_get (session, 0, "gateway"));
+    fflush (stdout);
+    char *id = strdup (sstream_session_list_get (session, 0, "id"));
+    sstream_session_list_destroy (&session);
+    if (hold) {
+        status = s_hold (&control, 1);
+        if (sstream_control_release (control, id) && status == PIPE_EXIT_OK)
+            status = pipe_fail (SSTREAM_EIO);
+    }
+    free (id);
+    sstream_control_destroy (&control);
+    return status;
+}
+
+
+//  --------------------------------------------------------------------------
+//  status
+
+static void
+s_status_help (void)
+{
+    printf (
+        "Usage: sstream-pipe status [options] CONTROL [ID]\n"
+        "\n"
+        "Lists the sessions of the gateway whose control link is at CONTROL, or\n"
+        "the one with ID: address, connections, bytes each way, average rate and\n"
+        "age. IN counts bytes read from this gateway's TCP connections, OUT bytes\n"
+        "written to them.\n"
+        "\n"
+        "Options:\n"
+        "      --json              print JSON (an array of objects) for scripts\n"
+        CONTROL_OPTIONS
+        "  -h, --help              show this help\n"
+        "\n" PIPE_EXIT_STATUSES);
+}
+
+int
+pipe_status_main (int argc, char **argv)
+{
+    static const struct option s_options [] = {
+        { "json", no_argument, NULL, 'j' },
+        CONTROL_LONG_OPTIONS
+    };
+    s_args_t args = { { 0 }, false };
+    int option;
+    opterr = 0;
+    while ((option = getopt_long (argc, argv, ":k:g:c:h", s_options, NULL)) != -1) {
+        switch (option) {
+            case 'j': args.json = true; break;
+            case 'h': s_status_help (); return PIPE_EXIT_OK;
+            default:
+                if (!s_control_option (&args, option))
+                    return pipe_bad_option (argv, option);
+        }
+    }
+    if (argc - optind < 1 || argc - optind > 2)
+        return pipe_usage_error ("give CONTROL, and perhaps a session ID");
+    sstream_control_t *control;
+    int status = s_connect (&args.client, argv [optind], &control);
+    if (status)
+        return status;
+    sstream_session_list_t *list;
+    int rc = sstream_control_list (control, argc - optind == 2? argv [optind + 1]: NULL, &list);
+    if (rc)
+        status = pipe_fail (rc);
+    else {
+        if (args.json)
+            s_print_json (list);
+        else
+            s_print_table (list);
+        sstream_session_list_destroy (&list);
+    }
+    sstream_control_destroy (&control);
+    return status;
+}
+
+
+//  --------------------------------------------------------------------------
+//  release
+
+static void
+s_release_help (void)
+{
+    printf (
+        "Usage: sstream-pipe release [options] CONTROL ID...\n"
+        "\n"
+        "Releases sessions of the gateway whose control link is at CONTROL: its\n"
+        "port is freed and its connections are reset, at once.\n"
+        "\n"
+        "Options:\n"
+        CONTROL_OPTIONS
+        "  -h, --help              show this help\n"
+        "\n" PIPE_EXIT_STATUSES);
+}
+
+int
+pipe_release_main (int argc, char **argv)
+{
+    static const struct option s_options [] = {
+        CONTROL_LONG_OPTIONS
+    };
+    s_args_t args = { { 0 }, false };
+    int option;
+    opterr = 0;
+    while ((option = getopt_long (argc, argv, ":k:g:c:h", s_options, NULL)) != -1) {
+        switch (option) {
+            case 'h': s_release_help (); return PIPE_EXIT_OK;
+            default:
+                if (!s_control_option (&args, option))
+                    return pipe_bad_option (argv, option);
+        }
+    }
+    if (argc - optind < 2)
+        return pipe_usage_error ("give CONTROL and at least one session ID");
+    sstream_control_t *control;
+    int status = s_connect (&args.client, argv [optind], &control);
+    if (status)
+        return status;
+    int index;
+    for (index = optind + 1; index < argc; index++) {
+        int rc = sstream_control_release (control, argv [index]);
+        if (rc)
+            status = pipe_fail (rc);
+        else
+            printf ("released %s\n", argv [index]);
+    }
+    sstream_control_destroy (&control);
+    return status;
+}
+
+
+//  --------------------------------------------------------------------------
+//  tunnel
+
+//  Open a held session on the first of endpoints (comma-separated) that
+//  takes it. All but the last must have their peer gateway connected; with
+//  peer, the gateway's peer must be the one named. Errors of our own making
+//  (a bad key, a bad target) stop at once.
+
+static int
+s_open_one_of (const pipe_client_args_t *args, const char *endpoints, const char *name,
+               const char *role, const char *target, const char *rate, const char *peer,
+               sstream_control_t **control_p, sstream_session_list_t **session_p)
+{
+    sstream_config_t *options;
+    int rc = pipe_client_options (args, &options);
+    if (rc)
+        return pipe_fail (rc);
+    char *list = strdup (endpoints);
+    char *cursor = list, *endpoint;
+    char tried [2048] = "";
+    size_t remaining = 1;
+    const char *scan;
+    for (scan = endpoints; *scan; scan++)
+        remaining += *scan == ',';
+    rc = SSTREAM_EINVAL;
+    while ((endpoint = strsep (&cursor, ",")) && remaining--) {
+        while (*endpoint == ' ')
+            endpoint++;
+        rc = sstream_control_new (control_p, endpoint, options);
+        if (!rc) {
+            sstream_config_t *params;
+            sstream_config_new (&params);
+            sstream_config_set (params, "hold", "yes");
+            if (target)
+                sstream_config_set (params, "target", target);
+            if (rate)
+                sstream_config_set (params, "rate", rate);
+            if (peer)
+                sstream_config_set (params, "peer", peer);
+            if (remaining)
+                sstream_config_set (params, "need-peer", "yes");
+            rc = sstream_control_open (*control_p, name, role, params, session_p);
+            sstream_config_destroy (&params);
+        }
+        if (!rc)
+            break;
+        sstream_control_destroy (control_p);
+        if (rc == SSTREAM_EINVAL || rc == SSTREAM_EKEY || rc == SSTREAM_ECONFIG
+        ||  rc == SSTREAM_EINTR)
+            break;
+        size_t used = strlen (tried);
+        snprintf (tried + used, sizeof (tried) - used, "%s%s", used? "; ": "", sstream_errmsg ());
+    }
+    free (list);
+    sstream_config_destroy (&options);
+    if (rc && *tried && strchr (endpoints, ',')) {
+        pipe_error ("no %s gateway took the session: %s", role, tried);
+        return pipe_exit_code (rc);
+    }
+    return rc? pipe_fail (rc): PIPE_EXIT_OK;
+}
+
+static void
+s_tunnel_help (void)
+{
+    printf (
+        "Usage: sstream-pipe tunnel [options] NAME TARGET --inbound CONTROL\n"
+        "                           --outbound CONTROL\n"
+        "\n"
+        "Makes a TCP tunnel for unmodified applications: TARGET (host:port) is a\n"
+        "TCP server at the facility of the --inbound gateway; applications at the\n"
+        "facility of the --outbound gateway connect to the address this prints,\n"
+        "and reach TARGET through both gateways, encrypted with CURVE between\n"
+        "them. Each connection is its own; half-closes and resets pass through.\n"
+        "The tunnel lasts while this runs (Ctrl-C ends it, and both gateways let\n"
+        "go of everything it held, as they do if this is killed).\n"
+        "\n"
+        "Options:\n"
+        "      --inbound CONTROL       control link of the gateway near TARGET\n"
+        "                              (comma-separated: the first that answers)\n"
+        "      --inbound-key FILE      that gateway's public key\n"
+        "      --outbound CONTROL      control link of the applications' gateway\n"
+        "      --outbound-key FILE     that gateway's public key\n"
+        "  -k, --key FILE              our secret key (trusted by both control links)\n"
+        "      --rate RATE             bytes per second each way, enforced\n"
+        "      --timeout DURATION      how long to wait for each gateway (10s)\n"
+        "      --security MODE         curve (default) or none\n"
+        "  -h, --help                  show this help\n"
+        "\n" PIPE_EXIT_STATUSES);
+}
+
+int
+pipe_tunnel_main (int argc, char **argv)
+{
+    static const struct option s_options [] = {
+        { "inbound", required_argument, NULL, 'I' },
+        { "inbound-key", required_argument, NULL, 'i' },
+        { "outbound", required_argument, NULL, 'O' },
+        { "outbound-key", required_argument, NULL, 'o' },
+        { "key", required_argument, NULL, 'k' },
+        { "rate", required_argument, NULL, 'R' },
+        { "timeout", required_argument, NULL, 't' },
+        { "security", required_argument, NULL, 'S' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    pipe_client_args_t inbound = { 0 }, outbound = { 0 };
+    const char *inbound_control = NULL, *outbound_control = NULL, *rate = NULL;
+    int option;
+    opterr = 0;
+    while ((option = getopt_long (argc, argv, ":k:h", s_options, NULL)) != -1) {
+        switch (option) {
+            case 'I': inbound_control = optarg; break;
+            case 'i': inbound.gateway_key = optarg; break;
+            case 'O': outbound_control = optarg; break;
+            case 'o': outbound.gateway_key = optarg; break;
+            case 'k': inbound.key = outbound.key = optarg; break;
+            case 'R': rate = optarg; break;
+            case 't': inbound.timeout = outbound.timeout = optarg; break;
+            case 'S': inbound.security = outbound.security = optarg; break;
+            case 'h': s_tunnel_help (); return PIPE_EXIT_OK;
+            default: return pipe_bad_option (argv, option);
+        }
+    }
+    if (argc - optind != 2)
+        return pipe_usage_error ("give NAME and TARGET (got %d arguments)", argc - optind);
+    if (!inbound_control || !outbound_control)
+        return pipe_usage_error ("give both gateways' control links: --inbound and --outbound");
+    const char *name = argv [optind], *target = argv [optind + 1];
+    if (sstream_check_stream_name (name))
+        return pipe_usage_error ("%s", sstream_errmsg ());
+
+    //  The inbound end first, on the first of its gateways that answers
+    //  and has its peer; then the outbound end, on the gateway that is that
+    //  peer (of several at a facility, gateways come in peered pairs)
+    sstream_control_t *controls [2] = { NULL, NULL };
+    sstream_session_list_t *sessions [2] = { NULL, NULL };
+    char *ids [2] = { NULL, NULL };
+    int status = s_open_one_of (&inbound, inbound_control, name, "inbound", target, rate, NULL,
+                                &controls [0], &sessions [0]);
+    if (!status) {
+        const char *gateway = sstream_session_list_get (sessions [0], 0, "gateway");
+        status = s_open_one_of (&outbound, outbound_control, name, "outbound", NULL, rate,
+                                gateway, &controls [1], &sessions [1]);
+    }
+    int side;
+    for (side = 0; side < 2; side++)
+        if (sessions [side])
+            ids [side] = strdup (sstream_session_list_get (sessions [side], 0, "id"));
+    if (!status) {
+        printf ("tunnel %s: connect to %s (gateway %s) to reach %s (through gateway %s)\n",
+                name, sstream_session_list_get (sessions [1], 0, "address"),
+                sstream_session_list_get (sessions [1], 0, "gateway"), target,
+                sstream_session_list_get (sessions [0], 0, "gateway"));
+        fflush (stdout);
+        status = s_hold (controls, 2);
+    }
+    for (side = 1; side >= 0; side--) {
+        if (ids [side] && sstream_control_release (controls [side], ids [side]) && !status)
+            status = pipe_fail (SSTREAM_EIO);
+        sstream_session_list_destroy (&sessions [side]);
+        free (ids [side]);
+        sstream_control_destroy (&controls [side]);
+    }
+    return status;
+}
