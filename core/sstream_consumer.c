@@ -363,12 +363,15 @@ s_consumer_actor (zsock_t *pipe, void *args)
         items [count++] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
         items [count++] = (zmq_pollitem_t) { zsock_resolve (self->data), 0, ZMQ_POLLIN, 0 };
         int64_t timeout = -1;
-        if (self->client) {
+        //  Once failed, the link is not read: what still comes on it (events
+        //  of a gateway going away) must not keep the poll awake
+        bool linked = self->client && !self->failed;
+        if (linked) {
             sstream_link_t *link = sstream_client_link (self->client);
             items [count++] = (zmq_pollitem_t) { sstream_link_handle (link), 0, ZMQ_POLLIN, 0 };
             items [count++] = (zmq_pollitem_t) {
                 zsock_resolve (sstream_link_monitor (link)), 0, ZMQ_POLLIN, 0 };
-            if (!self->failed && self->stage != STAGE_DONE)
+            if (self->stage != STAGE_DONE)
                 timeout = sstream_client_next_tick (self->client);
         }
         if (zmq_poll (items, count, timeout) == -1) {
@@ -384,13 +387,13 @@ s_consumer_actor (zsock_t *pipe, void *args)
             break;
         if (items [1].revents & ZMQ_POLLIN)
             s_self_handle_data (self);
-        if (self->client && (items [3].revents & ZMQ_POLLIN) && !self->failed) {
+        if (linked && (items [3].revents & ZMQ_POLLIN) && !self->failed) {
             rc = sstream_client_on_monitor (self->client);
             //  Once done, the gateway may hang up: that is no failure
             if (rc && self->stage != STAGE_DONE)
                 s_self_fail (self, rc);
         }
-        if (self->client && (items [2].revents & ZMQ_POLLIN))
+        if (linked && (items [2].revents & ZMQ_POLLIN))
             s_self_handle_link (self);
         if (self->client && !self->failed && self->stage != STAGE_DONE) {
             rc = sstream_client_on_tick (self->client);

@@ -19,6 +19,8 @@ struct _sstream_control_t {
     sstream_client_options_t options;
     sstream_link_t *link;
     char *endpoint;             //  The one that answered
+    uint64_t last_request;      //  Replies echo their request's number
+    char holder [33];           //  Who holds our held sessions, across reconnections
 };
 
 struct _sstream_session_list_t {
@@ -122,15 +124,22 @@ sstream_session_list_destroy (sstream_session_list_t **self_p)
 //  most timeout msecs. Returns the reply, decoded.
 
 static int
-s_exchange (sstream_control_t *self, const sstream_wire_t *request, int64_t timeout,
-            sstream_wire_t *reply)
+s_exchange (sstream_control_t *self, const sstream_wire_t *request_in, int64_t timeout,
+            sstream_wire_t *reply, zframe_t **payload_p)
 {
+    if (payload_p)
+        *payload_p = NULL;
+    //  Numbered, so that a late answer to an earlier request that timed out
+    //  or was interrupted is never taken for this one's
+    sstream_wire_t request = *request_in;
+    request.request = ++self->last_request;
+    snprintf (request.holder, sizeof (request.holder), "%s", self->holder);
     sigset_t saved;
     sstream_signals_hold (&saved);
-    zframe_t *frame = sstream_wire_encode (request, NULL, 0);
+    zframe_t *frame = sstream_wire_encode (&request, NULL, 0);
     int rc = frame? sstream_link_send (self->link, NULL, &frame, NULL): SSTREAM_ENOMEM;
     int64_t deadline = zclock_mono () + timeout;
-    bool connected = false, retried = false;
+    bool connected = false;
     const char *endpoint = sstream_link_endpoint (self->link);
     while (rc == SSTREAM_OK) {
         int64_t now = zclock_mono ();
@@ -160,12 +169,10 @@ s_exchange (sstream_control_t *self, const sstream_wire_t *request, int64_t time
             if (event == SSTREAM_LINK_CONNECTED)
                 connected = true;
             else
-            if (event == SSTREAM_LINK_RETRIED && !connected) {
-                //  Refused or unreachable: with other endpoints, try them
-                retried = true;
+            if (event == SSTREAM_LINK_RETRIED && !connected)
+                //  Refused: with other endpoints, the caller tries them
                 rc = sstream_error_set (SSTREAM_ETIMEDOUT,
                     "gateway control at %s is unreachable (connection refused)", endpoint);
-            }
             else
             if (event == SSTREAM_LINK_HANDSHAKE_AUTH)
                 rc = sstream_error_set (SSTREAM_EAUTH,
@@ -181,20 +188,38 @@ s_exchange (sstream_control_t *self, const sstream_wire_t *request, int64_t time
         if (rc == SSTREAM_OK && (items [0].revents & ZMQ_POLLIN)) {
             zmsg_t *message = zmsg_recv (sstream_link_sock (self->link));
             zframe_t *first = message? zmsg_first (message): NULL;
-            rc = first? sstream_wire_decode (reply, zframe_data (first), zframe_size (first), true)
+            rc = first? sstream_wire_decode (reply, zframe_data (first), zframe_size (first), false)
                       : sstream_error_set (SSTREAM_EPROTO, "empty reply");
+            if (rc == SSTREAM_OK && reply->request != request.request) {
+                sstream_wire_reset (reply);         //  An answer to an earlier request
+                zmsg_destroy (&message);
+                continue;
+            }
+            size_t frames = sstream_wire_has_payload (reply->type)? 2: 1;
+            if (rc == SSTREAM_OK && zmsg_size (message) != frames)
+                rc = sstream_error_set (SSTREAM_EPROTO, "gateway control at %s sent %s in %zu frames",
+                                        endpoint, sstream_wire_type_name (reply->type),
+                                        zmsg_size (message));
+            if (rc == SSTREAM_OK && reply->type == SSTREAM_WIRE_SESSIONS) {
+                zframe_t *list = zmsg_last (message);
+                rc = sstream_wire_check_list (zframe_data (list), zframe_size (list));
+                if (rc == SSTREAM_OK && payload_p)
+                    *payload_p = zframe_dup (list);
+            }
             zmsg_destroy (&message);
             if (rc == SSTREAM_OK && reply->type == SSTREAM_WIRE_ERROR) {
                 int code = reply->code > 0 && reply->code < SSTREAM_EINTERNAL
                          ? (int) reply->code: SSTREAM_EPROTO;
                 rc = sstream_error_set (code, "%s", reply->text);
-                sstream_wire_reset (reply);
             }
+            if (rc)
+                sstream_wire_reset (reply);
             break;
         }
     }
-    (void) retried;
     sstream_signals_release (&saved);
+    if (rc && payload_p)
+        zframe_destroy (payload_p);
     return rc;
 }
 
@@ -221,7 +246,7 @@ s_connect (sstream_control_t *self, const char *endpoint)
     if (rc)
         return rc;
     sstream_wire_t ping = { .type = SSTREAM_WIRE_PING }, reply;
-    rc = s_exchange (self, &ping, self->options.connect_timeout, &reply);
+    rc = s_exchange (self, &ping, self->options.connect_timeout, &reply, NULL);
     if (rc == SSTREAM_OK) {
         bool pong = reply.type == SSTREAM_WIRE_PING;
         sstream_wire_reset (&reply);
@@ -251,18 +276,15 @@ sstream_control_new (sstream_control_t **self_p, const char *endpoints, sstream_
         free (self);
         return rc;
     }
+    byte random [16];
+    randombytes_buf (random, sizeof (random));
+    sodium_bin2hex (self->holder, sizeof (self->holder), random, sizeof (random));
     //  Each in turn, until one answers
-    char *list = strdup (endpoints);
-    char *cursor = list, *endpoint;
     char failures [2048] = "";
-    int attempts = 0;
+    size_t attempts = 0;
     rc = SSTREAM_EINVAL;
-    while ((endpoint = strsep (&cursor, ","))) {
-        while (isspace ((unsigned char) *endpoint))
-            endpoint++;
-        if (!*endpoint)
-            continue;
-        attempts++;
+    while (attempts < self->options.endpoints_size) {
+        const char *endpoint = self->options.endpoints [attempts++];
         rc = s_connect (self, endpoint);
         if (rc == SSTREAM_OK) {
             self->endpoint = strdup (endpoint);
@@ -273,7 +295,6 @@ sstream_control_new (sstream_control_t **self_p, const char *endpoints, sstream_
         if (rc == SSTREAM_EINTR)
             break;
     }
-    free (list);
     if (rc) {
         if (attempts > 1)
             sstream_error_set (rc, "no gateway answered: %s", failures);
@@ -314,7 +335,8 @@ s_sessions_request (sstream_control_t *self, const sstream_wire_t *request,
                     sstream_session_list_t **list_p)
 {
     sstream_wire_t reply;
-    int rc = s_exchange (self, request, REPLY_TIMEOUT, &reply);
+    zframe_t *payload = NULL;
+    int rc = s_exchange (self, request, REPLY_TIMEOUT, &reply, &payload);
     if (rc)
         return rc;
     if (reply.type != SSTREAM_WIRE_SESSIONS)
@@ -323,8 +345,9 @@ s_sessions_request (sstream_control_t *self, const sstream_wire_t *request,
                                 sstream_wire_type_name (request->type));
     else
     if (list_p)
-        rc = s_list_parse (reply.meta, reply.meta_size, list_p);
+        rc = s_list_parse (zframe_data (payload), zframe_size (payload), list_p);
     sstream_wire_reset (&reply);
+    zframe_destroy (&payload);
     return rc;
 }
 
@@ -397,7 +420,19 @@ sstream_control_open (sstream_control_t *self, const char *name, const char *rol
         return sstream_error_set (SSTREAM_EINVAL, "peer '%.40s...' is too long", peer);
     if (peer)
         snprintf (request.peer, sizeof (request.peer), "%s", peer);
-    return s_sessions_request (self, &request, session_p);
+    rc = s_sessions_request (self, &request, session_p);
+    //  The caller can count on what it asked for
+    if (rc == SSTREAM_OK
+    &&  (sstream_session_list_size (*session_p) != 1
+         || !sstream_session_list_get (*session_p, 0, "id")
+         || !sstream_session_list_get (*session_p, 0, "gateway")
+         || !sstream_session_list_get (*session_p, 0, "address"))) {
+        sstream_session_list_destroy (session_p);
+        rc = sstream_error_set (SSTREAM_EPROTO,
+            "gateway control at %s answered the open without the session's id, gateway "
+            "and address", self->endpoint);
+    }
+    return rc;
 }
 
 int
@@ -430,7 +465,7 @@ sstream_control_ping (sstream_control_t *self)
     if (!self)
         return sstream_error_set (SSTREAM_EINVAL, "sstream_control_ping: no control client");
     sstream_wire_t ping = { .type = SSTREAM_WIRE_PING }, reply;
-    int rc = s_exchange (self, &ping, REPLY_TIMEOUT, &reply);
+    int rc = s_exchange (self, &ping, REPLY_TIMEOUT, &reply, NULL);
     if (rc == SSTREAM_OK)
         sstream_wire_reset (&reply);
     return rc;

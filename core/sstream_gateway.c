@@ -40,6 +40,7 @@ static const sstream_setting_t s_gateway_schema [] = {
     { "tunnels/address", SSTREAM_SETTING_TEXT, NULL },
     { "tunnels/ports", SSTREAM_SETTING_TEXT, NULL },
     { "tunnels/window", SSTREAM_SETTING_SIZE, NULL },
+    { "tunnels/max-connections", SSTREAM_SETTING_COUNT, NULL },
     { "sessions/idle-timeout", SSTREAM_SETTING_DURATION, NULL },
     { "sessions/max", SSTREAM_SETTING_COUNT, NULL },
     SSTREAM_ACCESS_SCHEMA,
@@ -265,6 +266,12 @@ s_self_start_sessions (self_t *self, sstream_config_t *config)
     if (!rc && (window < 4096 || window > SSTREAM_WIRE_WINDOW_MAX))
         rc = sstream_error_set (SSTREAM_ECONFIG, "%s: window must be 4KiB to 1TiB",
                                 sstream_config_where (config, "tunnels/window"));
+    uint64_t max_connections = 0;
+    if (!rc)
+        rc = sstream_config_count (config, "tunnels/max-connections", 128, &max_connections);
+    if (!rc && max_connections == 0)
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: max-connections must be at least 1",
+                                sstream_config_where (config, "tunnels/max-connections"));
     if (!rc)
         rc = sstream_config_duration (config, "sessions/idle-timeout", 3600 * 1000, &idle);
     if (!rc)
@@ -277,6 +284,7 @@ s_self_start_sessions (self_t *self, sstream_config_t *config)
         .port_low = low,
         .port_high = high,
         .window = window,
+        .max_connections = max_connections,
         .send = sstream_router_tunnel_send,
         .send_arg = self->router
     };
@@ -523,7 +531,7 @@ s_handle_control (self_t *self)
                       : sstream_error_set (SSTREAM_EPROTO, "empty message");
         if (rc == SSTREAM_OK && zmsg_size (message) != 1)
             rc = sstream_error_set (SSTREAM_EPROTO, "control requests are one frame");
-        zframe_t *reply = NULL;
+        zframe_t *reply = NULL, *payload = NULL;
         if (rc) {
             //  Only a party this link trusts hears about it
             if (*client && (!self->control_trust || sstream_keyring_has (self->control_trust, key)))
@@ -534,13 +542,17 @@ s_handle_control (self_t *self)
             char text [SSTREAM_WIRE_TEXT_MAX];
             snprintf (text, sizeof (text), "%s: key %s may not control this gateway's sessions",
                       self->name, key? key: "(none)");
-            reply = sstream_wire_error (SSTREAM_EAUTH, NULL, text);
+            sstream_wire_t error = { .type = SSTREAM_WIRE_ERROR, .code = SSTREAM_EAUTH,
+                                     .request = request.request };
+            snprintf (error.text, sizeof (error.text), "%s", text);
+            reply = sstream_wire_encode (&error, NULL, 0);
         }
         else
         if (request.type != SSTREAM_WIRE_ERROR)
-            reply = sstream_sessions_request (self->sessions, client, key, &request);
+            reply = sstream_sessions_request (self->sessions, client, key, &request, &payload);
         if (reply)
-            sstream_link_send (self->control, routing_id, &reply, NULL);
+            sstream_link_send (self->control, routing_id, &reply, payload? &payload: NULL);
+        zframe_destroy (&payload);
         if (rc == SSTREAM_OK)
             sstream_wire_reset (&request);
         zframe_destroy (&routing_id);
@@ -620,6 +632,9 @@ s_gateway_actor (zsock_t *pipe, void *args)
             s_handle_pipe (self);
         if (self->terminated)
             break;
+        //  Tunnel sockets before the links: what comes over the links can
+        //  close a tunnel socket and open another on the same number
+        sstream_tunnels_handle_poll (self->tunnels, items + FIXED, tunnel_items);
         if (items [LOCAL_MONITOR].revents & ZMQ_POLLIN)
             sstream_router_handle_monitor (self->router, self->local);
         if (items [WAN_MONITOR].revents & ZMQ_POLLIN)
@@ -632,10 +647,10 @@ s_gateway_actor (zsock_t *pipe, void *args)
             sstream_router_handle_wan (self->router);
         if (items [CONTROL].revents & ZMQ_POLLIN)
             s_handle_control (self);
-        sstream_tunnels_handle_poll (self->tunnels, items + FIXED, tunnel_items);
         if (zclock_mono () >= sstream_router_next_wake (self->router)) {
             sstream_router_tick (self->router);
             sstream_sessions_tick (self->sessions);
+            sstream_tunnels_tick (self->tunnels);
             if (self->control_trust)
                 sstream_keyring_refresh (self->control_trust);
         }

@@ -267,13 +267,15 @@ s_producer_actor (zsock_t *pipe, void *args)
         int count = 0;
         items [count++] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
         int64_t timeout = -1;
-        if (self->client) {
+        //  Once done, the link is not read: what still comes on it (events of
+        //  a gateway going away) must not keep the poll awake
+        bool linked = self->client && !self->done;
+        if (linked) {
             sstream_link_t *link = sstream_client_link (self->client);
             items [count++] = (zmq_pollitem_t) { sstream_link_handle (link), 0, ZMQ_POLLIN, 0 };
             items [count++] = (zmq_pollitem_t) {
                 zsock_resolve (sstream_link_monitor (link)), 0, ZMQ_POLLIN, 0 };
-            if (!self->done)
-                timeout = sstream_client_next_tick (self->client);
+            timeout = sstream_client_next_tick (self->client);
         }
         //  Take data from the caller only when there is room to send it on
         bool want_data = self->done
@@ -291,12 +293,12 @@ s_producer_actor (zsock_t *pipe, void *args)
             s_self_handle_pipe (self);
         if (self->terminated)
             break;
-        if (self->client && (items [2].revents & ZMQ_POLLIN) && !self->done) {
+        if (linked && (items [2].revents & ZMQ_POLLIN) && !self->done) {
             rc = sstream_client_on_monitor (self->client);
             if (rc)
                 s_self_fail (self, rc);
         }
-        if (self->client && (items [1].revents & ZMQ_POLLIN))
+        if (linked && (items [1].revents & ZMQ_POLLIN))
             s_self_handle_link (self);
         if (want_data && (items [count - 1].revents & ZMQ_POLLIN))
             s_self_handle_data (self);

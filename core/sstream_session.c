@@ -53,7 +53,8 @@ sstream_sessions_new (const sstream_sessions_config_t *config)
     self->tunnels = config->tunnels;
     self->router = config->router;
     self->idle_timeout = config->idle_timeout;
-    self->owner_timeout = config->owner_timeout;
+    //  Holders ping every second: give them a few
+    self->owner_timeout = config->owner_timeout > 3000? config->owner_timeout: 3000;
     self->max_sessions = config->max_sessions;
     self->sessions = zhashx_new ();
     self->clients = zhashx_new ();
@@ -172,9 +173,12 @@ s_pack_session (sstream_sessions_t *self, msgpack_packer *packer, s_session_t *s
     s_pack_uint (packer, "bytes-out", stats.bytes_out);
 }
 
-//  A sessions reply with one session, or all (session NULL)
+//  A sessions reply with one session, or all (session NULL): a header that
+//  echoes the request's number, and the list as its payload
+
 static zframe_t *
-s_reply (sstream_sessions_t *self, s_session_t *session)
+s_reply (sstream_sessions_t *self, const sstream_wire_t *request, s_session_t *session,
+         zframe_t **payload_p)
 {
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
@@ -190,22 +194,29 @@ s_reply (sstream_sessions_t *self, s_session_t *session)
              session = (s_session_t *) zhashx_next (self->sessions))
             s_pack_session (self, &packer, session);
     }
-    sstream_wire_t reply = { .type = SSTREAM_WIRE_SESSIONS };
-    zframe_t *frame = sstream_wire_encode (&reply, buffer.data, buffer.size);
+    *payload_p = zframe_new (buffer.data, buffer.size);
     msgpack_sbuffer_destroy (&buffer);
+    sstream_wire_t reply = { .type = SSTREAM_WIRE_SESSIONS, .request = request->request };
+    zframe_t *frame = *payload_p? sstream_wire_encode (&reply, NULL, 0): NULL;
+    if (!frame)
+        zframe_destroy (payload_p);
     return frame;
 }
 
 static zframe_t *
-s_error (sstream_sessions_t *self, int code, const char *name, const char *format, ...)
+s_error (sstream_sessions_t *self, const sstream_wire_t *request, int code, const char *name,
+         const char *format, ...)
 {
-    char text [SSTREAM_WIRE_TEXT_MAX];
-    int used = snprintf (text, sizeof (text), "%s: ", self->gateway);
+    sstream_wire_t error = { .type = SSTREAM_WIRE_ERROR, .code = (uint32_t) code,
+                             .request = request->request };
+    if (name)
+        snprintf (error.stream, sizeof (error.stream), "%s", name);
+    int used = snprintf (error.text, sizeof (error.text), "%s: ", self->gateway);
     va_list args;
     va_start (args, format);
-    vsnprintf (text + used, sizeof (text) - used, format, args);
+    vsnprintf (error.text + used, sizeof (error.text) - used, format, args);
     va_end (args);
-    return sstream_wire_error ((uint32_t) code, name, text);
+    return sstream_wire_encode (&error, NULL, 0);
 }
 
 
@@ -213,41 +224,42 @@ s_error (sstream_sessions_t *self, int code, const char *name, const char *forma
 //  Requests
 
 static zframe_t *
-s_open (sstream_sessions_t *self, const char *client, const char *key, const sstream_wire_t *request)
+s_open (sstream_sessions_t *self, const char *holder, const char *key, const sstream_wire_t *request,
+        zframe_t **payload_p)
 {
     const char *name = request->stream;
     bool inbound = request->role == SSTREAM_ROLE_INBOUND;
     if (!streq (request->kind, "tunnel"))
-        return s_error (self, SSTREAM_EINVAL, name,
+        return s_error (self, request, SSTREAM_EINVAL, name,
             "session kind '%s' is not supported: this version opens tunnel sessions", request->kind);
     if (request->links > 1)
-        return s_error (self, SSTREAM_EINVAL, name,
+        return s_error (self, request, SSTREAM_EINVAL, name,
             "%" PRIu64 " parallel links asked for: this version has one link a session", request->links);
     if (inbound && !*request->target)
-        return s_error (self, SSTREAM_EINVAL, name,
+        return s_error (self, request, SSTREAM_EINVAL, name,
             "an inbound tunnel session needs the target server, host:port");
     if (!inbound && *request->target)
-        return s_error (self, SSTREAM_EINVAL, name,
+        return s_error (self, request, SSTREAM_EINVAL, name,
             "an outbound tunnel session listens here; the target belongs to the inbound one");
     bool peer_ready;
     const char *peer = sstream_router_peer (self->router, &peer_ready);
     if (*request->peer && !(peer && streq (peer, request->peer)))
-        return s_error (self, SSTREAM_EDENIED, name,
+        return s_error (self, request, SSTREAM_EDENIED, name,
             "the session needs peer gateway %s, and this gateway's peer is %s",
             request->peer, peer? peer: "none");
     if ((request->flags & SSTREAM_WIRE_NEED_PEER) && peer && !peer_ready)
-        return s_error (self, SSTREAM_ELOST, name, "its peer gateway %s is not connected", peer);
+        return s_error (self, request, SSTREAM_ELOST, name, "its peer gateway %s is not connected", peer);
     if (self->access
     &&  sstream_access_check (self->access, name, key,
                               inbound? SSTREAM_ROLE_PRODUCE: SSTREAM_ROLE_CONSUME) != SSTREAM_OK)
-        return s_error (self, SSTREAM_EDENIED, name, "%s", sstream_errmsg ());
+        return s_error (self, request, SSTREAM_EDENIED, name, "%s", sstream_errmsg ());
     if (zhashx_size (self->sessions) >= self->max_sessions)
-        return s_error (self, SSTREAM_EDENIED, name,
+        return s_error (self, request, SSTREAM_EDENIED, name,
             "%zu sessions are open, the most this gateway takes (sessions/max)",
             zhashx_size (self->sessions));
     s_session_t *session = (s_session_t *) zmalloc (sizeof (s_session_t));
     if (!session)
-        return s_error (self, SSTREAM_ENOMEM, name, "out of memory");
+        return s_error (self, request, SSTREAM_ENOMEM, name, "out of memory");
     byte random [8];
     randombytes_buf (random, sizeof (random));
     sodium_bin2hex (session->id, sizeof (session->id), random, sizeof (random));
@@ -257,7 +269,7 @@ s_open (sstream_sessions_t *self, const char *client, const char *key, const sst
     session->links = request->links? request->links: 1;
     session->rate = request->rate;
     session->hold = request->hold;
-    snprintf (session->owner, sizeof (session->owner), "%s", request->hold? client: "");
+    snprintf (session->owner, sizeof (session->owner), "%s", request->hold? holder: "");
     snprintf (session->key, sizeof (session->key), "%s", key? key: "");
     session->created = zclock_mono ();
     int rc;
@@ -277,43 +289,48 @@ s_open (sstream_sessions_t *self, const char *client, const char *key, const sst
         char detail [SSTREAM_WIRE_TEXT_MAX];
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
         free (session);
-        return s_error (self, rc, name, "%s", detail);
+        return s_error (self, request, rc, name, "%s", detail);
     }
     zhashx_insert (self->sessions, session->id, session);
     sstream_log_info ("%s: session %s opened: %s tunnel '%s' %s %s%s", self->gateway, session->id,
                       inbound? "inbound": "outbound", name, inbound? "to": "on",
                       inbound? session->target: session->listen, session->hold? ", held": "");
-    return s_reply (self, session);
+    return s_reply (self, request, session, payload_p);
 }
 
 zframe_t *
 sstream_sessions_request (sstream_sessions_t *self, const char *client, const char *key,
-                          const sstream_wire_t *request)
+                          const sstream_wire_t *request, zframe_t **payload_p)
 {
-    sstream_sessions_heard (self, client);
+    *payload_p = NULL;
+    //  A client that names itself holds its sessions across reconnections
+    const char *holder = *request->holder? request->holder: client;
+    sstream_sessions_heard (self, holder);
     switch (request->type) {
         case SSTREAM_WIRE_SESSION_OPEN:
-            return s_open (self, client, key, request);
+            return s_open (self, holder, key, request, payload_p);
         case SSTREAM_WIRE_SESSION_LIST: {
             if (!*request->id)
-                return s_reply (self, NULL);
+                return s_reply (self, request, NULL, payload_p);
             s_session_t *session = (s_session_t *) zhashx_lookup (self->sessions, request->id);
-            return session? s_reply (self, session)
-                          : s_error (self, SSTREAM_ECLOSED, NULL, "no session %s here", request->id);
+            return session? s_reply (self, request, session, payload_p)
+                          : s_error (self, request, SSTREAM_ECLOSED, NULL, "no session %s here", request->id);
         }
         case SSTREAM_WIRE_SESSION_RELEASE: {
             s_session_t *session = (s_session_t *) zhashx_lookup (self->sessions, request->id);
             if (!session)
-                return s_error (self, SSTREAM_ECLOSED, NULL,
+                return s_error (self, request, SSTREAM_ECLOSED, NULL,
                                 "no session %s here (released already, or it timed out)", request->id);
-            zframe_t *reply = s_reply (self, session);
+            zframe_t *reply = s_reply (self, request, session, payload_p);
             s_release (self, session, "asked for");
             return reply;
         }
-        case SSTREAM_WIRE_PING:
-            return sstream_wire_ping ();
+        case SSTREAM_WIRE_PING: {
+            sstream_wire_t pong = { .type = SSTREAM_WIRE_PING, .request = request->request };
+            return sstream_wire_encode (&pong, NULL, 0);
+        }
         default:
-            return s_error (self, SSTREAM_EPROTO, NULL, "%s is not a control request",
+            return s_error (self, request, SSTREAM_EPROTO, NULL, "%s is not a control request",
                             sstream_wire_type_name (request->type));
     }
 }

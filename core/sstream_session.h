@@ -38,12 +38,14 @@ void
     sstream_sessions_set_access (sstream_sessions_t *self, sstream_access_t *access);
 
 //  Answer a control request from the client with routing id client (hex)
-//  and key: the reply frame to send back.
+//  and key: the reply's header frame to send back, and in *payload_p its
+//  payload frame, if it has one (a sessions list).
 zframe_t *
     sstream_sessions_request (sstream_sessions_t *self, const char *client, const char *key,
-                              const sstream_wire_t *request);
+                              const sstream_wire_t *request, zframe_t **payload_p);
 
-//  A control client was heard from (it holds its sessions alive).
+//  A control client (its holder name, or routing id) was heard from: it
+//  holds its sessions alive.
 void
     sstream_sessions_heard (sstream_sessions_t *self, const char *client);
 

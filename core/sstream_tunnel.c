@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 
 #define READ_MAX (64 * 1024)
+#define OPEN_TIMEOUT 30000      //  msecs the other side may take to connect
+#define ACCEPT_PAUSE 200        //  msecs a listener rests after accept fails
 
 typedef enum {
     CONN_OPENING,               //  Waiting for the other side (or connect)
@@ -51,6 +53,7 @@ typedef struct {
     bool read_eof;              //  Our socket's input ended (told them)
     bool peer_eof;              //  Theirs did: shut our output once flushed
     bool wrote_eof;
+    int64_t created;            //  zclock_mono
 } s_conn_t;
 
 struct _s_end_t {
@@ -64,7 +67,9 @@ struct _s_end_t {
     uint64_t rate;              //  Bytes per second, 0: no limit
     double tokens;
     int64_t refilled;
-    uint64_t next_conn;
+    int64_t accept_paused;      //  Until then (zclock_mono), not polled
+    uint64_t next_conn;         //  From a random base, so that a session of the
+                                //  same name opened again numbers afresh
     sstream_tunnel_stats_t stats;
 };
 
@@ -74,6 +79,7 @@ struct _sstream_tunnels_t {
     int port_low;
     int port_high;
     uint64_t window;
+    uint64_t max_connections;
     sstream_tunnels_send_fn *send;
     void *send_arg;
     zhashx_t *ends;             //  Name -> s_end_t
@@ -124,6 +130,7 @@ sstream_tunnels_new (const sstream_tunnels_config_t *config)
     self->port_low = config->port_low;
     self->port_high = config->port_high;
     self->window = config->window;
+    self->max_connections = config->max_connections? config->max_connections: 128;
     self->send = config->send;
     self->send_arg = config->send_arg;
     self->ends = zhashx_new ();
@@ -189,6 +196,7 @@ s_end_new (sstream_tunnels_t *self, const char *name, bool outbound, uint64_t ra
     end->rate = rate;
     end->refilled = end->stats.last_active = zclock_mono ();
     end->tokens = rate? (double) rate / 10: 0;
+    end->next_conn = (uint64_t) randombytes_random () << 20;
     (void) self;
     return end;
 }
@@ -362,6 +370,7 @@ s_conn_new (sstream_tunnels_t *self, s_end_t *end, uint64_t conn_id, int fd)
     conn->end = end;
     conn->conn = conn_id;
     conn->fd = fd;
+    conn->created = zclock_mono ();
     conn->out = zlistx_new ();
     if (!conn->out) {
         free (conn);
@@ -478,8 +487,24 @@ s_accept (sstream_tunnels_t *self, s_end_t *end)
 {
     while (true) {
         int fd = accept4 (end->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
+                //  Out of descriptors, most likely: rest, rather than spin
+                sstream_log_warning ("%s: tunnel '%s' cannot accept a connection: %s", self->gateway,
+                                     end->name, strerror (errno));
+                end->accept_paused = zclock_mono () + ACCEPT_PAUSE;
+            }
             return;
+        }
+        if (end->stats.connections >= self->max_connections) {
+            sstream_log_warning ("%s: tunnel '%s' has %" PRIu64 " connections, the most it takes "
+                                 "(tunnels/max-connections): one refused", self->gateway,
+                                 end->name, end->stats.connections);
+            struct linger linger = { 1, 0 };
+            setsockopt (fd, SOL_SOCKET, SO_LINGER, &linger, sizeof (linger));
+            close (fd);
+            continue;
+        }
         uint64_t conn_id = ++end->next_conn;
         s_conn_t *conn = s_conn_new (self, end, conn_id, fd);
         if (!conn) {
@@ -522,8 +547,13 @@ s_tunnel_open (sstream_tunnels_t *self, const sstream_wire_t *header)
     }
     char key [SSTREAM_STREAM_NAME_MAX + 24];
     snprintf (key, sizeof (key), "%s/%" PRIu64, header->stream, header->conn);
-    if (zhashx_lookup (self->conns, key))
-        return;                 //  A repeat: the first one stands
+    if (zhashx_lookup (self->conns, key)) {
+        //  Numbers are not reused: this is a broken peer. The connection
+        //  that has it stands; the newcomer is refused
+        sstream_log_warning ("%s: tunnel '%s': a second open for connection %" PRIu64,
+                             self->gateway, header->stream, header->conn);
+        return;
+    }
     int fd = socket (end->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     s_conn_t *conn = fd >= 0? s_conn_new (self, end, header->conn, fd): NULL;
     if (!conn) {
@@ -641,6 +671,15 @@ sstream_tunnels_peer_lost (sstream_tunnels_t *self, const char *why)
 //  --------------------------------------------------------------------------
 //  Polling
 
+//  Reads wait for this many tokens, so that a limited connection reads in
+//  pieces worth their cost, not a few bytes at a time
+static double
+s_read_threshold (s_end_t *end)
+{
+    double burst = (double) end->rate / 10 > READ_MAX? (double) end->rate / 10: READ_MAX;
+    return burst / 4 < READ_MAX? burst / 4: READ_MAX;
+}
+
 static void
 s_refill (s_end_t *end, int64_t now)
 {
@@ -668,7 +707,9 @@ sstream_tunnels_poll_items (sstream_tunnels_t *self, zmq_pollitem_t *items, size
     for (end = (s_end_t *) zhashx_first (self->ends); end && count < max;
          end = (s_end_t *) zhashx_next (self->ends)) {
         s_refill (end, now);
-        if (end->listen_fd >= 0)
+        if (end->accept_paused && now >= end->accept_paused)
+            end->accept_paused = 0;
+        if (end->listen_fd >= 0 && !end->accept_paused)
             items [count++] = (zmq_pollitem_t) { NULL, end->listen_fd, ZMQ_POLLIN, 0 };
     }
     s_conn_t *conn;
@@ -679,7 +720,7 @@ sstream_tunnels_poll_items (sstream_tunnels_t *self, zmq_pollitem_t *items, size
             events |= ZMQ_POLLOUT;              //  Connect in progress
         if (conn->state == CONN_OPEN && !conn->read_eof
         &&  conn->credit > SSTREAM_WIRE_MESSAGE_COST
-        &&  (!conn->end->rate || conn->end->tokens > 0))
+        &&  (!conn->end->rate || conn->end->tokens >= s_read_threshold (conn->end)))
             events |= ZMQ_POLLIN;
         if (zlistx_size (conn->out))
             events |= ZMQ_POLLOUT;
@@ -728,11 +769,32 @@ sstream_tunnels_next_wake (sstream_tunnels_t *self)
     int64_t wake = 0;
     s_end_t *end;
     for (end = (s_end_t *) zhashx_first (self->ends); end;
-         end = (s_end_t *) zhashx_next (self->ends))
-        if (end->rate && end->tokens <= 0 && end->stats.connections) {
-            int64_t due = end->refilled + (int64_t) (-end->tokens * 1000 / (double) end->rate) + 1;
-            if (!wake || due < wake)
-                wake = due;
+         end = (s_end_t *) zhashx_next (self->ends)) {
+        int64_t due = 0;
+        if (end->rate && end->stats.connections) {
+            double wanted = s_read_threshold (end);
+            if (end->tokens < wanted)
+                due = end->refilled + (int64_t) ((wanted - end->tokens) * 1000 / (double) end->rate) + 1;
         }
+        if (end->accept_paused && (!due || end->accept_paused < due))
+            due = end->accept_paused;
+        if (due && (!wake || due < wake))
+            wake = due;
+    }
     return wake;
+}
+
+void
+sstream_tunnels_tick (sstream_tunnels_t *self)
+{
+    int64_t now = zclock_mono ();
+    zlistx_t *late = zlistx_new ();
+    s_conn_t *conn;
+    for (conn = (s_conn_t *) zhashx_first (self->conns); conn;
+         conn = (s_conn_t *) zhashx_next (self->conns))
+        if (conn->state == CONN_OPENING && now - conn->created > OPEN_TIMEOUT)
+            zlistx_add_end (late, conn);
+    for (conn = (s_conn_t *) zlistx_first (late); conn; conn = (s_conn_t *) zlistx_next (late))
+        s_conn_end (self, conn, true, true, "the other side did not open the connection in time");
+    zlistx_destroy (&late);
 }

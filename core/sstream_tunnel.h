@@ -27,6 +27,7 @@ typedef struct {
     int port_low;               //  Their ports come from this range
     int port_high;
     uint64_t window;            //  Bytes in flight per connection and way
+    uint64_t max_connections;   //  Open at once, per session
     sstream_tunnels_send_fn *send;
     void *send_arg;
 } sstream_tunnels_config_t;
@@ -73,7 +74,12 @@ void
 size_t
     sstream_tunnels_poll_count (sstream_tunnels_t *self);
 
-//  When rate limits next let something through (zclock_mono), or 0.
+//  Timed work: connections the other side never answered are reset.
+void
+    sstream_tunnels_tick (sstream_tunnels_t *self);
+
+//  When rate limits, or a listener paused after a failed accept, next let
+//  something through (zclock_mono), or 0.
 int64_t
     sstream_tunnels_next_wake (sstream_tunnels_t *self);
 

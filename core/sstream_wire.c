@@ -57,7 +57,7 @@ typedef struct {
 enum {
     K_STREAM, K_SEQ, K_LEN, K_FLAGS, K_META, K_BYTES, K_WINDOW, K_ROLE, K_CODE,
     K_TEXT, K_NAME, K_SESSION, K_HEARTBEAT, K_ID, K_KIND, K_TARGET, K_LINKS,
-    K_RATE, K_HOLD, K_CONN, K_SESSIONS, K_MODE, K_PEER, FIELD_COUNT
+    K_RATE, K_HOLD, K_CONN, K_MODE, K_PEER, K_REQ, K_HOLDER, FIELD_COUNT
 };
 
 static const s_field_t s_fields [FIELD_COUNT] = {
@@ -81,9 +81,10 @@ static const s_field_t s_fields [FIELD_COUNT] = {
     [K_RATE]      = FIELD ("rate", F_UINT, rate),
     [K_HOLD]      = FIELD ("hold", F_BOOL, hold),
     [K_CONN]      = FIELD ("conn", F_UINT, conn),
-    [K_SESSIONS]  = FIELD ("sessions", F_RAW, meta),
     [K_MODE]      = { "mode", F_STRICT_STR, 0, 0 },     //  checked, not kept
-    [K_PEER]      = FIELD ("peer", F_STRICT_STR, peer)
+    [K_PEER]      = FIELD ("peer", F_STRICT_STR, peer),
+    [K_REQ]       = FIELD ("req", F_UINT, request),
+    [K_HOLDER]    = FIELD ("holder", F_STRICT_STR, holder)
 };
 
 #define B(key) (1u << (key))
@@ -102,14 +103,14 @@ static const struct {
     [SSTREAM_WIRE_CREDIT]   = { B (K_STREAM) | B (K_BYTES), 0 },
     [SSTREAM_WIRE_END]      = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), 0 },
     [SSTREAM_WIRE_END_ACK]  = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), 0 },
-    [SSTREAM_WIRE_ERROR]    = { B (K_CODE) | B (K_TEXT), B (K_STREAM) },
-    [SSTREAM_WIRE_PING]     = { 0, 0 },
+    [SSTREAM_WIRE_ERROR]    = { B (K_CODE) | B (K_TEXT), B (K_STREAM) | B (K_REQ) },
+    [SSTREAM_WIRE_PING]     = { 0, B (K_REQ) | B (K_HOLDER) },
     [SSTREAM_WIRE_SESSION_OPEN] = { B (K_STREAM) | B (K_ROLE) | B (K_KIND),
                                     B (K_TARGET) | B (K_LINKS) | B (K_RATE) | B (K_HOLD) | B (K_MODE)
-                                    | B (K_FLAGS) | B (K_PEER) },
-    [SSTREAM_WIRE_SESSION_LIST] = { 0, B (K_ID) },
-    [SSTREAM_WIRE_SESSION_RELEASE] = { B (K_ID), 0 },
-    [SSTREAM_WIRE_SESSIONS]     = { B (K_SESSIONS), 0 },
+                                    | B (K_FLAGS) | B (K_PEER) | B (K_REQ) | B (K_HOLDER) },
+    [SSTREAM_WIRE_SESSION_LIST] = { 0, B (K_ID) | B (K_REQ) | B (K_HOLDER) },
+    [SSTREAM_WIRE_SESSION_RELEASE] = { B (K_ID), B (K_REQ) | B (K_HOLDER) },
+    [SSTREAM_WIRE_SESSIONS]     = { 0, B (K_REQ) },
     [SSTREAM_WIRE_TUNNEL_OPEN]  = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW), 0 },
     [SSTREAM_WIRE_TUNNEL_OPENED] = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW), 0 },
     [SSTREAM_WIRE_TUNNEL_DATA]  = { B (K_STREAM) | B (K_CONN) | B (K_LEN), 0 },
@@ -122,7 +123,8 @@ static const struct {
 bool
 sstream_wire_has_payload (int type)
 {
-    return type == SSTREAM_WIRE_DATA || type == SSTREAM_WIRE_TUNNEL_DATA;
+    return type == SSTREAM_WIRE_DATA || type == SSTREAM_WIRE_TUNNEL_DATA
+        || type == SSTREAM_WIRE_SESSIONS;
 }
 
 
@@ -405,10 +407,8 @@ s_decode_field (sstream_wire_t *self, int key, const msgpack_object *value, bool
             *(bool *) member = value->via.boolean;
             break;
         case F_RAW: {
-            msgpack_object_type wanted = key == K_META? MSGPACK_OBJECT_MAP: MSGPACK_OBJECT_ARRAY;
-            if (value->type != wanted)
-                return s_malformed ("'%s' is not %s", field->key,
-                                    wanted == MSGPACK_OBJECT_MAP? "a map": "an array");
+            if (value->type != MSGPACK_OBJECT_MAP)
+                return s_malformed ("'%s' is not a map", field->key);
             if (want_raw) {
                 msgpack_sbuffer sbuffer;
                 msgpack_sbuffer_init (&sbuffer);
@@ -608,7 +608,7 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
 
     unsigned seen = 0;
     bool has_version = false, has_type = false;
-    //  Raw fields (metadata, a sessions list) are copied only when wanted
+    //  Metadata is copied only when wanted
     if (!rc)
         rc = s_decode_map (self, &unpacked.data, want_meta, &seen, &has_version, &has_type);
     msgpack_unpacked_destroy (&unpacked);
@@ -617,8 +617,6 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
     else
     if (!rc && !has_type)
         rc = s_malformed ("no message type 't'");
-    if (!rc && self->type == SSTREAM_WIRE_SESSIONS && !self->meta)
-        rc = s_malformed ("sessions message without its list");
     if (!rc) {
         unsigned missing = s_types [self->type].required & ~seen;
         int key;
@@ -653,7 +651,7 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size, bool w
         rc = sstream_error_set (SSTREAM_EPROTO,
             "data message with flags 0x%" PRIx64 ", which this version does not support",
             self->flags);
-    if (!rc && self->type != SSTREAM_WIRE_DATA && self->type != SSTREAM_WIRE_SESSIONS && self->meta) {
+    if (!rc && self->type != SSTREAM_WIRE_DATA && self->meta) {
         free (self->meta);              //  Not this type's: ignore it
         self->meta = NULL;
         self->meta_size = 0;
@@ -691,6 +689,32 @@ sstream_wire_check_meta (const void *meta, size_t size)
     else
     if (unpacked.data.type != MSGPACK_OBJECT_MAP)
         rc = sstream_error_set (SSTREAM_EINVAL, "metadata is not a msgpack map");
+    msgpack_unpacked_destroy (&unpacked);
+    return rc;
+}
+
+int
+sstream_wire_check_list (const void *data, size_t size)
+{
+    if (!data || size == 0 || size > SSTREAM_WIRE_LIST_MAX)
+        return s_malformed ("a list of %zu bytes (1 to %d)", size, SSTREAM_WIRE_LIST_MAX);
+    if (!s_sizes_are_sane ((const byte *) data, size))
+        return s_malformed ("a list declares more elements than it holds, or nests deeper than %d",
+                            NESTING_MAX);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    msgpack_unpack_return result =
+        msgpack_unpack_next (&unpacked, (const char *) data, size, &offset);
+    int rc = SSTREAM_OK;
+    if (result != MSGPACK_UNPACK_SUCCESS && result != MSGPACK_UNPACK_EXTRA_BYTES)
+        rc = s_malformed ("a list that is not msgpack");
+    else
+    if (offset != size)
+        rc = s_malformed ("%zu bytes after a list", size - offset);
+    else
+    if (unpacked.data.type != MSGPACK_OBJECT_ARRAY)
+        rc = s_malformed ("a list that is not a msgpack array");
     msgpack_unpacked_destroy (&unpacked);
     return rc;
 }

@@ -70,6 +70,7 @@ typedef enum {
 #define SSTREAM_WIRE_NEED_PEER   1
 
 #define SSTREAM_WIRE_ID_MAX      32
+#define SSTREAM_WIRE_LIST_MAX    (16 << 20)     //  A sessions payload
 #define SSTREAM_WIRE_ADDRESS_MAX 255
 
 //  A decoded header. Fields a type does not use are zero.
@@ -96,8 +97,10 @@ typedef struct {
     bool hold;                  //  session-open: ends with its client
     uint64_t conn;              //  tunnel-*: the connection's number
     char peer [65];             //  session-open: the peer gateway it needs
-    byte *meta;                 //  data: user metadata (msgpack map), owned;
-    size_t meta_size;           //  sessions: the list (msgpack array), owned
+    uint64_t request;           //  control requests, echoed in their replies
+    char holder [33];           //  control requests: who holds held sessions
+    byte *meta;                 //  data: user metadata (msgpack map), owned
+    size_t meta_size;
 } sstream_wire_t;
 
 //  Decode one header frame into self, whatever self held before (reset it
@@ -123,9 +126,14 @@ void
 int
     sstream_wire_check_meta (const void *meta, size_t size);
 
-//  True for the types followed by a payload frame (data, tunnel-data).
+//  True for the types followed by a payload frame (data, tunnel-data,
+//  sessions).
 bool
     sstream_wire_has_payload (int type);
+
+//  A sessions payload: a msgpack array, checked before it is unpacked.
+int
+    sstream_wire_check_list (const void *data, size_t size);
 
 //  Name of a message type, for logs.
 const char *

@@ -8,6 +8,7 @@
 
 #include "pipe.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -107,6 +108,13 @@ s_human_age (char *text, size_t size, uint64_t msecs)
         snprintf (text, size, "%" PRIu64 "h%02" PRIu64 "m", seconds / 3600, seconds / 60 % 60);
 }
 
+static const char *
+s_text (sstream_session_list_t *list, size_t index, const char *field)
+{
+    const char *value = sstream_session_list_get (list, index, field);
+    return value? value: "-";
+}
+
 static uint64_t
 s_number (sstream_session_list_t *list, size_t index, const char *field)
 {
@@ -142,10 +150,8 @@ s_print_table (sstream_session_list_t *list)
         strcat (rate_text, "/s");
         s_human_age (age_text, sizeof (age_text), age);
         printf ("%-16s  %-16.16s  %-8s  %-22.22s  %5" PRIu64 "  %9s  %9s  %11s  %11s  %7s\n",
-                sstream_session_list_get (list, index, "id"),
-                sstream_session_list_get (list, index, "name"),
-                sstream_session_list_get (list, index, "role"),
-                sstream_session_list_get (list, index, "address"),
+                s_text (list, index, "id"), s_text (list, index, "name"),
+                s_text (list, index, "role"), s_text (list, index, "address"),
                 s_number (list, index, "connections"), in_text, out_text, rate_text, limit_text,
                 age_text);
     }
@@ -199,15 +205,40 @@ s_connect (const pipe_client_args_t *args, const char *endpoints, sstream_contro
     return rc? pipe_fail (rc): PIPE_EXIT_OK;
 }
 
-//  Wait, pinging, until a signal; then say which.
+//  Release a session this command held; a second signal cutting that short
+//  is no disaster: the gateway lets go once it stops hearing from us.
 static int
-s_hold (sstream_control_t **controls, size_t count)
+s_release_held (sstream_control_t *control, const char *id)
+{
+    int rc = sstream_control_release (control, id);
+    if (rc == SSTREAM_EINTR) {
+        pipe_error ("interrupted while releasing session %s: gateway control at %s releases it "
+                    "when it stops hearing from us (its peer-timeout)", id,
+                    sstream_control_endpoint (control));
+        return PIPE_EXIT_FAILED;
+    }
+    return rc? pipe_fail (rc): PIPE_EXIT_OK;
+}
+
+//  Hold sessions until a signal (then say which), or until one ends.
+static int
+s_hold (sstream_control_t **controls, char **ids, size_t count)
 {
     while (!pipe_interrupted ()) {
         usleep (PING_INTERVAL_MS * 1000);
         size_t index;
         for (index = 0; index < count && !pipe_interrupted (); index++) {
-            int rc = sstream_control_ping (controls [index]);
+            //  Asking after the session keeps it, and tells us if it ended
+            sstream_session_list_t *session = NULL;
+            int rc = sstream_control_list (controls [index], ids [index], &session);
+            sstream_session_list_destroy (&session);
+            if (rc == SSTREAM_ECLOSED) {
+                pipe_error ("session %s at %s has ended: %s", ids [index],
+                            sstream_control_endpoint (controls [index]), sstream_errmsg ());
+                free (ids [index]);
+                ids [index] = NULL;         //  Nothing to release
+                return PIPE_EXIT_FAILED;
+            }
             if (rc && rc != SSTREAM_EINTR) {
                 pipe_error ("lost gateway control at %s: %s",
                             sstream_control_endpoint (controls [index]), sstream_errmsg ());
@@ -325,9 +356,10 @@ pipe_open_main (int argc, char **argv)
     char *id = strdup (sstream_session_list_get (session, 0, "id"));
     sstream_session_list_destroy (&session);
     if (hold) {
-        status = s_hold (&control, 1);
-        if (sstream_control_release (control, id) && status == PIPE_EXIT_OK)
-            status = pipe_fail (SSTREAM_EIO);
+        status = s_hold (&control, &id, 1);
+        int failed = id? s_release_held (control, id): 0;
+        if (failed && status == PIPE_EXIT_OK)
+            status = failed;
     }
     free (id);
     sstream_control_destroy (&control);
@@ -468,18 +500,29 @@ s_open_one_of (const pipe_client_args_t *args, const char *endpoints, const char
     int rc = pipe_client_options (args, &options);
     if (rc)
         return pipe_fail (rc);
+    //  Each endpoint, trimmed; empty entries are a mistake
     char *list = strdup (endpoints);
-    char *cursor = list, *endpoint;
+    char *items [32];
+    size_t count = 0;
+    char *cursor = list, *item;
+    while ((item = strsep (&cursor, ","))) {
+        while (isspace ((unsigned char) *item))
+            item++;
+        size_t length = strlen (item);
+        while (length && isspace ((unsigned char) item [length - 1]))
+            item [--length] = 0;
+        if (!*item || count == 32) {
+            free (list);
+            sstream_config_destroy (&options);
+            return pipe_usage_error ("'%s' is not a list of up to 32 endpoints", endpoints);
+        }
+        items [count++] = item;
+    }
     char tried [2048] = "";
-    size_t remaining = 1;
-    const char *scan;
-    for (scan = endpoints; *scan; scan++)
-        remaining += *scan == ',';
+    size_t index;
     rc = SSTREAM_EINVAL;
-    while ((endpoint = strsep (&cursor, ",")) && remaining--) {
-        while (*endpoint == ' ')
-            endpoint++;
-        rc = sstream_control_new (control_p, endpoint, options);
+    for (index = 0; index < count; index++) {
+        rc = sstream_control_new (control_p, items [index], options);
         if (!rc) {
             sstream_config_t *params;
             sstream_config_new (&params);
@@ -490,7 +533,7 @@ s_open_one_of (const pipe_client_args_t *args, const char *endpoints, const char
                 sstream_config_set (params, "rate", rate);
             if (peer)
                 sstream_config_set (params, "peer", peer);
-            if (remaining)
+            if (index + 1 < count)
                 sstream_config_set (params, "need-peer", "yes");
             rc = sstream_control_open (*control_p, name, role, params, session_p);
             sstream_config_destroy (&params);
@@ -606,11 +649,12 @@ pipe_tunnel_main (int argc, char **argv)
                 sstream_session_list_get (sessions [1], 0, "gateway"), target,
                 sstream_session_list_get (sessions [0], 0, "gateway"));
         fflush (stdout);
-        status = s_hold (controls, 2);
+        status = s_hold (controls, ids, 2);
     }
     for (side = 1; side >= 0; side--) {
-        if (ids [side] && sstream_control_release (controls [side], ids [side]) && !status)
-            status = pipe_fail (SSTREAM_EIO);
+        int failed = ids [side]? s_release_held (controls [side], ids [side]): 0;
+        if (failed && !status)
+            status = failed;
         sstream_session_list_destroy (&sessions [side]);
         free (ids [side]);
         sstream_control_destroy (&controls [side]);

@@ -11,6 +11,7 @@
 #include "support.h"
 
 #include <criterion/criterion.h>
+#include <sys/resource.h>
 
 static support_path_t s_path;
 
@@ -151,6 +152,40 @@ Test (failures, a_gateway_that_stops_mid_stream_fails_both_ends)
     cr_assert (rc == SSTREAM_EABORTED || rc == SSTREAM_ELOST, "got %d: %s", rc, sstream_errmsg ());
     cr_assert_lt (zclock_mono () - start, 5000, "the producer took %" PRId64 " ms to learn",
                   zclock_mono () - start);
+    sstream_consumer_destroy (&consumer);
+    sstream_producer_destroy (&producer);
+}
+
+//  CPU time this process has used, in seconds
+static double
+s_cpu_seconds (void)
+{
+    struct rusage usage;
+    getrusage (RUSAGE_SELF, &usage);
+    return (double) usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6
+         + (double) usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
+}
+
+Test (failures, failed_handles_kept_open_after_their_gateway_went_away_stay_idle)
+{
+    sstream_consumer_t *consumer;
+    cr_assert_eq (sstream_consumer_new (&consumer, s_b (), "idle", s_path.consumer_options), SSTREAM_OK);
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "idle", s_path.producer_options), SSTREAM_OK);
+    char data [1000] = { 1 };
+    cr_assert_eq (sstream_producer_send (producer, data, sizeof (data), NULL, 0, 5000), SSTREAM_OK);
+    sstream_message_t *message;
+    cr_assert_eq (sstream_consumer_recv (consumer, &message, 5000), SSTREAM_OK);
+    sstream_message_destroy (&message);
+    sstream_gateway_destroy (&s_path.b);
+    cr_assert_neq (sstream_consumer_recv (consumer, &message, 10000), SSTREAM_OK);
+    cr_assert_neq (sstream_producer_close (producer, 10000), SSTREAM_OK);
+    //  The application keeps both handles a while; their actors, whose
+    //  links keep reporting a gateway that is not there, must not spin
+    double before = s_cpu_seconds ();
+    zclock_sleep (2000);
+    double used = s_cpu_seconds () - before;
+    cr_assert_lt (used, 0.5, "%.2f s of CPU in 2 s with nothing to do", used);
     sstream_consumer_destroy (&consumer);
     sstream_producer_destroy (&producer);
 }

@@ -449,3 +449,30 @@ Test (wire, declared_sizes_cannot_make_the_decoder_allocate_wildly)
     cr_assert_eq (sstream_wire_decode (&out, deep, sizeof (deep), true), SSTREAM_EPROTO);
     cr_assert (strstr (sstream_errmsg (), "nests deeper"), "%s", sstream_errmsg ());
 }
+
+Test (wire, sessions_lists_are_checked_before_they_are_unpacked)
+{
+    //  [ {"id": "ab"} ]
+    const byte good [] = { 0x91, 0x81, 0xa2, 'i', 'd', 0xa2, 'a', 'b' };
+    cr_assert_eq (sstream_wire_check_list (good, sizeof (good)), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_wire_check_list (good, sizeof (good) - 1), SSTREAM_EPROTO);
+    const byte map [] = { 0x81, 0xa2, 'i', 'd', 0xa2, 'a', 'b' };
+    cr_assert_eq (sstream_wire_check_list (map, sizeof (map)), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "array"), "%s", sstream_errmsg ());
+    //  An array 32 bit that says it holds four billion elements
+    const byte huge [] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0 };
+    cr_assert_eq (sstream_wire_check_list (huge, sizeof (huge)), SSTREAM_EPROTO);
+    const byte trailing [] = { 0x90, 0xc0 };
+    cr_assert_eq (sstream_wire_check_list (trailing, sizeof (trailing)), SSTREAM_EPROTO);
+    cr_assert_eq (sstream_wire_check_list (NULL, 0), SSTREAM_EPROTO);
+    //  A sessions reply: its list is a payload frame, and its request number
+    //  comes back
+    sstream_wire_t reply = { .type = SSTREAM_WIRE_SESSIONS, .request = 42 }, decoded;
+    zframe_t *frame = sstream_wire_encode (&reply, NULL, 0);
+    cr_assert_not_null (frame);
+    cr_assert (sstream_wire_has_payload (SSTREAM_WIRE_SESSIONS));
+    cr_assert_eq (sstream_wire_decode (&decoded, zframe_data (frame), zframe_size (frame), false), SSTREAM_OK);
+    cr_assert_eq (decoded.request, 42);
+    sstream_wire_reset (&decoded);
+    zframe_destroy (&frame);
+}

@@ -647,3 +647,68 @@ Test (sessions, clients_and_tunnels_fail_over_to_the_other_pair)
     free (out);
     free (err);
 }
+
+Test (sessions, status_lists_hundreds_of_sessions)
+{
+    gateways_t gateways;
+    gateways_start (&gateways, s_folder, NULL);
+    sstream_control_t *control = s_control (&gateways, 'a');
+    enum { SESSIONS = 600 };
+    char target [64];
+    snprintf (target, sizeof (target), "127.0.0.1:%d", support_free_port ());
+    int index;
+    for (index = 0; index < SESSIONS; index++) {
+        char name [64];
+        snprintf (name, sizeof (name), "a-rather-long-session-name-for-a-big-list-%d", index);
+        free (s_open (control, name, "inbound", target));
+    }
+    cr_assert_eq (s_count (control), SESSIONS);
+    char *out = s_path ("status.out"), *err = s_path ("status.err");
+    cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", gateways.control_a, "-k", gateways.operator_key,
+                                     "-g", gateways.gateway_a_pub, NULL), 0, "%s", support_read_file (err));
+    char *text = support_read_file (out);
+    size_t lines = 0;
+    const char *reader;
+    for (reader = text; *reader; reader++)
+        lines += *reader == '\n';
+    cr_assert_eq (lines, SESSIONS + 1, "%zu lines for %d sessions", lines, SESSIONS);
+    fprintf (stderr, "status listed %d sessions in %zu bytes of table\n", SESSIONS, strlen (text));
+    free (text);
+    free (out);
+    free (err);
+    sstream_control_destroy (&control);
+    gateways_stop (&gateways);
+}
+
+Test (sessions, a_tunnel_whose_session_is_released_elsewhere_ends_and_says_so)
+{
+    gateways_t gateways;
+    gateways_start (&gateways, s_folder, NULL);
+    char *out = s_path ("tunnel.out"), *err = s_path ("tunnel.err");
+    char target [64];
+    snprintf (target, sizeof (target), "127.0.0.1:%d", support_free_port ());
+    pid_t tunnel = gateways_pipe_spawn (out, err, "tunnel", "gone", target,
+                                        "--inbound", gateways.control_a, "--inbound-key", gateways.gateway_a_pub,
+                                        "--outbound", gateways.control_b, "--outbound-key", gateways.gateway_b_pub,
+                                        "-k", gateways.operator_key, NULL);
+    cr_assert (support_wait_for_text (out, "connect to", 15000), "%s", support_read_file (err));
+    sstream_control_t *control = s_control (&gateways, 'b');
+    sstream_session_list_t *all;
+    cr_assert_eq (sstream_control_list (control, NULL, &all), 0);
+    cr_assert_eq (sstream_session_list_size (all), 1);
+    cr_assert_eq (sstream_control_release (control, sstream_session_list_get (all, 0, "id")), 0);
+    sstream_session_list_destroy (&all);
+    int status = support_wait (tunnel, 10000);
+    cr_assert_eq (status, 1, "the tunnel command exited %d: %s", status, support_read_file (err));
+    char *said = support_read_file (err);
+    cr_assert (strstr (said, "has ended"), "%s", said);
+    free (said);
+    //  Its other end went with it
+    sstream_control_t *control_a = s_control (&gateways, 'a');
+    cr_assert_eq (s_count (control_a), 0);
+    sstream_control_destroy (&control_a);
+    sstream_control_destroy (&control);
+    free (out);
+    free (err);
+    gateways_stop (&gateways);
+}

@@ -699,3 +699,35 @@ Test (tunnel, listening_ports_come_from_the_range_and_skip_ports_in_use)
     free (err);
     gateways_stop (&gateways);
 }
+
+Test (tunnel, connections_beyond_the_limit_are_refused_and_the_others_carry_on)
+{
+    gateways_t gateways;
+    gateways_options_t options = { .extra_b = { "tunnels/max-connections=2" } };
+    gateways_start (&gateways, s_folder, &options);
+    s_tunnel_t tunnel;
+    int listener = s_tunnel_to_listener (&tunnel, &gateways, "limit", NULL);
+    int clients [2], servers [2];
+    int index;
+    for (index = 0; index < 2; index++) {
+        clients [index] = s_connect (tunnel.port);
+        cr_assert (s_write_all (clients [index], "hi", 2));
+        servers [index] = s_accept (listener);
+    }
+    int third = s_connect (tunnel.port);
+    int error = s_read_error (third);
+    cr_assert_eq (error, ECONNRESET, "the third connection saw %s, not a reset",
+                  error? strerror (error): "an end");
+    close (third);
+    for (index = 0; index < 2; index++) {
+        char got [2];
+        cr_assert_eq (recv (servers [index], got, 2, MSG_WAITALL), 2);
+        cr_assert (s_write_all (servers [index], "ok", 2));
+        cr_assert_eq (recv (clients [index], got, 2, MSG_WAITALL), 2);
+        close (clients [index]);
+        close (servers [index]);
+    }
+    close (listener);
+    s_tunnel_stop (&tunnel);
+    gateways_stop (&gateways);
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+#   Tunnel benchmark: the time to open a tunnel's two sessions through two
+#   gateways (median of 100), and iperf3 through a tunnel, beside SciStream's
+#   data planes measured by ../shared/bench/anchors.sh in the same run.
+#
+#   test/bench/tunnel.sh [BUILD_DIR] [SECONDS]     (defaults: build, 5)
+#
+#   Prints JSON lines: the anchors' {"anchor": ..., "gbytes_per_s": ...},
+#   bench_sessions' timings, and {"path": ..., "gbytes_per_s": ...} for
+#   iperf3 through the tunnel with CURVE on the WAN link and without it.
+#   Set SSTREAM_ANCHORS to anchors.sh elsewhere, or to "skip".
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-$top/build}" && pwd)
+secs=${2:-5}
+pipe=$build/tools/sstream-pipe
+bench=$build/test/bench_sessions
+anchors=${SSTREAM_ANCHORS:-$top/../shared/bench/anchors.sh}
+for program in "$pipe" "$bench"; do
+    [ -x "$program" ] || { echo "tunnel.sh: $program is missing: build first" >&2; exit 2; }
+done
+command -v iperf3 > /dev/null || { echo "tunnel.sh: needs iperf3 (apt-get install iperf3)" >&2; exit 2; }
+
+if [ "$anchors" != skip ]; then
+    [ -x "$anchors" ] || [ -f "$anchors" ] || { echo "tunnel.sh: no $anchors (set SSTREAM_ANCHORS)" >&2; exit 2; }
+    bash "$anchors" "$secs"
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup () {
+    for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2> /dev/null || true; done
+    wait 2> /dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+base=$(( 30000 + (RANDOM % 20000) ))
+port () { echo $(( base + $1 )); }
+
+for pair in "gateway-a keys" "gateway-b keys" "operator keys/operators" \
+            "producer keys/facility-a" "consumer keys/facility-b"; do
+    set -- $pair
+    "$pipe" keygen "$1" --dir "$work/$2" > /dev/null
+done
+
+#   Two gateways from conf/, on ports of this run; $1: WAN security
+start_gateways () {
+    local security=$1 which
+    for which in a b; do
+        local local_port control_port tunnel_low
+        if [ $which = a ]; then local_port=$(port 1); control_port=$(port 3); tunnel_low=$(port 10)
+        else local_port=$(port 2); control_port=$(port 4); tunnel_low=$(port 60); fi
+        local peer=b; [ $which = b ] && peer=a
+        "$pipe" gateway -q -c "$top/conf/gateway-$which.cfg" \
+            --set gateway/secret-key="$work/keys/gateway-$which.secret" \
+            --set local/trusted-keys="$work/keys/facility-$which" \
+            --set local/endpoint=tcp://127.0.0.1:"$local_port" \
+            --set peer/endpoint=tcp://127.0.0.1:"$(port 0)" \
+            --set peer/public-key="$work/keys/gateway-$peer.pub" \
+            --set peer/security="$security" \
+            --set control/endpoint=tcp://127.0.0.1:"$control_port" \
+            --set control/trusted-keys="$work/keys/operators" \
+            --set tunnels/ports="$tunnel_low-$(( tunnel_low + 49 ))" \
+            > "$work/gateway-$which.out" 2> "$work/gateway-$which.err" &
+        pids+=($!)
+    done
+    for which in a b; do
+        for _ in $(seq 100); do grep -q ready "$work/gateway-$which.out" && break; sleep 0.1; done
+        grep -q ready "$work/gateway-$which.out" || { cat "$work/gateway-$which.err" >&2; exit 1; }
+    done
+    sleep 1     #   the WAN link pairs
+}
+
+stop_gateways () {
+    for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
+    wait 2> /dev/null || true
+    pids=()
+}
+
+gbps_of () {    # iperf3 JSON on stdin -> GB/s received
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.3f" % (d["end"]["sum_received"]["bytes"]/d["end"]["sum_received"]["seconds"]/1e9))'
+}
+
+#   iperf3 through a tunnel; $1: label, $2: parallel streams
+through_tunnel () {
+    local label=$1 streams=$2 server_port
+    server_port=$(port 5)
+    iperf3 -s -1 -B 127.0.0.1 -p "$server_port" > /dev/null 2>&1 &
+    local server=$!
+    "$pipe" tunnel bench 127.0.0.1:"$server_port" \
+        --inbound tcp://127.0.0.1:"$(port 3)" --inbound-key "$work/keys/gateway-a.pub" \
+        --outbound tcp://127.0.0.1:"$(port 4)" --outbound-key "$work/keys/gateway-b.pub" \
+        -k "$work/keys/operators/operator.secret" > "$work/tunnel.out" 2> "$work/tunnel.err" &
+    local tunnel=$!
+    for _ in $(seq 100); do grep -qs "connect to" "$work/tunnel.out" && break; sleep 0.1; done
+    local address
+    address=$(grep -o "connect to [0-9.]*:[0-9]*" "$work/tunnel.out" | cut -d' ' -f3)
+    [ -n "$address" ] || { cat "$work/tunnel.err" >&2; exit 1; }
+    local rate
+    rate=$(iperf3 -c "${address%:*}" -p "${address#*:}" -t "$secs" -P "$streams" -J | gbps_of)
+    echo "{\"path\": \"iperf3 through an sstream tunnel, $label\", \"streams\": $streams, \"gbytes_per_s\": $rate}"
+    kill -INT "$tunnel"; wait "$tunnel" || true
+    wait "$server" 2> /dev/null || true
+}
+
+start_gateways curve
+"$bench" tcp://127.0.0.1:"$(port 3)" "$work/keys/gateway-a.pub" \
+         tcp://127.0.0.1:"$(port 4)" "$work/keys/gateway-b.pub" "$work/keys/operators/operator.secret" 100
+through_tunnel "CURVE on the WAN link" 1
+through_tunnel "CURVE on the WAN link" 4
+stop_gateways
+
+start_gateways none
+through_tunnel "no security on the WAN link" 1
+through_tunnel "no security on the WAN link" 4
+stop_gateways
