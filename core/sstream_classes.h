@@ -21,6 +21,15 @@
 void
     sstream_library_init (void);
 
+//  Every actor thread of the library counts itself in at its start and out
+//  at its very end, and polls the descriptor enter returns (-1: none): when
+//  it is readable the process is exiting, and the actor stops as if
+//  destroyed, before CZMQ closes the sockets left open.
+int
+    sstream_actor_enter (void);
+void
+    sstream_actor_leave (void);
+
 //  Signals belong to the application. CZMQ aborts the process when a
 //  socket option call of its own is interrupted, so: the library's threads
 //  never take a signal (refuse), and a caller's thread holds them off while

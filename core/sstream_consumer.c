@@ -284,6 +284,18 @@ s_self_send_error (self_t *self, int code, const char *text)
         sstream_client_send (self->client, &error, NULL);
 }
 
+//  Destroyed, or the process is exiting: tell the gateway at once.
+
+static void
+s_self_terminate (self_t *self, const char *why)
+{
+    self->terminated = true;
+    if (self->client && !self->failed && self->stage != STAGE_DONE) {
+        s_self_send_error (self, SSTREAM_EABORTED, why);
+        zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
+    }
+}
+
 static void
 s_self_handle_pipe (self_t *self)
 {
@@ -292,14 +304,8 @@ s_self_handle_pipe (self_t *self)
         self->terminated = true;
         return;
     }
-    if (streq (command, "$TERM")) {
-        self->terminated = true;
-        if (self->client && !self->failed && self->stage != STAGE_DONE) {
-            s_self_send_error (self, SSTREAM_EABORTED,
-                               "the consumer went away before acknowledging the end of the stream");
-            zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
-        }
-    }
+    if (streq (command, "$TERM"))
+        s_self_terminate (self, "the consumer went away before acknowledging the end of the stream");
     else
     if (streq (command, "ACK")) {
         if (self->failed)
@@ -349,6 +355,7 @@ static void
 s_consumer_actor (zsock_t *pipe, void *args)
 {
     sstream_signals_refuse ();
+    int exiting = sstream_actor_enter ();
     sstream_consumer_t *consumer = (sstream_consumer_t *) args;
     self_t *self = s_self_new (pipe, consumer);
     zsock_signal (pipe, 0);
@@ -358,10 +365,11 @@ s_consumer_actor (zsock_t *pipe, void *args)
         s_self_fail (self, rc);
 
     while (!self->terminated) {
-        zmq_pollitem_t items [4];
+        zmq_pollitem_t items [5];
         int count = 0;
         items [count++] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
         items [count++] = (zmq_pollitem_t) { zsock_resolve (self->data), 0, ZMQ_POLLIN, 0 };
+        items [count++] = (zmq_pollitem_t) { NULL, exiting, ZMQ_POLLIN, 0 };
         int64_t timeout = -1;
         //  Once failed, the link is not read: what still comes on it (events
         //  of a gateway going away) must not keep the poll awake
@@ -383,17 +391,19 @@ s_consumer_actor (zsock_t *pipe, void *args)
         }
         if (items [0].revents & ZMQ_POLLIN)
             s_self_handle_pipe (self);
+        if (items [2].revents & ZMQ_POLLIN)
+            s_self_terminate (self, "the consumer's process is exiting");
         if (self->terminated)
             break;
         if (items [1].revents & ZMQ_POLLIN)
             s_self_handle_data (self);
-        if (linked && (items [3].revents & ZMQ_POLLIN) && !self->failed) {
+        if (linked && (items [4].revents & ZMQ_POLLIN) && !self->failed) {
             rc = sstream_client_on_monitor (self->client);
             //  Once done, the gateway may hang up: that is no failure
             if (rc && self->stage != STAGE_DONE)
                 s_self_fail (self, rc);
         }
-        if (linked && (items [2].revents & ZMQ_POLLIN))
+        if (linked && (items [3].revents & ZMQ_POLLIN))
             s_self_handle_link (self);
         if (self->client && !self->failed && self->stage != STAGE_DONE) {
             rc = sstream_client_on_tick (self->client);
@@ -402,6 +412,7 @@ s_consumer_actor (zsock_t *pipe, void *args)
         }
     }
     s_self_destroy (&self);
+    sstream_actor_leave ();
 }
 
 

@@ -564,15 +564,23 @@ static void
 s_gateway_actor (zsock_t *pipe, void *args)
 {
     sstream_signals_refuse ();
+    int exiting = sstream_actor_enter ();
     self_t *self = s_self_new (pipe);
     zsock_signal (pipe, 0);
     int rc = s_self_start (self, (sstream_config_t *) args);
     if (rc) {
         zsock_send (pipe, "isss", rc, sstream_errmsg (), "", "");
         s_self_destroy (&self);
-        //  Wait for $TERM from zactor_destroy
-        char *command = zstr_recv (pipe);
-        zstr_free (&command);
+        //  Wait for $TERM from zactor_destroy, or for the process to exit
+        zmq_pollitem_t items [2] = {
+            { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 }, { NULL, exiting, ZMQ_POLLIN, 0 } };
+        while (zmq_poll (items, 2, -1) == -1 && zmq_errno () == EINTR)
+            ;
+        if (items [0].revents & ZMQ_POLLIN) {
+            char *command = zstr_recv (pipe);
+            zstr_free (&command);
+        }
+        sstream_actor_leave ();
         return;
     }
     zsock_send (pipe, "isss", SSTREAM_OK, sstream_link_endpoint (self->local),
@@ -589,7 +597,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
     sstream_router_tick (self->router);
 
     //  Links first, then the tunnels' sockets, which come and go
-    enum { PIPE, LOCAL, LOCAL_MONITOR, WAN, WAN_MONITOR, CONTROL, CONTROL_MONITOR, FIXED };
+    enum { PIPE, EXITING, LOCAL, LOCAL_MONITOR, WAN, WAN_MONITOR, CONTROL, CONTROL_MONITOR, FIXED };
     size_t capacity = FIXED + 64;
     zmq_pollitem_t *items = (zmq_pollitem_t *) malloc (capacity * sizeof (zmq_pollitem_t));
     while (items && !self->terminated) {
@@ -604,6 +612,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
         //  Absent links are polled as nothing: a NULL socket with fd -1
         zmq_pollitem_t nothing = { NULL, -1, 0, 0 };
         items [PIPE] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
+        items [EXITING] = (zmq_pollitem_t) { NULL, exiting, ZMQ_POLLIN, 0 };
         items [LOCAL] = (zmq_pollitem_t) { sstream_link_handle (self->local), 0, ZMQ_POLLIN, 0 };
         items [LOCAL_MONITOR] = (zmq_pollitem_t) {
             zsock_resolve (sstream_link_monitor (self->local)), 0, ZMQ_POLLIN, 0 };
@@ -630,6 +639,10 @@ s_gateway_actor (zsock_t *pipe, void *args)
         }
         if (items [PIPE].revents & ZMQ_POLLIN)
             s_handle_pipe (self);
+        if (items [EXITING].revents & ZMQ_POLLIN) {
+            sstream_log_info ("%s: the process is exiting", self->name);
+            self->terminated = true;
+        }
         if (self->terminated)
             break;
         //  Tunnel sockets before the links: what comes over the links can
@@ -668,6 +681,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
     free (items);
     s_self_shutdown (self);
     s_self_destroy (&self);
+    sstream_actor_leave ();
 }
 
 

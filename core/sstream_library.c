@@ -8,8 +8,41 @@
 #include "sstream_classes.h"
 
 #include <pthread.h>
+#include <sys/eventfd.h>
 
 static pthread_once_t s_init_once = PTHREAD_ONCE_INIT;
+
+//  Actors still running, and the descriptor that tells them the process is
+//  exiting (see sstream_actor_enter)
+static pthread_mutex_t s_actors_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_actors_gone = PTHREAD_COND_INITIALIZER;
+static int s_actors_live;
+static int s_exit_fd = -1;
+
+#define EXIT_GRACE_MS 2000      //  Longest wait for actors at exit
+
+//  Runs at exit before CZMQ's own handler (registered after it), which
+//  closes every socket left open and would do so under the feet of
+//  actors still running: their threads would fail on CZMQ's assertions.
+//  The actors stop first, as if destroyed.
+
+static void
+s_library_exit (void)
+{
+    if (s_exit_fd < 0)
+        return;
+    uint64_t one = 1;
+    if (write (s_exit_fd, &one, sizeof (one)) != sizeof (one))
+        return;
+    struct timespec deadline;
+    clock_gettime (CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += EXIT_GRACE_MS / 1000;
+    pthread_mutex_lock (&s_actors_lock);
+    while (s_actors_live > 0)
+        if (pthread_cond_timedwait (&s_actors_gone, &s_actors_lock, &deadline) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock (&s_actors_lock);
+}
 
 static void
 s_library_init (void)
@@ -31,6 +64,31 @@ s_library_init (void)
     zsys_set_linger (0);
     if (sodium_init () < 0)
         zsys_error ("sstream: libsodium failed to initialise");
+    //  CZMQ registers its exit handler here; ours, registered after, runs
+    //  before it
+    zsys_init ();
+    s_exit_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s_exit_fd >= 0)
+        atexit (s_library_exit);
+}
+
+int
+sstream_actor_enter (void)
+{
+    sstream_library_init ();
+    pthread_mutex_lock (&s_actors_lock);
+    s_actors_live++;
+    pthread_mutex_unlock (&s_actors_lock);
+    return s_exit_fd;
+}
+
+void
+sstream_actor_leave (void)
+{
+    pthread_mutex_lock (&s_actors_lock);
+    if (--s_actors_live == 0)
+        pthread_cond_broadcast (&s_actors_gone);
+    pthread_mutex_unlock (&s_actors_lock);
 }
 
 void

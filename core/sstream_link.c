@@ -18,7 +18,7 @@
 struct _sstream_link_t {
     char *name;
     zsock_t *sock;
-    zactor_t *monitor;
+    zsock_t *monitor;           //  Reads the socket's events
     const sstream_transport_t *transport;
     char *endpoint;             //  As bound/connected
     bool secure;
@@ -142,17 +142,21 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
         return rc;
     }
 
-    self->monitor = zactor_new (zmonitor, self->sock);
-    if (!self->monitor) {
+    //  libzmq's own monitor, read straight from its socket: no thread of
+    //  its own (as CZMQ's zmonitor has), and in place before any event
+    char monitor_endpoint [64];
+    snprintf (monitor_endpoint, sizeof (monitor_endpoint), "inproc://sstream-monitor-%p", (void *) self);
+    int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECT_RETRIED
+               | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+               | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor (zsock_resolve (self->sock), monitor_endpoint, events) == 0)
+        self->monitor = zsock_new (ZMQ_PAIR);
+    if (!self->monitor || zsock_connect (self->monitor, "%s", monitor_endpoint) != 0) {
         sstream_link_destroy (&self);
         return sstream_error_set (SSTREAM_EINTERNAL, "%s: cannot start a socket monitor",
                                   config->name);
     }
-    zstr_sendx (self->monitor, "LISTEN", "CONNECTED", "ACCEPTED", "CONNECT_RETRIED",
-                "DISCONNECTED", "HANDSHAKE_SUCCEEDED", "HANDSHAKE_FAILED_AUTH",
-                "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_NO_DETAIL", NULL);
-    zstr_send (self->monitor, "START");
-    zsock_wait (self->monitor);
 
     if (config->bind) {
         if (zsock_bind (self->sock, "%s", config->endpoint) == -1) {
@@ -191,7 +195,9 @@ sstream_link_destroy (sstream_link_t **self_p)
     assert (self_p);
     if (*self_p) {
         sstream_link_t *self = *self_p;
-        zactor_destroy (&self->monitor);
+        if (self->monitor && self->sock)
+            zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
+        zsock_destroy (&self->monitor);
         zsock_destroy (&self->sock);
         //  Only now, with the socket gone, may the handler stop trusting
         if (self->registrations) {
@@ -221,7 +227,7 @@ sstream_link_handle (sstream_link_t *self)
     return zsock_resolve (self->sock);
 }
 
-zactor_t *
+zsock_t *
 sstream_link_monitor (sstream_link_t *self)
 {
     assert (self);
@@ -253,40 +259,36 @@ sstream_link_event_t
 sstream_link_event (sstream_link_t *self, int *value, char **address)
 {
     assert (self);
-    char *name = NULL, *number = NULL, *where = NULL;
-    if (zstr_recvx (self->monitor, &name, &number, &where, NULL) < 1)
+    //  Two frames: event number (16 bits) and value (32 bits), then the
+    //  endpoint
+    zmsg_t *message = zmsg_recv (self->monitor);
+    zframe_t *first = message? zmsg_first (message): NULL;
+    if (!first || zframe_size (first) != 6) {
+        zmsg_destroy (&message);
         return SSTREAM_LINK_OTHER;
-    if (value)
-        *value = number? atoi (number): 0;
-    sstream_link_event_t event = SSTREAM_LINK_OTHER;
-    if (streq (name, "CONNECTED"))
-        event = SSTREAM_LINK_CONNECTED;
-    else
-    if (streq (name, "ACCEPTED"))
-        event = SSTREAM_LINK_ACCEPTED;
-    else
-    if (streq (name, "CONNECT_RETRIED"))
-        event = SSTREAM_LINK_RETRIED;
-    else
-    if (streq (name, "DISCONNECTED"))
-        event = SSTREAM_LINK_DISCONNECTED;
-    else
-    if (streq (name, "HANDSHAKE_SUCCEEDED"))
-        event = SSTREAM_LINK_HANDSHAKE_OK;
-    else
-    if (streq (name, "HANDSHAKE_FAILED_AUTH"))
-        event = SSTREAM_LINK_HANDSHAKE_AUTH;
-    else
-    if (streq (name, "HANDSHAKE_FAILED_PROTOCOL") || streq (name, "HANDSHAKE_FAILED_NO_DETAIL"))
-        event = SSTREAM_LINK_HANDSHAKE_FAILED;
-    if (address) {
-        *address = where;
-        where = NULL;
     }
-    zstr_free (&name);
-    zstr_free (&number);
-    zstr_free (&where);
-    return event;
+    uint16_t number;
+    uint32_t number_value;
+    memcpy (&number, zframe_data (first), sizeof (number));
+    memcpy (&number_value, zframe_data (first) + 2, sizeof (number_value));
+    if (value)
+        *value = (int) number_value;
+    if (address) {
+        zframe_t *second = zmsg_next (message);
+        *address = second? zframe_strdup (second): NULL;
+    }
+    zmsg_destroy (&message);
+    switch (number) {
+        case ZMQ_EVENT_CONNECTED:           return SSTREAM_LINK_CONNECTED;
+        case ZMQ_EVENT_ACCEPTED:            return SSTREAM_LINK_ACCEPTED;
+        case ZMQ_EVENT_CONNECT_RETRIED:     return SSTREAM_LINK_RETRIED;
+        case ZMQ_EVENT_DISCONNECTED:        return SSTREAM_LINK_DISCONNECTED;
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: return SSTREAM_LINK_HANDSHAKE_OK;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: return SSTREAM_LINK_HANDSHAKE_AUTH;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: return SSTREAM_LINK_HANDSHAKE_FAILED;
+        default:                            return SSTREAM_LINK_OTHER;
+    }
 }
 
 int

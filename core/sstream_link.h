@@ -52,8 +52,9 @@ void
 zsock_t *
     sstream_link_sock (sstream_link_t *self);
 
-//  The monitor actor, to poll; then read one event with sstream_link_event.
-zactor_t *
+//  The socket that reports the link's events, to poll; then read one event
+//  with sstream_link_event.
+zsock_t *
     sstream_link_monitor (sstream_link_t *self);
 
 //  Read one monitor event; *value is the event's number (errno, ZAP status).

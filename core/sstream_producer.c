@@ -227,6 +227,22 @@ s_self_handle_link (self_t *self)
     }
 }
 
+//  Destroyed, or the process is exiting: tell the gateway at once rather
+//  than leave it to notice.
+
+static void
+s_self_terminate (self_t *self, const char *why)
+{
+    self->terminated = true;
+    if (!self->done && self->client) {
+        zframe_t *error = sstream_wire_error (SSTREAM_EABORTED,
+                                              self->producer->options.stream, why);
+        if (error)
+            sstream_client_send (self->client, &error, NULL);
+        zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
+    }
+}
+
 static void
 s_self_handle_pipe (self_t *self)
 {
@@ -235,18 +251,8 @@ s_self_handle_pipe (self_t *self)
         self->terminated = true;
         return;
     }
-    if (streq (command, "$TERM")) {
-        self->terminated = true;
-        if (!self->done && self->client) {
-            //  Tell the gateway at once rather than leave it to notice
-            zframe_t *error = sstream_wire_error (SSTREAM_EABORTED,
-                self->producer->options.stream,
-                "the producer went away without ending the stream");
-            if (error)
-                sstream_client_send (self->client, &error, NULL);
-            zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
-        }
-    }
+    if (streq (command, "$TERM"))
+        s_self_terminate (self, "the producer went away without ending the stream");
     zstr_free (&command);
 }
 
@@ -254,6 +260,7 @@ static void
 s_producer_actor (zsock_t *pipe, void *args)
 {
     sstream_signals_refuse ();
+    int exiting = sstream_actor_enter ();
     sstream_producer_t *producer = (sstream_producer_t *) args;
     self_t *self = s_self_new (pipe, producer);
     zsock_signal (pipe, 0);
@@ -263,9 +270,10 @@ s_producer_actor (zsock_t *pipe, void *args)
         s_self_fail (self, rc);
 
     while (!self->terminated) {
-        zmq_pollitem_t items [4];
+        zmq_pollitem_t items [5];
         int count = 0;
         items [count++] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
+        items [count++] = (zmq_pollitem_t) { NULL, exiting, ZMQ_POLLIN, 0 };
         int64_t timeout = -1;
         //  Once done, the link is not read: what still comes on it (events of
         //  a gateway going away) must not keep the poll awake
@@ -291,14 +299,16 @@ s_producer_actor (zsock_t *pipe, void *args)
         }              //  Context terminated
         if (items [0].revents & ZMQ_POLLIN)
             s_self_handle_pipe (self);
+        if (items [1].revents & ZMQ_POLLIN)
+            s_self_terminate (self, "the producer's process is exiting");
         if (self->terminated)
             break;
-        if (linked && (items [2].revents & ZMQ_POLLIN) && !self->done) {
+        if (linked && (items [3].revents & ZMQ_POLLIN) && !self->done) {
             rc = sstream_client_on_monitor (self->client);
             if (rc)
                 s_self_fail (self, rc);
         }
-        if (linked && (items [1].revents & ZMQ_POLLIN))
+        if (linked && (items [2].revents & ZMQ_POLLIN))
             s_self_handle_link (self);
         if (want_data && (items [count - 1].revents & ZMQ_POLLIN))
             s_self_handle_data (self);
@@ -309,6 +319,7 @@ s_producer_actor (zsock_t *pipe, void *args)
         }
     }
     s_self_destroy (&self);
+    sstream_actor_leave ();
 }
 
 
