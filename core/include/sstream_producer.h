@@ -4,11 +4,19 @@
     Copyright the sstream authors. Licensed under the Apache License 2.0.
     =========================================================================
 
-    A producer connects out to its facility's gateway and sends one stream.
-    Delivery is lossless: send blocks while the path is full, and close
-    returns SSTREAM_OK only once the consumer has acknowledged the end of
-    the stream. Destroying a producer that was not closed aborts the stream,
-    and the consumer is told so.
+    A producer connects out to its facility's gateway and sends one stream
+    of records. Delivery is lossless: send blocks while the path is full,
+    and close returns SSTREAM_OK only once the consumer has acknowledged the
+    end of the stream. Destroying a producer that was not closed aborts the
+    stream, and the consumer is told so.
+
+    Records travel in batches: send copies a record into the open batch,
+    which leaves when it is full (client/batch), when its first record has
+    waited client/linger, or at close. With client/linger = 0 every record
+    leaves at once, for the lowest latency. A record larger than a batch
+    travels alone. The consumer receives records one by one, with the
+    sequence numbers and metadata they were sent with; batching changes
+    nothing a caller sees but speed.
 
     Options (sstream_config_t, all optional; keys under "client/"):
 
@@ -19,7 +27,12 @@
         client/connect-timeout  how long to wait for the gateway (10s)
         client/heartbeat      ping interval when idle (1s)
         client/peer-timeout   silence after which the gateway is lost (10s)
-        client/pipe           messages queued between caller and I/O (8)
+        client/batch          bytes a batch holds, at most (256KiB; 4KiB
+                              to 64MiB; at most a quarter of the gateway's
+                              window is used)
+        client/linger         how long a record may wait for others to
+                              fill its batch (1ms; 0: none)
+        client/pipe           batches queued between caller and I/O (8)
 */
 
 #ifndef SSTREAM_PRODUCER_H_INCLUDED
@@ -30,6 +43,10 @@ extern "C" {
 #endif
 
 typedef struct _sstream_producer_t sstream_producer_t;
+
+//  Frees a buffer given to sstream_producer_give: called once, from any
+//  thread of the library, with the data pointer and arg that were given.
+typedef void (sstream_release_fn) (void *data, void *arg);
 
 //  Connect to the gateway at endpoint and open stream for sending. Blocks
 //  until the gateway accepted the stream, refused it, or the connect
@@ -42,22 +59,34 @@ SSTREAM_EXPORT int
     sstream_producer_new (sstream_producer_t **self_p, const char *endpoint,
                           const char *stream, sstream_config_t *options);
 
-//  Send one message of size bytes (copied; the caller keeps its buffer).
+//  Send one record of size bytes (copied; the caller keeps its buffer).
 //  meta, when not NULL, is a msgpack-encoded map of meta_size bytes that
-//  the consumer receives with the message. Blocks while the path is full,
+//  the consumer receives with the record. Blocks while the path is full,
 //  for at most timeout_ms (SSTREAM_FOREVER: no limit); on timeout returns
-//  SSTREAM_ETIMEDOUT and the message was not sent.
+//  SSTREAM_ETIMEDOUT and the record was not sent. A signal interrupts the
+//  wait: SSTREAM_EINTR, and the record was not sent.
 SSTREAM_EXPORT int
     sstream_producer_send (sstream_producer_t *self, const void *data,
                            size_t size, const void *meta, size_t meta_size,
                            int timeout_ms);
+
+//  Send one record without copying it: the library takes data and calls
+//  release (data, arg) once it is done with it (sent, or dropped when the
+//  stream fails). Only a record larger than client/batch travels straight
+//  from data; a smaller one is copied into a batch and released at once.
+//  Ownership passes only when this returns SSTREAM_OK: on an error the
+//  caller keeps data and release is not called. Otherwise as send.
+SSTREAM_EXPORT int
+    sstream_producer_give (sstream_producer_t *self, void *data, size_t size,
+                           const void *meta, size_t meta_size,
+                           sstream_release_fn *release, void *arg, int timeout_ms);
 
 //  End the stream and wait, at most timeout_ms, until the consumer has
 //  acknowledged it. SSTREAM_OK means every message arrived.
 SSTREAM_EXPORT int
     sstream_producer_close (sstream_producer_t *self, int timeout_ms);
 
-//  Messages and payload bytes sent so far.
+//  Records and payload bytes sent so far.
 SSTREAM_EXPORT uint64_t
     sstream_producer_messages (sstream_producer_t *self);
 SSTREAM_EXPORT uint64_t

@@ -5,7 +5,7 @@
     =========================================================================
 */
 
-#include "sstream_classes.h"
+#include "sstream_common.h"
 #include "support.h"
 
 #include <criterion/criterion.h>

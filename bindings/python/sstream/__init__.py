@@ -100,6 +100,18 @@ def _client_config(config, key, gateway_key, options):
     return settings
 
 
+#   Records at least this large go without a copy (sstream_producer_give);
+#   smaller ones are copied into a batch, which is cheaper than a callback
+_GIVE_AT_LEAST = 64 * 1024
+
+
+def _size_of(data):
+    try:
+        return memoryview(data).nbytes
+    except TypeError:
+        return 0
+
+
 def _deadline(timeout):
     return None if timeout is None else time.monotonic() + timeout
 
@@ -140,15 +152,30 @@ class Producer:
         self.stream = stream
 
     def send(self, data, meta=None, timeout=None):
-        """Send one message: data is any C-contiguous buffer, sent without a
-        Python-side copy; meta a dict (msgpack-encoded; numbers, strings,
-        lists, dicts, bytes) that the consumer receives with it. Waits while
+        """Send one record: data is any C-contiguous buffer; meta a dict
+        (msgpack-encoded; numbers, strings, lists, dicts, bytes) that the
+        consumer receives with it. A record of 64 KiB or more is sent
+        straight from data, which is held (its buffer kept alive) until
+        the library is done with it; a smaller one is copied into a batch. Waits while
         the path is full, at most timeout seconds (None: as long as it
         takes); raises TimeoutError if the message could not be sent."""
         handle = self._live()
         packed = None if meta is None else msgpack.packb(meta, use_bin_type=True)
         meta_size = 0 if packed is None else len(packed)
         deadline = _deadline(timeout)
+        if _size_of(data) >= _GIVE_AT_LEAST:
+            #   Large: the library sends straight from the array, and lets
+            #   go of it once sent
+            number, address, size = _native.given.hold(data)
+            while True:
+                rc = lib.sstream_producer_give(handle, address, size, packed, meta_size,
+                                               _native.release, number, _slice(deadline))
+                if rc not in (_native.ETIMEDOUT, _native.EINTR) or _expired(deadline):
+                    break
+            if rc != _native.OK:
+                _native.given.drop(number)      # Still ours: the library did not take it
+            check(rc)
+            return
         with _native.pinned(data) as (address, size):
             while True:
                 rc = lib.sstream_producer_send(handle, address, size, packed, meta_size,

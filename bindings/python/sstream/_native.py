@@ -74,6 +74,9 @@ _declare("sstream_config_destroy", None, _handle_p)
 _declare("sstream_producer_new", _c.c_int, _handle_p, _c.c_char_p, _c.c_char_p, _handle)
 _declare("sstream_producer_send", _c.c_int, _handle, _c.c_void_p, _c.c_size_t,
          _c.c_void_p, _c.c_size_t, _c.c_int)
+_RELEASE_FN = _c.CFUNCTYPE(None, _c.c_void_p, _c.c_void_p)
+_declare("sstream_producer_give", _c.c_int, _handle, _c.c_void_p, _c.c_size_t,
+         _c.c_void_p, _c.c_size_t, _RELEASE_FN, _c.c_void_p, _c.c_int)
 _declare("sstream_producer_close", _c.c_int, _handle, _c.c_int)
 _declare("sstream_producer_messages", _c.c_uint64, _handle)
 _declare("sstream_producer_bytes", _c.c_uint64, _handle)
@@ -147,6 +150,44 @@ _release_buffer = _c.pythonapi.PyBuffer_Release
 _release_buffer.argtypes = [_c.POINTER(_PyBuffer)]
 _release_buffer.restype = None
 _PyBUF_C_CONTIGUOUS = 0x0038                # PyBUF_C_CONTIGUOUS, read-only allowed
+
+
+class given:
+    """Buffers handed to the library without a copy (sstream_producer_give):
+    each is held (PyObject_GetBuffer) until the library calls release, from
+    any of its threads, with the number it was given under."""
+
+    _lock = __import__("threading").Lock()
+    _held = {}
+    _next = 1
+
+    @classmethod
+    def hold(cls, data):
+        """Pin data; (number, address, size)."""
+        view = _PyBuffer()
+        try:
+            _get_buffer(data, _c.byref(view), _PyBUF_C_CONTIGUOUS)
+        except (BufferError, TypeError, ValueError) as error:
+            raise errors.InvalidArgumentError(
+                errors.EINVAL,
+                "data must be bytes-like and C-contiguous (%s)" % error) from None
+        with cls._lock:
+            number = cls._next
+            cls._next += 1
+            cls._held[number] = view
+        return number, view.buf or 0, view.len
+
+    @classmethod
+    def drop(cls, number):
+        with cls._lock:
+            view = cls._held.pop(number, None)
+        if view is not None:
+            _release_buffer(_c.byref(view))
+
+
+@_RELEASE_FN
+def release(data, arg):
+    given.drop(arg)
 
 
 class pinned:

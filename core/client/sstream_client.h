@@ -1,0 +1,124 @@
+/*  =========================================================================
+    sstream_client - what a producer's and a consumer's actor share: the
+    link to the gateway, the open handshake, failing over to another
+    gateway, liveness (private)
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#ifndef SSTREAM_CLIENT_H_INCLUDED
+#define SSTREAM_CLIENT_H_INCLUDED
+
+typedef struct {
+    char *endpoint;             //  As given: one, or several comma-separated
+    char **endpoints;           //  Each of them, in order
+    size_t endpoints_size;
+    char *stream;
+    int role;                   //  SSTREAM_ROLE_PRODUCE or _CONSUME
+    bool insecure;
+    zcert_t *cert;
+    char gateway_key [41];
+    char *transport;
+    const char **transport_options;
+    int64_t connect_timeout;    //  msecs
+    int64_t heartbeat;
+    int64_t peer_timeout;
+    uint64_t window;            //  consumer: bytes it holds
+    uint64_t pipe;              //  producer: batches between caller and actor
+    uint64_t batch;             //  producer: bytes a batch holds, at most
+    int64_t linger;             //  producer: msecs a record may wait for
+                                //  others to fill its batch (0: none)
+} sstream_client_options_t;
+
+//  Read and check a producer's or consumer's options (may be NULL).
+int
+    sstream_client_options_read (sstream_client_options_t *self,
+                                 sstream_config_t *options, const char *endpoint,
+                                 const char *stream, int role);
+
+void
+    sstream_client_options_clear (sstream_client_options_t *self);
+
+typedef struct _sstream_client_t sstream_client_t;
+
+typedef enum {
+    SSTREAM_CLIENT_OPENING,     //  waiting for accepted
+    SSTREAM_CLIENT_OPEN,
+    SSTREAM_CLIENT_FAILED
+} sstream_client_state_t;
+
+//  Connect and send the open request. Given several endpoints, the client
+//  moves on to the next while the stream is not yet accepted, when one is
+//  refused or unreachable, or says its peer gateway is not connected.
+int
+    sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *options);
+
+void
+    sstream_client_destroy (sstream_client_t **self_p);
+
+sstream_link_t *
+    sstream_client_link (sstream_client_t *self);
+
+//  The gateway endpoint in use (of several, the one that answered).
+const char *
+    sstream_client_endpoint (sstream_client_t *self);
+
+sstream_client_state_t
+    sstream_client_state (sstream_client_t *self);
+
+//  Window the gateway granted in accepted (producer), and the number the
+//  gateway gave the stream on this link (its sid: data and credit we send
+//  carry it).
+uint64_t
+    sstream_client_window (sstream_client_t *self);
+uint32_t
+    sstream_client_gateway_sid (sstream_client_t *self);
+
+//  The number we gave the stream on this link: what the gateway's data and
+//  credit carry.
+#define SSTREAM_CLIENT_SID 1
+
+//  Handle one socket-monitor event; a fatal one returns its error.
+int
+    sstream_client_on_monitor (sstream_client_t *self);
+
+//  Time-driven work: connect timeout, liveness, pings. Returns an error
+//  when the gateway is unreachable or lost.
+int
+    sstream_client_on_tick (sstream_client_t *self);
+
+//  Milliseconds until on_tick has work, for the poll timeout.
+int64_t
+    sstream_client_next_tick (sstream_client_t *self);
+
+//  One message from the gateway
+typedef struct {
+    bool binary;                //  Data or credit: batch and frames
+    sstream_wire_t control;     //  Otherwise: the decoded msgpack header
+    sstream_wire_batch_t batch;
+    zmq_msg_t frame0;           //  Data: header and index
+    zmq_msg_t frame1;           //  Data: payloads
+} sstream_client_msg_t;
+
+//  Receive the next message for the caller, if one is waiting. Handles
+//  accepted, ping and link-level matters itself; an error message becomes
+//  the returned error. Returns SSTREAM_OK with *got false when nothing is
+//  waiting (any more), or true with message filled: then the caller closes
+//  it with sstream_client_msg_close.
+int
+    sstream_client_recv (sstream_client_t *self, sstream_client_msg_t *message, bool *got);
+
+void
+    sstream_client_msg_close (sstream_client_msg_t *message);
+
+//  Send a control message to the gateway (see sstream_link_send).
+int
+    sstream_client_send (sstream_client_t *self, zframe_t **header, zframe_t **payload);
+
+//  Send a batch to the gateway: frames as sstream_batch_seal made them,
+//  with the gateway's stream number written in (see sstream_link_send_data).
+int
+    sstream_client_send_batch (sstream_client_t *self, zmq_msg_t *frame0, zmq_msg_t *frame1);
+
+#endif

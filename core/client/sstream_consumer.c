@@ -1,0 +1,506 @@
+/*  =========================================================================
+    sstream_consumer - the receiving end of a stream
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    How a record arrives (core/README.md tells the whole journey):
+
+    1. The actor owns the link to the gateway. It reads each batch's two
+       frames, checks the binary header, the index and the sequence, and
+       puts the batch, whole and uncopied, into the inbox (sstream_inbox).
+    2. sstream_consumer_recv, in the caller's thread, hands out the inbox's
+       records one by one, each a message pointing into its batch.
+    3. When the caller has taken a batch's last record, its cost goes back
+       to the gateway as credit: the consumer holds at most its window.
+*/
+
+#include "sstream_client_classes.h"
+
+struct _sstream_consumer_t {
+    zactor_t *actor;
+    sstream_inbox_t *inbox;
+    sstream_client_options_t options;
+    bool end_received;
+    bool closed;
+    sstream_failure_t failure;
+};
+
+
+//  --------------------------------------------------------------------------
+//  The actor
+
+typedef enum {
+    STAGE_STREAMING,
+    STAGE_ENDED,                //  end received, caller not yet done
+    STAGE_ACKING,               //  end-ack sent, waiting for the echo
+    STAGE_DONE
+} s_stage_t;
+
+typedef struct {
+    zsock_t *pipe;
+    sstream_consumer_t *consumer;
+    sstream_inbox_t *inbox;
+    sstream_client_t *client;
+    s_stage_t stage;
+    uint64_t next_seq;
+    uint64_t received;          //  Payload bytes received
+    uint64_t outstanding;       //  Bytes the gateway may still send us
+    bool failed;
+    bool reported_open;
+    bool ack_waiting;           //  The caller waits for close's result
+    bool terminated;
+} self_t;
+
+static void
+s_self_fail (self_t *self, int code)
+{
+    if (self->failed)
+        return;
+    self->failed = true;
+    self->stage = STAGE_DONE;
+    sstream_failure_set (&self->consumer->failure, code);
+    if (!self->reported_open) {
+        zsock_send (self->pipe, "i", code);
+        self->reported_open = true;
+        return;
+    }
+    if (self->ack_waiting) {
+        zsock_send (self->pipe, "i", code);
+        self->ack_waiting = false;
+    }
+    sstream_inbox_wake_caller (self->inbox);
+}
+
+static self_t *
+s_self_new (zsock_t *pipe, sstream_consumer_t *consumer)
+{
+    self_t *self = (self_t *) zmalloc (sizeof (self_t));
+    assert (self);
+    self->pipe = pipe;
+    self->consumer = consumer;
+    self->inbox = consumer->inbox;
+    self->outstanding = consumer->options.window;
+    return self;
+}
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    if (*self_p) {
+        self_t *self = *self_p;
+        sstream_client_destroy (&self->client);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static int
+s_self_take_batch (self_t *self, sstream_client_msg_t *message)
+{
+    const char *endpoint = sstream_client_endpoint (self->client);
+    const sstream_wire_batch_t *header = &message->batch;
+    if (self->stage != STAGE_STREAMING)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "gateway at %s sent data after the end of the stream", endpoint);
+    if (header->seq != self->next_seq)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "gateway at %s sent records from %" PRIu64 " where %" PRIu64 " was due",
+            endpoint, header->seq, self->next_seq);
+    uint64_t cost = sstream_wire_batch_cost (zmq_msg_size (&message->frame0),
+                                             zmq_msg_size (&message->frame1));
+    if (cost > self->outstanding)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "gateway at %s sent beyond the consumer's window", endpoint);
+    int rc = sstream_batch_check (header, (const byte *) zmq_msg_data (&message->frame0));
+    if (rc)
+        return rc;
+    rc = sstream_inbox_put (self->inbox, header, &message->frame0, &message->frame1, cost);
+    if (rc)
+        return rc;
+    self->outstanding -= cost;
+    self->next_seq += header->count;
+    self->received += header->length;
+    return SSTREAM_OK;
+}
+
+static int
+s_self_deliver (self_t *self, sstream_client_msg_t *message)
+{
+    const char *endpoint = sstream_client_endpoint (self->client);
+    if (message->binary && message->batch.type == SSTREAM_WIRE_DATA)
+        return s_self_take_batch (self, message);
+    const sstream_wire_t *header = &message->control;
+    if (!message->binary && header->type == SSTREAM_WIRE_END && self->stage == STAGE_STREAMING) {
+        if (header->seq != self->next_seq || header->bytes != self->received)
+            return sstream_error_set (SSTREAM_EPROTO,
+                "stream ended after %" PRIu64 " records and %" PRIu64 " bytes, but %"
+                PRIu64 " and %" PRIu64 " arrived: data was lost on the way",
+                header->seq, header->bytes, self->next_seq, self->received);
+        self->stage = STAGE_ENDED;
+        sstream_inbox_end (self->inbox);
+        return SSTREAM_OK;
+    }
+    if (!message->binary && header->type == SSTREAM_WIRE_END_ACK && self->stage == STAGE_ACKING) {
+        self->stage = STAGE_DONE;
+        if (self->ack_waiting) {
+            zsock_send (self->pipe, "i", SSTREAM_OK);
+            self->ack_waiting = false;
+        }
+        return SSTREAM_OK;
+    }
+    return sstream_error_set (SSTREAM_EPROTO, "gateway at %s sent an unexpected %s message",
+                              endpoint, sstream_wire_type_name (message->binary
+                              ? message->batch.type: header->type));
+}
+
+static void
+s_self_handle_link (self_t *self)
+{
+    while (!self->failed) {
+        sstream_client_state_t before = sstream_client_state (self->client);
+        sstream_client_msg_t message;
+        bool got;
+        int rc = sstream_client_recv (self->client, &message, &got);
+        if (rc) {
+            s_self_fail (self, rc);
+            return;
+        }
+        if (before == SSTREAM_CLIENT_OPENING
+        &&  sstream_client_state (self->client) == SSTREAM_CLIENT_OPEN) {
+            zsock_send (self->pipe, "i", SSTREAM_OK);
+            self->reported_open = true;
+        }
+        if (!got)
+            return;
+        rc = s_self_deliver (self, &message);
+        sstream_client_msg_close (&message);
+        if (rc)
+            s_self_fail (self, rc);
+    }
+}
+
+//  The caller freed room: pass the credit on to the gateway
+
+static void
+s_self_give_credit (self_t *self)
+{
+    uint64_t bytes = sstream_inbox_freed (self->inbox);
+    //  After the end, the gateway wants no credit: the stream is over there
+    if (!bytes || self->failed || self->stage != STAGE_STREAMING)
+        return;
+    self->outstanding += bytes;
+    zframe_t *credit = sstream_wire_credit (sstream_client_gateway_sid (self->client), bytes);
+    int rc = credit? sstream_client_send (self->client, &credit, NULL): SSTREAM_ENOMEM;
+    if (rc)
+        s_self_fail (self, rc);
+}
+
+static void
+s_self_send_error (self_t *self, int code, const char *text)
+{
+    zframe_t *error = sstream_wire_error (code, self->consumer->options.stream, text);
+    if (error)
+        sstream_client_send (self->client, &error, NULL);
+}
+
+//  Destroyed, or the process is exiting: tell the gateway at once.
+
+static void
+s_self_terminate (self_t *self, const char *why)
+{
+    self->terminated = true;
+    if (self->client && !self->failed && self->stage != STAGE_DONE) {
+        s_self_send_error (self, SSTREAM_EABORTED, why);
+        zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
+    }
+}
+
+static void
+s_self_acknowledge (self_t *self)
+{
+    if (self->failed)
+        zsock_send (self->pipe, "i", sstream_failure_code (&self->consumer->failure));
+    else
+    if (self->stage == STAGE_DONE)
+        zsock_send (self->pipe, "i", SSTREAM_OK);       //  Asked again
+    else
+    if (self->stage == STAGE_ACKING)
+        self->ack_waiting = true;                       //  Still on its way
+    else {
+        self->ack_waiting = true;
+        sstream_wire_t ack = {
+            .type = SSTREAM_WIRE_END_ACK,
+            .seq = self->next_seq,
+            .bytes = self->received
+        };
+        snprintf (ack.stream, sizeof (ack.stream), "%s", self->consumer->options.stream);
+        zframe_t *frame = sstream_wire_encode (&ack);
+        int rc = frame? sstream_client_send (self->client, &frame, NULL): SSTREAM_ENOMEM;
+        if (rc)
+            s_self_fail (self, rc);
+        else
+            self->stage = STAGE_ACKING;
+    }
+}
+
+static void
+s_self_handle_pipe (self_t *self)
+{
+    char *command = zstr_recv (self->pipe);
+    if (!command) {
+        self->terminated = true;
+        return;
+    }
+    if (streq (command, "$TERM"))
+        s_self_terminate (self, "the consumer went away before acknowledging the end of the stream");
+    else
+    if (streq (command, "ACK"))
+        s_self_acknowledge (self);
+    else
+    if (streq (command, "ABORT")) {
+        char *reason = zstr_recv (self->pipe);
+        if (!self->failed && self->client) {
+            char text [SSTREAM_WIRE_TEXT_MAX];
+            snprintf (text, sizeof (text), "the consumer gave up: %s",
+                      reason && *reason? reason: "no reason given");
+            s_self_send_error (self, SSTREAM_EABORTED, text);
+            sstream_error_set (SSTREAM_EABORTED, "%s", text);
+            self->ack_waiting = true;
+            s_self_fail (self, SSTREAM_EABORTED);
+        }
+        else
+            zsock_send (self->pipe, "i", sstream_failure_code (&self->consumer->failure));
+        zstr_free (&reason);
+    }
+    zstr_free (&command);
+}
+
+static void
+s_consumer_actor (zsock_t *pipe, void *args)
+{
+    sstream_signals_refuse ();
+    int exiting = sstream_actor_enter ();
+    sstream_consumer_t *consumer = (sstream_consumer_t *) args;
+    self_t *self = s_self_new (pipe, consumer);
+    zsock_signal (pipe, 0);
+
+    int rc = sstream_client_new (&self->client, &consumer->options);
+    if (rc)
+        s_self_fail (self, rc);
+
+    enum { PIPE, EXITING, CREDIT, LINK, MONITOR };
+    while (!self->terminated) {
+        zmq_pollitem_t items [5] = {
+            { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+            { NULL, exiting, ZMQ_POLLIN, 0 },
+            { NULL, sstream_inbox_fd (self->inbox), ZMQ_POLLIN, 0 },
+            { NULL, -1, 0, 0 }, { NULL, -1, 0, 0 }
+        };
+        int64_t timeout = -1;
+        //  Once failed, the link is not read: what still comes on it (events
+        //  of a gateway going away) must not keep the poll awake
+        bool linked = self->client && !self->failed;
+        if (linked) {
+            sstream_link_t *link = sstream_client_link (self->client);
+            items [LINK] = (zmq_pollitem_t) { sstream_link_handle (link), 0, ZMQ_POLLIN, 0 };
+            items [MONITOR] = (zmq_pollitem_t) {
+                zsock_resolve (sstream_link_monitor (link)), 0, ZMQ_POLLIN, 0 };
+            if (self->stage != STAGE_DONE)
+                timeout = sstream_client_next_tick (self->client);
+        }
+        if (zmq_poll (items, 5, timeout) == -1) {
+            if (zmq_errno () == EINTR)
+                continue;       //  A signal for the application: not ours
+            s_self_fail (self, sstream_error_set (SSTREAM_EINTERNAL, "consumer: poll failed: %s",
+                                                  zmq_strerror (zmq_errno ())));
+            break;
+        }
+        if (items [PIPE].revents & ZMQ_POLLIN)
+            s_self_handle_pipe (self);
+        if (items [EXITING].revents & ZMQ_POLLIN)
+            s_self_terminate (self, "the consumer's process is exiting");
+        if (self->terminated)
+            break;
+        if (items [CREDIT].revents & ZMQ_POLLIN)
+            s_self_give_credit (self);
+        if ((items [MONITOR].revents & ZMQ_POLLIN) && !self->failed) {
+            rc = sstream_client_on_monitor (self->client);
+            //  Once done, the gateway may hang up: that is no failure
+            if (rc && self->stage != STAGE_DONE)
+                s_self_fail (self, rc);
+        }
+        if ((items [LINK].revents & ZMQ_POLLIN) && !self->failed)
+            s_self_handle_link (self);
+        if (self->client && !self->failed && self->stage != STAGE_DONE) {
+            rc = sstream_client_on_tick (self->client);
+            if (rc)
+                s_self_fail (self, rc);
+        }
+    }
+    s_self_destroy (&self);
+    sstream_actor_leave ();
+}
+
+
+//  --------------------------------------------------------------------------
+//  The caller's side
+
+int
+sstream_consumer_new (sstream_consumer_t **self_p, const char *endpoint,
+                      const char *stream, sstream_config_t *options)
+{
+    if (!self_p)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_consumer_new: no handle pointer");
+    *self_p = NULL;
+    sstream_consumer_t *self = (sstream_consumer_t *) zmalloc (sizeof (sstream_consumer_t));
+    if (!self)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    sstream_failure_init (&self->failure);
+    int rc = sstream_client_options_read (&self->options, options, endpoint, stream,
+                                          SSTREAM_ROLE_CONSUME);
+    if (rc) {
+        sstream_failure_fini (&self->failure);
+        free (self);
+        return rc;
+    }
+    self->inbox = sstream_inbox_new (self->options.window);
+    if (!self->inbox) {
+        sstream_consumer_destroy (&self);
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    }
+    //  Signals stay held meanwhile: the wait is bounded by connect-timeout,
+    //  and an interrupted open could not be resumed, only started again
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    sstream_library_sockets_made ();
+    self->actor = zactor_new (s_consumer_actor, self);
+    int result = SSTREAM_EINTERNAL;
+    if (!self->actor || zsock_recv (self->actor, "i", &result) != 0)
+        result = sstream_error_set (SSTREAM_EINTERNAL, "the consumer's thread did not answer");
+    sstream_signals_release (&saved);
+    if (result != SSTREAM_OK) {
+        if (sstream_failure_code (&self->failure))
+            sstream_failure_report (&self->failure);
+        char detail [1024];
+        snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+        sstream_consumer_destroy (&self);
+        return sstream_error_restore (result, detail);
+    }
+    *self_p = self;
+    return SSTREAM_OK;
+}
+
+void
+sstream_consumer_destroy (sstream_consumer_t **self_p)
+{
+    if (self_p && *self_p) {
+        sstream_consumer_t *self = *self_p;
+        sigset_t saved;
+        sstream_signals_hold (&saved);
+        zactor_destroy (&self->actor);
+        sstream_signals_release (&saved);
+        //  Records never taken go with their batches; messages the caller
+        //  still holds keep theirs alive
+        sstream_inbox_destroy (&self->inbox);
+        sstream_client_options_clear (&self->options);
+        sstream_failure_fini (&self->failure);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+sstream_consumer_recv (sstream_consumer_t *self, sstream_message_t **message_p, int timeout_ms)
+{
+    if (!self || !message_p)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_consumer_recv: no consumer");
+    *message_p = NULL;
+    if (self->end_received)
+        return sstream_error_set (SSTREAM_EEND, "stream '%s' has ended", self->options.stream);
+    int rc = sstream_inbox_take (self->inbox, message_p, timeout_ms, &self->failure,
+                                 self->options.stream);
+    if (rc == SSTREAM_EEND)
+        self->end_received = true;
+    return rc;
+}
+
+//  Send the actor a command, then wait for its one answer on its pipe.
+
+static int
+s_consumer_ask (sstream_consumer_t *self, const char *command, const char *argument,
+                int timeout_ms, const char *what)
+{
+    int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    zstr_sendx (self->actor, command, argument, NULL);
+    int rc = SSTREAM_OK;
+    while (true) {
+        int64_t now = zclock_mono ();
+        if (timeout_ms >= 0 && now >= deadline) {
+            rc = sstream_error_set (SSTREAM_ETIMEDOUT, "gateway did not confirm %s within %d ms",
+                                    what, timeout_ms);
+            break;
+        }
+        long slice = deadline - now < 200? (long) (deadline - now): 200;
+        int waited = sstream_signals_wait (zsock_resolve (self->actor), ZMQ_POLLIN, slice, &saved);
+        if (waited < 0) {
+            rc = sstream_error_set (SSTREAM_EINTR, "interrupted");
+            break;
+        }
+        if (waited == 1) {
+            int result = SSTREAM_EINTERNAL;
+            zsock_recv (self->actor, "i", &result);
+            rc = result == SSTREAM_OK? SSTREAM_OK
+               : sstream_failure_code (&self->failure)? sstream_failure_report (&self->failure)
+               : sstream_error_set (result, "%s", sstream_strerror (result));
+            break;
+        }
+    }
+    sstream_signals_release (&saved);
+    return rc;
+}
+
+int
+sstream_consumer_close (sstream_consumer_t *self, int timeout_ms)
+{
+    if (!self)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_consumer_close: no consumer");
+    if (self->closed)
+        return SSTREAM_OK;
+    if (!self->end_received)
+        return sstream_error_set (SSTREAM_EINVAL,
+            "stream '%s' has not ended yet: receive until the end before closing, or abort",
+            self->options.stream);
+    if (sstream_failure_code (&self->failure))
+        return sstream_failure_report (&self->failure);
+    int rc = s_consumer_ask (self, "ACK", NULL, timeout_ms, "the end-of-stream acknowledgement");
+    if (rc == SSTREAM_OK)
+        self->closed = true;
+    return rc;
+}
+
+int
+sstream_consumer_abort (sstream_consumer_t *self, const char *reason)
+{
+    if (!self)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_consumer_abort: no consumer");
+    if (self->closed)
+        return sstream_error_set (SSTREAM_ECLOSED, "stream '%s' is already closed",
+                                  self->options.stream);
+    int rc = s_consumer_ask (self, "ABORT", reason? reason: "", 2000, "the abort");
+    return rc == SSTREAM_EABORTED? SSTREAM_OK: rc;
+}
+
+uint64_t
+sstream_consumer_messages (sstream_consumer_t *self)
+{
+    return self? sstream_inbox_records (self->inbox): 0;
+}
+
+uint64_t
+sstream_consumer_bytes (sstream_consumer_t *self)
+{
+    return self? sstream_inbox_bytes (self->inbox): 0;
+}

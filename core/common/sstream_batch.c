@@ -1,0 +1,353 @@
+/*  =========================================================================
+    sstream_batch - a batch of records: built by a producer, read by a
+    consumer, forwarded whole by gateways
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include "sstream_common.h"
+
+#include <stdatomic.h>
+
+
+//  --------------------------------------------------------------------------
+//  The pool
+
+struct _sstream_pool_t {
+    pthread_mutex_t lock;
+    size_t buffer_size;
+    size_t keep;                //  Free buffers kept, at most
+    void **free;                //  Buffers kept for reuse
+    size_t free_count;
+    size_t out;                 //  Buffers taken and not yet given back
+    bool released;              //  Its owner let go
+};
+
+sstream_pool_t *
+sstream_pool_new (size_t buffer_size, size_t keep)
+{
+    sstream_pool_t *self = (sstream_pool_t *) zmalloc (sizeof (sstream_pool_t));
+    if (!self)
+        return NULL;
+    self->free = (void **) calloc (keep? keep: 1, sizeof (void *));
+    if (!self->free) {
+        free (self);
+        return NULL;
+    }
+    pthread_mutex_init (&self->lock, NULL);
+    self->buffer_size = buffer_size;
+    self->keep = keep;
+    return self;
+}
+
+static void
+s_pool_free (sstream_pool_t *self)
+{
+    size_t index;
+    for (index = 0; index < self->free_count; index++)
+        free (self->free [index]);
+    free (self->free);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+}
+
+void
+sstream_pool_release (sstream_pool_t **self_p)
+{
+    if (self_p && *self_p) {
+        sstream_pool_t *self = *self_p;
+        pthread_mutex_lock (&self->lock);
+        self->released = true;
+        bool last = self->out == 0;
+        pthread_mutex_unlock (&self->lock);
+        if (last)
+            s_pool_free (self);
+        *self_p = NULL;
+    }
+}
+
+size_t
+sstream_pool_buffer_size (sstream_pool_t *self)
+{
+    return self->buffer_size;
+}
+
+void *
+sstream_pool_take (sstream_pool_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    void *buffer = self->free_count? self->free [--self->free_count]: NULL;
+    self->out++;
+    pthread_mutex_unlock (&self->lock);
+    if (!buffer) {
+        buffer = malloc (self->buffer_size);
+        if (!buffer) {
+            pthread_mutex_lock (&self->lock);
+            self->out--;
+            pthread_mutex_unlock (&self->lock);
+        }
+    }
+    return buffer;
+}
+
+void
+sstream_pool_give (void *buffer, void *pool)
+{
+    sstream_pool_t *self = (sstream_pool_t *) pool;
+    pthread_mutex_lock (&self->lock);
+    bool kept = !self->released && self->free_count < self->keep;
+    if (kept)
+        self->free [self->free_count++] = buffer;
+    self->out--;
+    bool last = self->released && self->out == 0;
+    pthread_mutex_unlock (&self->lock);
+    if (!kept)
+        free (buffer);
+    if (last)
+        s_pool_free (self);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Building
+
+struct _sstream_batch_t {
+    uint64_t first_seq;
+    uint32_t count;
+    //  Payloads: a pool buffer we copy into, or the caller's own
+    sstream_pool_t *pool;
+    byte *payload;
+    size_t payload_size;
+    size_t capacity;
+    sstream_release_fn *release;    //  For a caller's buffer
+    void *release_arg;
+    //  Index: entries and metadata, joined behind the header at sealing
+    byte *entries;
+    size_t entries_size;
+    size_t entries_capacity;
+    byte *metas;
+    size_t metas_size;
+    size_t metas_capacity;
+};
+
+static inline void
+s_put32 (byte *out, uint32_t value)
+{
+    out [0] = (byte) value;
+    out [1] = (byte) (value >> 8);
+    out [2] = (byte) (value >> 16);
+    out [3] = (byte) (value >> 24);
+}
+
+static inline uint32_t
+s_get32 (const byte *in)
+{
+    return (uint32_t) in [0] | (uint32_t) in [1] << 8 | (uint32_t) in [2] << 16
+         | (uint32_t) in [3] << 24;
+}
+
+//  Make room for more bytes in a growing buffer
+static bool
+s_grow (byte **data, size_t *capacity, size_t needed)
+{
+    if (needed <= *capacity)
+        return true;
+    size_t larger = *capacity? *capacity * 2: 512;
+    while (larger < needed)
+        larger *= 2;
+    byte *grown = (byte *) realloc (*data, larger);
+    if (!grown)
+        return false;
+    *data = grown;
+    *capacity = larger;
+    return true;
+}
+
+sstream_batch_t *
+sstream_batch_new (sstream_pool_t *pool, uint64_t first_seq)
+{
+    sstream_batch_t *self = (sstream_batch_t *) zmalloc (sizeof (sstream_batch_t));
+    if (!self)
+        return NULL;
+    self->first_seq = first_seq;
+    self->pool = pool;
+    self->capacity = sstream_pool_buffer_size (pool);
+    self->payload = (byte *) sstream_pool_take (pool);
+    if (!self->payload) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+sstream_batch_t *
+sstream_batch_new_single (uint64_t seq, void *data, size_t size, const void *meta,
+                          size_t meta_size, sstream_release_fn *release, void *arg)
+{
+    sstream_batch_t *self = (sstream_batch_t *) zmalloc (sizeof (sstream_batch_t));
+    if (!self)
+        return NULL;
+    self->first_seq = seq;
+    self->payload = (byte *) data;
+    self->capacity = size;
+    self->release = release;
+    self->release_arg = arg;
+    if (sstream_batch_add (self, NULL, size, meta, meta_size)) {
+        self->payload = NULL;       //  Still the caller's: its send failed
+        sstream_batch_destroy (&self);
+    }
+    return self;
+}
+
+void
+sstream_batch_destroy (sstream_batch_t **self_p)
+{
+    if (self_p && *self_p) {
+        sstream_batch_t *self = *self_p;
+        if (self->payload) {
+            if (self->pool)
+                sstream_pool_give (self->payload, self->pool);
+            else
+            if (self->release)
+                self->release (self->payload, self->release_arg);
+        }
+        free (self->entries);
+        free (self->metas);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+bool
+sstream_batch_fits (sstream_batch_t *self, size_t size, size_t meta_size)
+{
+    return self->count < SSTREAM_WIRE_BATCH_RECORDS_MAX
+        && size <= self->capacity - self->payload_size
+        && self->entries_size + self->metas_size + 8 + meta_size <= self->capacity;
+}
+
+int
+sstream_batch_add (sstream_batch_t *self, const void *data, size_t size, const void *meta,
+                   size_t meta_size)
+{
+    if (!s_grow (&self->entries, &self->entries_capacity, self->entries_size + 8)
+    ||  (meta_size && !s_grow (&self->metas, &self->metas_capacity, self->metas_size + meta_size)))
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory for a batch's index");
+    if (data && size)
+        memcpy (self->payload + self->payload_size, data, size);
+    self->payload_size += size;
+    s_put32 (self->entries + self->entries_size, (uint32_t) size);
+    s_put32 (self->entries + self->entries_size + 4, (uint32_t) meta_size);
+    self->entries_size += 8;
+    if (meta_size) {
+        memcpy (self->metas + self->metas_size, meta, meta_size);
+        self->metas_size += meta_size;
+    }
+    self->count++;
+    return SSTREAM_OK;
+}
+
+uint32_t
+sstream_batch_count (sstream_batch_t *self)
+{
+    return self->count;
+}
+
+uint64_t
+sstream_batch_first_seq (sstream_batch_t *self)
+{
+    return self->first_seq;
+}
+
+uint64_t
+sstream_batch_bytes (sstream_batch_t *self)
+{
+    return self->payload_size;
+}
+
+uint64_t
+sstream_batch_cost (sstream_batch_t *self)
+{
+    return sstream_wire_batch_cost (SSTREAM_WIRE_BATCH_HEADER + self->entries_size
+                                    + self->metas_size, self->payload_size);
+}
+
+int
+sstream_batch_seal (sstream_batch_t *self, zmq_msg_t *frame0, zmq_msg_t *frame1)
+{
+    size_t index = self->entries_size + self->metas_size;
+    if (zmq_msg_init_size (frame0, SSTREAM_WIRE_BATCH_HEADER + index) != 0)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory sealing a batch");
+    byte *head = (byte *) zmq_msg_data (frame0);
+    sstream_wire_batch_t header = {
+        .type = SSTREAM_WIRE_DATA,
+        .seq = self->first_seq,
+        .count = self->count,
+        .index = (uint32_t) index,
+        .length = self->payload_size
+    };
+    sstream_wire_batch_write (&header, head);
+    memcpy (head + SSTREAM_WIRE_BATCH_HEADER, self->entries, self->entries_size);
+    if (self->metas_size)
+        memcpy (head + SSTREAM_WIRE_BATCH_HEADER + self->entries_size, self->metas,
+                self->metas_size);
+    //  The payload travels as it is; libzmq frees it through our function
+    int rc;
+    if (self->payload_size == 0)
+        rc = zmq_msg_init (frame1);         //  The buffer stays with the batch
+    else
+    if (self->pool)
+        rc = zmq_msg_init_data (frame1, self->payload, self->payload_size,
+                                sstream_pool_give, self->pool);
+    else
+        rc = zmq_msg_init_data (frame1, self->payload, self->payload_size,
+                                self->release, self->release_arg);
+    if (rc != 0) {
+        zmq_msg_close (frame0);
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory sealing a batch");
+    }
+    if (self->payload_size)
+        self->payload = NULL;           //  frame1's now
+    return SSTREAM_OK;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Reading
+
+int
+sstream_batch_check (const sstream_wire_batch_t *header, const byte *frame0)
+{
+    const byte *entries = frame0 + SSTREAM_WIRE_BATCH_HEADER;
+    uint64_t payloads = 0, metas = 0;
+    uint32_t record;
+    for (record = 0; record < header->count; record++) {
+        payloads += s_get32 (entries + 8 * record);
+        metas += s_get32 (entries + 8 * record + 4);
+    }
+    if (payloads != header->length)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "malformed batch: its records' payloads add up to %" PRIu64 " bytes, not the %"
+            PRIu64 " it carries", payloads, header->length);
+    if (metas != header->index - 8 * (uint64_t) header->count)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "malformed batch: its records' metadata add up to %" PRIu64 " bytes, not the %"
+            PRIu64 " its index holds", metas, header->index - 8 * (uint64_t) header->count);
+    return SSTREAM_OK;
+}
+
+void
+sstream_batch_next (const byte *frame0, uint32_t count, sstream_batch_cursor_t *cursor,
+                    uint64_t *offset, size_t *size, const byte **meta, size_t *meta_size)
+{
+    const byte *entry = frame0 + SSTREAM_WIRE_BATCH_HEADER + 8 * (size_t) cursor->next;
+    *offset = cursor->payload_at;
+    *size = s_get32 (entry);
+    *meta_size = s_get32 (entry + 4);
+    *meta = *meta_size? frame0 + SSTREAM_WIRE_BATCH_HEADER + 8 * (size_t) count + cursor->meta_at
+                      : NULL;
+    cursor->payload_at += *size;
+    cursor->meta_at += *meta_size;
+    cursor->next++;
+}

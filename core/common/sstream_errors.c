@@ -1,0 +1,115 @@
+/*  =========================================================================
+    sstream_errors - error codes, messages, and failures passed between
+    threads
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include "sstream_common.h"
+
+static const char *s_error_text [] = {
+    [SSTREAM_OK] = "success",
+    [SSTREAM_EINVAL] = "invalid argument",
+    [SSTREAM_ENOMEM] = "out of memory",
+    [SSTREAM_ECONFIG] = "bad configuration",
+    [SSTREAM_EKEY] = "key file problem",
+    [SSTREAM_EAUTH] = "authentication failed",
+    [SSTREAM_EDENIED] = "refused",
+    [SSTREAM_ETIMEDOUT] = "timed out",
+    [SSTREAM_EPROTO] = "protocol error",
+    [SSTREAM_EPLUGIN] = "transport plugin problem",
+    [SSTREAM_ECLOSED] = "already closed",
+    [SSTREAM_EABORTED] = "stream aborted",
+    [SSTREAM_ELOST] = "connection lost",
+    [SSTREAM_ETOOBIG] = "message too large",
+    [SSTREAM_EINTR] = "interrupted",
+    [SSTREAM_EIO] = "input/output error",
+    [SSTREAM_EEND] = "end of stream",
+    [SSTREAM_EINTERNAL] = "internal error",
+};
+
+#define ERRMSG_MAX 1024
+static __thread char s_errmsg [ERRMSG_MAX];
+
+const char *
+sstream_strerror (int code)
+{
+    if (code >= 0 && code < (int) (sizeof (s_error_text) / sizeof (s_error_text [0]))
+    &&  s_error_text [code])
+        return s_error_text [code];
+    return "unknown error";
+}
+
+const char *
+sstream_errmsg (void)
+{
+    return s_errmsg [0]? s_errmsg: "no error";
+}
+
+int
+sstream_error_set (int code, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (s_errmsg, ERRMSG_MAX, format, args);
+    va_end (args);
+    return code;
+}
+
+int
+sstream_error_restore (int code, const char *message)
+{
+    snprintf (s_errmsg, ERRMSG_MAX, "%s",
+              message && *message? message: sstream_strerror (code));
+    return code;
+}
+
+
+
+//  --------------------------------------------------------------------------
+//  Failures recorded in one thread, reported in another
+
+void
+sstream_failure_init (sstream_failure_t *self)
+{
+    pthread_mutex_init (&self->lock, NULL);
+    self->code = 0;
+    self->message [0] = 0;
+}
+
+void
+sstream_failure_fini (sstream_failure_t *self)
+{
+    pthread_mutex_destroy (&self->lock);
+}
+
+void
+sstream_failure_set (sstream_failure_t *self, int code)
+{
+    pthread_mutex_lock (&self->lock);
+    if (!self->code) {
+        snprintf (self->message, sizeof (self->message), "%s", sstream_errmsg ());
+        self->code = code;
+    }
+    pthread_mutex_unlock (&self->lock);
+}
+
+int
+sstream_failure_code (sstream_failure_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    int code = self->code;
+    pthread_mutex_unlock (&self->lock);
+    return code;
+}
+
+int
+sstream_failure_report (sstream_failure_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    int code = self->code? self->code: SSTREAM_EINTERNAL;
+    sstream_error_restore (code, self->message);
+    pthread_mutex_unlock (&self->lock);
+    return code;
+}

@@ -1,0 +1,350 @@
+/*  =========================================================================
+    sstream_link - one ZeroMQ socket, with its transport and its security
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include "sstream_common.h"
+
+//  ZMQ_ZAP_ENFORCE_DOMAIN is a draft option in libzmq 4.3's header but
+//  implemented by Debian's build; we ask for it where it exists.
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#   define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
+
+struct _sstream_link_t {
+    char *name;
+    zsock_t *sock;
+    zsock_t *monitor;           //  Reads the socket's events
+    const sstream_transport_t *transport;
+    char *endpoint;             //  As bound/connected
+    bool secure;
+    sstream_auth_t *auth;       //  A bound secure link: what it admits
+};
+
+static int
+s_transport_error (sstream_link_t *self, const char *what, const char *detail)
+{
+    return sstream_error_set (SSTREAM_EPLUGIN, "%s: transport %s: %s%s%s",
+                              self->name, self->transport->name, what,
+                              *detail? ": ": "", detail);
+}
+
+int
+sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
+{
+    assert (self_p && config);
+    sstream_library_init ();
+    *self_p = NULL;
+    sstream_link_t *self = (sstream_link_t *) zmalloc (sizeof (sstream_link_t));
+    if (!self)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    self->name = strdup (config->name? config->name: "link");
+    int rc = sstream_plugins_find (config->endpoint, config->transport, &self->transport);
+    if (rc) {
+        char detail [1024];
+        snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+        sstream_link_destroy (&self);
+        return sstream_error_set (rc, "%s: %s", config->name, detail);
+    }
+
+    static const char *s_no_options [] = { NULL };
+    char transport_error [512] = "";
+    sstream_transport_link_t transport_link = {
+        .endpoint = config->endpoint,
+        .bind = config->bind,
+        .options = config->transport_options? config->transport_options: s_no_options,
+        .error = transport_error,
+        .error_size = sizeof (transport_error)
+    };
+    if (self->transport->check (&transport_link) != 0) {
+        rc = s_transport_error (self, config->endpoint, transport_error);
+        sstream_link_destroy (&self);
+        return rc;
+    }
+
+    //  Security first: nothing is bound or connected before it is in place
+    if (!config->insecure && !config->cert) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EKEY,
+            "%s: CURVE security needs a secret key (or set security = none)", config->name);
+    }
+    if (!config->insecure && !config->bind && !config->server_key) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EKEY,
+            "%s: CURVE security needs the public key of %s (or set security = none)",
+            config->name, config->endpoint);
+    }
+    if (!config->insecure && config->bind && !config->trusted) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EKEY,
+            "%s: CURVE security needs trusted keys to admit anyone (or set security = none)",
+            config->name);
+    }
+    sstream_library_sockets_made ();
+    self->sock = zsock_new (config->type);
+    if (!self->sock) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EINTERNAL, "%s: cannot create a socket", config->name);
+    }
+    if (config->bind && !config->insecure) {
+        //  A ZAP domain of its own makes libzmq consult the handler for this
+        //  link's keys alone; enforcing it refuses every client should the
+        //  handler be gone.
+        char domain [64];
+        snprintf (domain, sizeof (domain), "sstream-%p", (void *) self);
+        rc = sstream_auth_new (&self->auth, domain, config->trusted);
+        if (rc) {
+            char detail [1024];
+            snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+            sstream_link_destroy (&self);
+            return sstream_error_set (rc, "%s: %s", config->name, detail);
+        }
+        zsock_set_zap_domain (self->sock, domain);
+        int enforce = 1;
+        zmq_setsockopt (zsock_resolve (self->sock), ZMQ_ZAP_ENFORCE_DOMAIN,
+                        &enforce, sizeof (enforce));
+    }
+    if (config->insecure)
+        self->secure = false;
+    else {
+        zcert_apply (config->cert, self->sock);
+        if (config->bind)
+            zsock_set_curve_server (self->sock, 1);
+        else
+            zsock_set_curve_serverkey (self->sock, config->server_key);
+        self->secure = true;
+    }
+
+    //  Credit bounds what is queued (PROTOCOL.md section 4); HWMs must not
+    //  block a gateway's sends or drop anything.
+    zsock_set_sndhwm (self->sock, 0);
+    zsock_set_rcvhwm (self->sock, 0);
+    if (config->type == ZMQ_ROUTER)
+        zsock_set_router_mandatory (self->sock, 1);
+    //  No frame larger than the link passes, from anybody: libzmq drops
+    //  the connection as it reads the frame's size, before the body is
+    //  buffered. (It has no limit on the number of frames in a message:
+    //  see core/PROTOCOL.md, section 7.)
+    int64_t max_frame = (int64_t) (config->max_frame? config->max_frame
+                                                    : SSTREAM_MESSAGE_MAX + SSTREAM_WIRE_HEADER_MAX);
+    zmq_setsockopt (zsock_resolve (self->sock), ZMQ_MAXMSGSIZE, &max_frame, sizeof (max_frame));
+    if (config->affinity)
+        zsock_set_affinity (self->sock, (int) config->affinity);
+    if (config->handshake_timeout > 0)
+        zsock_set_handshake_ivl (self->sock, (int) config->handshake_timeout);
+    zsock_set_reconnect_ivl (self->sock, 100);
+    zsock_set_reconnect_ivl_max (self->sock, 2000);
+
+    if (self->transport->configure (zsock_resolve (self->sock), &transport_link) != 0) {
+        rc = s_transport_error (self, "cannot configure the socket", transport_error);
+        sstream_link_destroy (&self);
+        return rc;
+    }
+
+    //  libzmq's own monitor, read straight from its socket: no thread of
+    //  its own (as CZMQ's zmonitor has), and in place before any event
+    char monitor_endpoint [64];
+    snprintf (monitor_endpoint, sizeof (monitor_endpoint), "inproc://sstream-monitor-%p", (void *) self);
+    int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECT_RETRIED
+               | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+               | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor (zsock_resolve (self->sock), monitor_endpoint, events) == 0)
+        self->monitor = zsock_new (ZMQ_PAIR);
+    if (!self->monitor || zsock_connect (self->monitor, "%s", monitor_endpoint) != 0) {
+        sstream_link_destroy (&self);
+        return sstream_error_set (SSTREAM_EINTERNAL, "%s: cannot start a socket monitor",
+                                  config->name);
+    }
+
+    if (config->bind) {
+        if (zsock_bind (self->sock, "%s", config->endpoint) == -1) {
+            int error = zmq_errno ();
+            sstream_link_destroy (&self);
+            return sstream_error_set (error == EADDRINUSE? SSTREAM_EIO: SSTREAM_ECONFIG,
+                "%s: cannot bind %s: %s", config->name, config->endpoint, zmq_strerror (error));
+        }
+        self->endpoint = zsock_last_endpoint (self->sock);
+        if (self->transport->bound (zsock_resolve (self->sock), self->endpoint,
+                                    &transport_link) != 0) {
+            rc = s_transport_error (self, self->endpoint, transport_error);
+            sstream_link_destroy (&self);
+            return rc;
+        }
+    }
+    else {
+        if (zsock_connect (self->sock, "%s", config->endpoint) == -1) {
+            int error = zmq_errno ();
+            sstream_link_destroy (&self);
+            return sstream_error_set (SSTREAM_ECONFIG, "%s: cannot connect to %s: %s",
+                                      config->name, config->endpoint, zmq_strerror (error));
+        }
+        self->endpoint = strdup (config->endpoint);
+    }
+    if (!self->secure)
+        sstream_log_warning ("%s: security = none on %s: traffic is neither authenticated nor encrypted",
+                             self->name, self->endpoint);
+    *self_p = self;
+    return SSTREAM_OK;
+}
+
+void
+sstream_link_destroy (sstream_link_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sstream_link_t *self = *self_p;
+        if (self->monitor && self->sock)
+            zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
+        zsock_destroy (&self->monitor);
+        zsock_destroy (&self->sock);
+        //  Only now, with the socket gone, may the handler stop trusting
+        sstream_auth_destroy (&self->auth);
+        zstr_free (&self->endpoint);
+        zstr_free (&self->name);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+zsock_t *
+sstream_link_sock (sstream_link_t *self)
+{
+    assert (self);
+    return self->sock;
+}
+
+void *
+sstream_link_handle (sstream_link_t *self)
+{
+    assert (self);
+    return zsock_resolve (self->sock);
+}
+
+zsock_t *
+sstream_link_monitor (sstream_link_t *self)
+{
+    assert (self);
+    return self->monitor;
+}
+
+const char *
+sstream_link_endpoint (sstream_link_t *self)
+{
+    assert (self);
+    return self->endpoint;
+}
+
+const char *
+sstream_link_name (sstream_link_t *self)
+{
+    assert (self);
+    return self->name;
+}
+
+bool
+sstream_link_is_secure (sstream_link_t *self)
+{
+    assert (self);
+    return self->secure;
+}
+
+sstream_link_event_t
+sstream_link_event (sstream_link_t *self, int *value, char **address)
+{
+    assert (self);
+    //  Two frames: event number (16 bits) and value (32 bits), then the
+    //  endpoint
+    zmsg_t *message = zmsg_recv (self->monitor);
+    zframe_t *first = message? zmsg_first (message): NULL;
+    if (!first || zframe_size (first) != 6) {
+        zmsg_destroy (&message);
+        return SSTREAM_LINK_OTHER;
+    }
+    uint16_t number;
+    uint32_t number_value;
+    memcpy (&number, zframe_data (first), sizeof (number));
+    memcpy (&number_value, zframe_data (first) + 2, sizeof (number_value));
+    if (value)
+        *value = (int) number_value;
+    if (address) {
+        zframe_t *second = zmsg_next (message);
+        *address = second? zframe_strdup (second): NULL;
+    }
+    zmsg_destroy (&message);
+    switch (number) {
+        case ZMQ_EVENT_CONNECTED:           return SSTREAM_LINK_CONNECTED;
+        case ZMQ_EVENT_ACCEPTED:            return SSTREAM_LINK_ACCEPTED;
+        case ZMQ_EVENT_CONNECT_RETRIED:     return SSTREAM_LINK_RETRIED;
+        case ZMQ_EVENT_DISCONNECTED:        return SSTREAM_LINK_DISCONNECTED;
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: return SSTREAM_LINK_HANDSHAKE_OK;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: return SSTREAM_LINK_HANDSHAKE_AUTH;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: return SSTREAM_LINK_HANDSHAKE_FAILED;
+        default:                            return SSTREAM_LINK_OTHER;
+    }
+}
+
+bool
+sstream_link_trusts (sstream_link_t *self, const char *key)
+{
+    return !self->auth || sstream_auth_trusts (self->auth, key);
+}
+
+bool
+sstream_link_refresh_trust (sstream_link_t *self)
+{
+    return self->auth && sstream_auth_refresh (self->auth);
+}
+
+static int
+s_send_failed (sstream_link_t *self)
+{
+    int error = zmq_errno ();
+    return sstream_error_set (SSTREAM_ELOST, "%s: cannot send: %s", self->name,
+                              error == EHOSTUNREACH? "the peer is gone": zmq_strerror (error));
+}
+
+int
+sstream_link_send (sstream_link_t *self, const byte *routing_id, size_t routing_id_size,
+                   zframe_t **header, zframe_t **payload)
+{
+    assert (self && header && *header);
+    int more = payload && *payload? ZFRAME_MORE: 0;
+    int rc = 0;
+    if (routing_id)
+        rc = zmq_send (zsock_resolve (self->sock), routing_id, routing_id_size,
+                       ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0? -1: 0;
+    if (rc == 0)
+        rc = zframe_send (header, self->sock, more | ZFRAME_DONTWAIT);
+    if (rc == 0 && more)
+        rc = zframe_send (payload, self->sock, ZFRAME_DONTWAIT);
+    zframe_destroy (header);
+    if (payload)
+        zframe_destroy (payload);
+    return rc? s_send_failed (self): SSTREAM_OK;
+}
+
+int
+sstream_link_send_data (sstream_link_t *self, const byte *routing_id, size_t routing_id_size,
+                        zmq_msg_t *frame0, zmq_msg_t *frame1)
+{
+    void *handle = zsock_resolve (self->sock);
+    int rc = 0;
+    if (routing_id)
+        rc = zmq_send (handle, routing_id, routing_id_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0? -1: 0;
+    if (rc == 0)
+        rc = zmq_msg_send (frame0, handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0? -1: 0;
+    if (rc == 0)
+        rc = zmq_msg_send (frame1, handle, ZMQ_DONTWAIT) < 0? -1: 0;
+    if (rc) {
+        int error = zmq_errno ();
+        zmq_msg_close (frame0);         //  Sent ones are already empty
+        zmq_msg_close (frame1);
+        errno = error;
+        return s_send_failed (self);
+    }
+    return SSTREAM_OK;
+}

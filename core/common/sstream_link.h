@@ -1,0 +1,103 @@
+/*  =========================================================================
+    sstream_link - one ZeroMQ socket of a producer, consumer or gateway,
+    with its transport and its security (private)
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    The one place where sockets get their security applied. A bound link
+    is a CURVE server with a ZAP domain of its own, behind the process's
+    ZAP handler (sstream_auth), admitting only the keys it was given; a
+    connecting link pins the server's public key. security = none must be
+    asked for, and is logged as a warning. Its monitor reports connections
+    and handshake results.
+*/
+
+#ifndef SSTREAM_LINK_H_INCLUDED
+#define SSTREAM_LINK_H_INCLUDED
+
+typedef struct _sstream_link_t sstream_link_t;
+
+typedef struct {
+    const char *name;           //  For messages: "local", "peer gateway-b"
+    int type;                   //  ZMQ_ROUTER or ZMQ_DEALER
+    bool bind;                  //  Bind (server) or connect (client)
+    const char *endpoint;
+    const char *transport;      //  Plugin name; NULL: the endpoint's scheme
+    const char *const *transport_options;   //  key, value, ..., NULL
+    bool insecure;              //  security = none, explicitly configured
+    zcert_t *cert;              //  Our key pair (CURVE)
+    const char *server_key;     //  Connecting: the server's public key, Z85
+    const char *trusted;        //  Binding: folder or file of trusted keys
+    int64_t handshake_timeout;  //  msecs
+    uint64_t max_frame;         //  Largest frame taken; a larger one drops
+                                //  the connection as its size is read
+    uint64_t affinity;          //  I/O threads (bit mask), 0: any
+} sstream_link_config_t;
+
+//  What the monitor saw
+typedef enum {
+    SSTREAM_LINK_OTHER = 0,
+    SSTREAM_LINK_CONNECTED,         //  TCP/IPC connection made (connecting)
+    SSTREAM_LINK_ACCEPTED,          //  connection accepted (binding)
+    SSTREAM_LINK_RETRIED,           //  connect failed, will retry
+    SSTREAM_LINK_DISCONNECTED,
+    SSTREAM_LINK_HANDSHAKE_OK,
+    SSTREAM_LINK_HANDSHAKE_AUTH,    //  ZAP refused the key
+    SSTREAM_LINK_HANDSHAKE_FAILED   //  other handshake failure
+} sstream_link_event_t;
+
+int
+    sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config);
+
+void
+    sstream_link_destroy (sstream_link_t **self_p);
+
+zsock_t *
+    sstream_link_sock (sstream_link_t *self);
+
+//  The libzmq socket handle, for zmq_poll and zmq_msg_recv.
+void *
+    sstream_link_handle (sstream_link_t *self);
+
+//  The socket that reports the link's events, to poll; then read one event
+//  with sstream_link_event.
+zsock_t *
+    sstream_link_monitor (sstream_link_t *self);
+
+//  Read one monitor event; *value is the event's number (errno, ZAP status).
+sstream_link_event_t
+    sstream_link_event (sstream_link_t *self, int *value, char **address);
+
+//  The endpoint as bound or connected (real port for tcp://...:*).
+const char *
+    sstream_link_endpoint (sstream_link_t *self);
+
+const char *
+    sstream_link_name (sstream_link_t *self);
+
+bool
+    sstream_link_is_secure (sstream_link_t *self);
+
+//  A bound secure link: is the key (Z85) trusted now? Re-read the trusted
+//  keys (true when they changed). Without security, every key is trusted
+//  and nothing changes.
+bool
+    sstream_link_trusts (sstream_link_t *self, const char *key);
+bool
+    sstream_link_refresh_trust (sstream_link_t *self);
+
+//  Send a control message: [routing id] header [payload]. Takes the frames
+//  (header and payload are set to NULL). routing_id is NULL on a DEALER.
+//  Never blocks. Returns SSTREAM_OK, or SSTREAM_ELOST when the peer is gone.
+int
+    sstream_link_send (sstream_link_t *self, const byte *routing_id, size_t routing_id_size,
+                       zframe_t **header, zframe_t **payload);
+
+//  Send a data message: [routing id] frame0 frame1, without copying
+//  either. The frames are spent whatever happens.
+int
+    sstream_link_send_data (sstream_link_t *self, const byte *routing_id,
+                            size_t routing_id_size, zmq_msg_t *frame0, zmq_msg_t *frame1);
+
+#endif

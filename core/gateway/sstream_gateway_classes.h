@@ -1,0 +1,22 @@
+/*  =========================================================================
+    sstream_gateway_classes - private header of the gateway side
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#ifndef SSTREAM_GATEWAY_CLASSES_H_INCLUDED
+#define SSTREAM_GATEWAY_CLASSES_H_INCLUDED
+
+#include "../common/sstream_common.h"
+
+#include "sstream_access.h"
+#include "sstream_party.h"
+#include "sstream_peering.h"
+#include "sstream_stream.h"
+#include "sstream_streams.h"
+#include "sstream_tunnels.h"
+#include "sstream_router.h"
+#include "sstream_sessions.h"
+
+#endif

@@ -1,0 +1,712 @@
+/*  =========================================================================
+    sstream_router - a gateway's dispatch
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    The hot path is s_read and sstream_streams_data: a batch arrives as
+    frames (zmq_msg_t), its 32-byte header is read, and the frames move on
+    to the stream, which sends them to the next link as they are.
+*/
+
+#include "sstream_gateway_classes.h"
+
+//  Messages taken from one link in one turn
+#define TURN_BUDGET 256
+//  Error replies to parties we do not know, per half heartbeat
+#define ERROR_BUDGET 64
+
+struct _sstream_router_t {
+    char name [65];
+    int64_t heartbeat;
+    int64_t peer_timeout;
+    sstream_link_t *local;
+    zhashx_t *clients;          //  Routing id (hex) -> sstream_party_t, owned
+    sstream_link_t *wan;        //  NULL without a peer
+    bool wan_bind;
+    sstream_peering_t *peering; //  NULL without a peer
+    sstream_streams_t *streams;
+    sstream_tunnels_t *tunnels; //  Borrowed from the gateway
+    sstream_access_t *access;   //  Borrowed from the gateway
+    uint64_t malformed;
+    uint64_t handshake_failures;
+    int64_t probe_at;           //  Check who is gone after a disconnect
+    int64_t next_tick;
+    int error_budget;
+    uint64_t errors_withheld;
+};
+
+typedef sstream_router_t self_t;
+
+//  A message as read from a link
+typedef struct {
+    byte routing_id [SSTREAM_ROUTING_ID_MAX];
+    size_t routing_id_size;     //  0 on a DEALER link
+    bool routed;                //  The link is a ROUTER
+    zmq_msg_t frame0;
+    zmq_msg_t frame1;
+    size_t frames;              //  After the routing id
+    bool bad_routing_id;        //  Empty, or longer than we take
+} s_message_t;
+
+static void
+s_party_destructor (void **item_p)
+{
+    sstream_party_destroy ((sstream_party_t **) item_p);
+}
+
+sstream_router_t *
+sstream_router_new (const sstream_router_config_t *config)
+{
+    self_t *self = (self_t *) zmalloc (sizeof (self_t));
+    if (!self)
+        return NULL;
+    snprintf (self->name, sizeof (self->name), "%s", config->name);
+    self->heartbeat = config->heartbeat;
+    self->peer_timeout = config->peer_timeout;
+    self->local = config->local;
+    self->wan = config->wan;
+    self->wan_bind = config->wan_bind;
+    self->error_budget = ERROR_BUDGET;
+    self->clients = zhashx_new ();
+    if (self->wan) {
+        sstream_peering_config_t peering = {
+            .gateway = config->name,
+            .peer_name = config->peer_name,
+            .peer_key = config->peer_key,
+            .wan = config->wan,
+            .bind = config->wan_bind,
+            .secure = config->wan_secure,
+            .heartbeat = config->heartbeat,
+            .peer_timeout = config->peer_timeout
+        };
+        self->peering = sstream_peering_new (&peering);
+    }
+    sstream_streams_config_t streams = {
+        .gateway = config->name,
+        .buffer = config->buffer,
+        .max_streams = config->max_streams,
+        .client_streams_max = config->client_streams_max,
+        .heartbeat = config->heartbeat,
+        .peering = self->peering
+    };
+    self->streams = sstream_streams_new (&streams);
+    if (!self->clients || !self->streams || (self->wan && !self->peering)) {
+        sstream_router_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->clients, s_party_destructor);
+    self->next_tick = zclock_mono ();
+    return self;
+}
+
+void
+sstream_router_destroy (sstream_router_t **self_p)
+{
+    if (self_p && *self_p) {
+        self_t *self = *self_p;
+        sstream_streams_destroy (&self->streams);
+        zhashx_destroy (&self->clients);
+        sstream_peering_destroy (&self->peering);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Parties
+
+//  Text from another party, made safe to log: no control characters.
+static const char *
+s_printable (const char *text, char *buffer, size_t size)
+{
+    size_t index;
+    for (index = 0; text [index] && index + 1 < size; index++)
+        buffer [index] = (unsigned char) text [index] < 0x20 || text [index] == 0x7f
+                       ? '?': text [index];
+    buffer [index] = 0;
+    return buffer;
+}
+
+static void
+s_send_error (self_t *self, sstream_link_t *link, const s_message_t *message, int code,
+              const char *format, ...)
+{
+    if (self->error_budget <= 0) {
+        self->errors_withheld++;
+        return;
+    }
+    self->error_budget--;
+    char text [SSTREAM_WIRE_TEXT_MAX];
+    int used = snprintf (text, sizeof (text), "%s: ", self->name);
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text + used, sizeof (text) - used, format, args);
+    va_end (args);
+    zframe_t *frame = sstream_wire_error ((uint32_t) code, NULL, text);
+    if (frame)
+        sstream_link_send (link, message->routed? message->routing_id: NULL,
+                           message->routing_id_size, &frame, NULL);
+}
+
+static void
+s_client_key (const s_message_t *message, char *key, size_t size)
+{
+    sodium_bin2hex (key, size, message->routing_id, message->routing_id_size);
+}
+
+//  Forget a client that has no stream left.
+static void
+s_sweep_client (self_t *self, sstream_party_t *party, const s_message_t *message)
+{
+    if (party && sstream_party_kind (party) == SSTREAM_PARTY_CLIENT
+    &&  sstream_party_streams (party) == 0) {
+        char key [SSTREAM_ROUTING_ID_MAX * 2 + 1];
+        s_client_key (message, key, sizeof (key));
+        zhashx_delete (self->clients, key);
+    }
+}
+
+//  A party is gone: end everything that went through it. A client's
+//  record goes with its last stream; the peer starts over.
+static void
+s_party_lost (self_t *self, sstream_party_t *party, const char *why)
+{
+    sstream_streams_party_lost (self->streams, party, why);
+    if (sstream_party_kind (party) == SSTREAM_PARTY_GATEWAY) {
+        if (self->tunnels)
+            sstream_tunnels_peer_lost (self->tunnels, why);
+        sstream_peering_lost (self->peering);
+    }
+}
+
+//  A handler found a party gone (a send to it failed).
+static void
+s_check_gone (self_t *self, sstream_party_t *gone)
+{
+    if (gone)
+        s_party_lost (self, gone, "its connection is gone");
+}
+
+
+//  --------------------------------------------------------------------------
+//  Reading
+
+//  One whole message, if one is waiting: true, with its frames (and
+//  routing id on a ROUTER link). Frames beyond two are drained and
+//  counted.
+static bool
+s_read (sstream_link_t *link, bool routed, s_message_t *message)
+{
+    void *handle = sstream_link_handle (link);
+    message->routed = routed;
+    message->routing_id_size = 0;
+    message->bad_routing_id = false;
+    zmq_msg_init (&message->frame0);
+    zmq_msg_init (&message->frame1);
+    if (routed) {
+        zmq_msg_t id;
+        zmq_msg_init (&id);
+        if (zmq_msg_recv (&id, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&id);
+            return false;
+        }
+        size_t size = zmq_msg_size (&id);
+        if (size == 0 || size > SSTREAM_ROUTING_ID_MAX)
+            message->bad_routing_id = true;
+        else {
+            memcpy (message->routing_id, zmq_msg_data (&id), size);
+            message->routing_id_size = size;
+        }
+        bool more = zmq_msg_more (&id);
+        zmq_msg_close (&id);
+        if (!more) {
+            message->frames = 0;
+            return true;
+        }
+        zmq_msg_recv (&message->frame0, handle, 0);
+    }
+    else
+    if (zmq_msg_recv (&message->frame0, handle, ZMQ_DONTWAIT) < 0)
+        return false;
+    message->frames = 1;
+    if (zmq_msg_more (&message->frame0)) {
+        zmq_msg_recv (&message->frame1, handle, 0);
+        message->frames++;
+        if (zmq_msg_more (&message->frame1)) {
+            zmq_msg_t extra;
+            zmq_msg_init (&extra);
+            bool more = true;
+            while (more && zmq_msg_recv (&extra, handle, 0) >= 0) {
+                message->frames++;
+                more = zmq_msg_more (&extra);
+            }
+            zmq_msg_close (&extra);
+        }
+    }
+    return true;
+}
+
+static void
+s_message_close (s_message_t *message)
+{
+    zmq_msg_close (&message->frame0);
+    zmq_msg_close (&message->frame1);
+}
+
+static void
+s_malformed (self_t *self, sstream_link_t *link, const s_message_t *message,
+             sstream_party_t *party, int code)
+{
+    char detail [512];
+    snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+    self->malformed++;
+    sstream_log_warning ("%s: dropped a message on %s from %s: %s", self->name,
+                         sstream_link_name (link), party? sstream_party_name (party): "an unknown party",
+                         detail);
+    //  Only a party we know hears about it: junk from strangers is dropped
+    if (party)
+        s_send_error (self, link, message, code, "%s", detail);
+    if (party && sstream_party_kind (party) == SSTREAM_PARTY_CLIENT && sstream_party_streams (party))
+        s_party_lost (self, party, detail);
+}
+
+//  A data or credit message: read its header and pass it on.
+static void
+s_handle_batch (self_t *self, sstream_link_t *link, s_message_t *message, sstream_party_t *party)
+{
+    sstream_wire_batch_t header;
+    const byte *data = (const byte *) zmq_msg_data (&message->frame0);
+    size_t size = zmq_msg_size (&message->frame0);
+    int rc = sstream_wire_batch_read (&header, data, size, message->frames == 2
+                                      ? (int64_t) zmq_msg_size (&message->frame1): -1);
+    if (!rc && message->frames > 2)
+        rc = sstream_error_set (SSTREAM_EPROTO, "a data message of %zu frames", message->frames);
+    if (rc) {
+        //  A client we know hears about it
+        if (!party && link == self->local) {
+            char id [SSTREAM_ROUTING_ID_MAX * 2 + 1];
+            s_client_key (message, id, sizeof (id));
+            party = (sstream_party_t *) zhashx_lookup (self->clients, id);
+        }
+        s_malformed (self, link, message, party, rc);
+        return;
+    }
+    const char *key = zmq_msg_gets (&message->frame0, "User-Id");
+    sstream_party_t *gone = sstream_streams_data (self->streams, link,
+                                                  message->routed? message->routing_id: NULL,
+                                                  message->routing_id_size, key, &header,
+                                                  &message->frame0, &message->frame1);
+    s_check_gone (self, gone);
+}
+
+//  Decode a msgpack message; false (after dealing with it) if malformed.
+static bool
+s_decode (self_t *self, sstream_link_t *link, s_message_t *message, sstream_party_t *party,
+          sstream_wire_t *header)
+{
+    int rc = sstream_wire_decode (header, zmq_msg_data (&message->frame0),
+                                  zmq_msg_size (&message->frame0));
+    if (rc == SSTREAM_OK
+    &&  message->frames != (sstream_wire_has_payload (header->type)? 2u: 1u))
+        rc = sstream_error_set (SSTREAM_EPROTO, "malformed message: %s with %zu frames",
+                                sstream_wire_type_name (header->type), message->frames);
+    if (rc)
+        s_malformed (self, link, message, party, rc);
+    return rc == SSTREAM_OK;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The local link: this facility's producers and consumers
+
+static void
+s_handle_local_open (self_t *self, s_message_t *message, sstream_party_t *party,
+                     const sstream_wire_t *header, const char *key)
+{
+    if (!party) {
+        char name [80];
+        snprintf (name, sizeof (name), "%s %.8s%s",
+                  header->role == SSTREAM_ROLE_PRODUCE? "producer": "consumer",
+                  key && *key? key: "(no key)", key && *key? "...": "");
+        party = sstream_party_new (SSTREAM_PARTY_CLIENT, self->local, message->routing_id,
+                                   message->routing_id_size, key, name, self->peer_timeout);
+        if (!party)
+            return;
+        char id [SSTREAM_ROUTING_ID_MAX * 2 + 1];
+        s_client_key (message, id, sizeof (id));
+        zhashx_insert (self->clients, id, party);
+    }
+    //  A client that pings less often than we expect is not lost
+    sstream_party_expect_heartbeat (party, (int64_t) header->heartbeat);
+    if (key && *key && !sstream_link_trusts (self->local, key)) {
+        char text [SSTREAM_WIRE_TEXT_MAX];
+        snprintf (text, sizeof (text), "%s: key %s is not among this facility's trusted keys",
+                  self->name, key);
+        zframe_t *frame = sstream_wire_error (SSTREAM_EAUTH, header->stream, text);
+        if (frame)
+            sstream_party_send (party, &frame, NULL);
+    }
+    else
+        s_check_gone (self, sstream_streams_open (self->streams, party, header));
+    s_sweep_client (self, party, message);
+}
+
+static void
+s_handle_local (self_t *self, s_message_t *message)
+{
+    if (message->bad_routing_id || message->frames == 0) {
+        self->malformed++;
+        sstream_log_warning ("%s: dropped a message from a client with a routing id of %zu bytes",
+                             self->name, message->routing_id_size);
+        return;
+    }
+    const byte *data = (const byte *) zmq_msg_data (&message->frame0);
+    size_t size = zmq_msg_size (&message->frame0);
+    if (sstream_wire_is_batch (data, size)) {
+        s_handle_batch (self, self->local, message, NULL);
+        return;
+    }
+    char id [SSTREAM_ROUTING_ID_MAX * 2 + 1];
+    s_client_key (message, id, sizeof (id));
+    sstream_party_t *party = (sstream_party_t *) zhashx_lookup (self->clients, id);
+    if (party)
+        sstream_party_heard (party, zclock_mono ());
+    //  A routing id is the connection's; its key must stay the same
+    const char *key = zmq_msg_gets (&message->frame0, "User-Id");
+    if (party && *sstream_party_key (party) && (!key || !streq (key, sstream_party_key (party)))) {
+        sstream_error_set (SSTREAM_EAUTH, "a message under another key");
+        s_malformed (self, self->local, message, party, SSTREAM_EAUTH);
+        return;
+    }
+    sstream_wire_t header;
+    if (!s_decode (self, self->local, message, party, &header))
+        return;
+    if (header.type == SSTREAM_WIRE_OPEN)
+        s_handle_local_open (self, message, party, &header, key);
+    else
+    if (header.type == SSTREAM_WIRE_PING)
+        ;   //  Alive; nothing to say
+    else
+    if (!party) {
+        if (header.type == SSTREAM_WIRE_END)
+            s_send_error (self, self->local, message, SSTREAM_EPROTO,
+                          "%s from a client that has opened no stream here",
+                          sstream_wire_type_name (header.type));
+    }
+    else
+    if (*header.stream) {
+        s_check_gone (self, sstream_streams_control (self->streams, party, &header));
+        s_sweep_client (self, party, message);
+    }
+    else
+    if (header.type != SSTREAM_WIRE_ERROR)
+        s_send_error (self, self->local, message, SSTREAM_EPROTO, "unexpected %s message",
+                      sstream_wire_type_name (header.type));
+}
+
+void
+sstream_router_handle_local (sstream_router_t *self)
+{
+    int budget = TURN_BUDGET;
+    s_message_t message;
+    while (budget-- && s_read (self->local, true, &message)) {
+        s_handle_local (self, &message);
+        s_message_close (&message);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  The WAN link: the peer gateway
+
+static void
+s_handle_hello (self_t *self, s_message_t *message, const sstream_wire_t *header)
+{
+    const char *key = zmq_msg_gets (&message->frame0, "User-Id");
+    const char *why = sstream_peering_replaces (self->peering, message->routing_id,
+                                                message->routing_id_size, header);
+    if (why)
+        s_party_lost (self, sstream_peering_party (self->peering), why);
+    bool came_up;
+    if (sstream_peering_hello (self->peering, message->routing_id, message->routing_id_size,
+                               key, header, &came_up) == SSTREAM_OK && came_up)
+        s_check_gone (self, sstream_streams_peer_up (self->streams));
+}
+
+static void
+s_handle_wan (self_t *self, s_message_t *message)
+{
+    if (message->bad_routing_id || message->frames == 0) {
+        self->malformed++;
+        return;
+    }
+    sstream_party_t *peer = sstream_peering_sender (self->peering,
+                                                    message->routed? message->routing_id: NULL,
+                                                    message->routing_id_size);
+    if (peer)
+        sstream_party_heard (peer, zclock_mono ());
+    const byte *data = (const byte *) zmq_msg_data (&message->frame0);
+    size_t size = zmq_msg_size (&message->frame0);
+    if (sstream_wire_is_batch (data, size)) {
+        s_handle_batch (self, self->wan, message, peer);
+        return;
+    }
+    sstream_wire_t header;
+    if (!s_decode (self, self->wan, message, peer, &header))
+        return;
+    if (header.type == SSTREAM_WIRE_HELLO && self->wan_bind)
+        s_handle_hello (self, message, &header);
+    else
+    if (!peer || (!sstream_peering_is_up (self->peering) && header.type != SSTREAM_WIRE_WELCOME)) {
+        //  The other side thinks we know it: we restarted, or it never
+        //  said hello. Tell it, so that it starts over (never in answer
+        //  to an error: two gateways must not trade errors forever).
+        if (header.type != SSTREAM_WIRE_ERROR)
+            s_send_error (self, self->wan, message, SSTREAM_EPROTO, "say hello first");
+    }
+    else
+    if (header.type == SSTREAM_WIRE_WELCOME && !self->wan_bind) {
+        if (sstream_peering_welcome (self->peering, &header))
+            s_check_gone (self, sstream_streams_peer_up (self->streams));
+    }
+    else
+    if (header.type == SSTREAM_WIRE_ERROR && !*header.stream) {
+        char said [SSTREAM_WIRE_TEXT_MAX + 1];
+        sstream_log_warning ("%s: peer %s says: %s", self->name, sstream_peering_name (self->peering),
+                             s_printable (header.text, said, sizeof (said)));
+        if (!self->wan_bind)
+            s_party_lost (self, peer, header.text);
+    }
+    else
+    if (header.type == SSTREAM_WIRE_OPEN)
+        s_check_gone (self, sstream_streams_open (self->streams, peer, &header));
+    else
+    if (header.type == SSTREAM_WIRE_PING)
+        ;   //  Alive
+    else
+    if (header.type >= SSTREAM_WIRE_TUNNEL_OPEN && header.type <= SSTREAM_WIRE_TUNNEL_RESET) {
+        if (self->tunnels)
+            sstream_tunnels_handle (self->tunnels, &header, &message->frame1);
+    }
+    else
+    if (*header.stream)
+        s_check_gone (self, sstream_streams_control (self->streams, peer, &header));
+    else
+        s_send_error (self, self->wan, message, SSTREAM_EPROTO, "unexpected %s message",
+                      sstream_wire_type_name (header.type));
+}
+
+void
+sstream_router_handle_wan (sstream_router_t *self)
+{
+    int budget = TURN_BUDGET;
+    s_message_t message;
+    while (budget-- && s_read (self->wan, self->wan_bind, &message)) {
+        s_handle_wan (self, &message);
+        s_message_close (&message);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Events and time
+
+void
+sstream_router_handle_monitor (sstream_router_t *self, sstream_link_t *link)
+{
+    int value = 0;
+    sstream_link_event_t event = sstream_link_event (link, &value, NULL);
+    bool is_wan = link == self->wan;
+    switch (event) {
+        case SSTREAM_LINK_HANDSHAKE_AUTH:
+        case SSTREAM_LINK_HANDSHAKE_FAILED:
+            self->handshake_failures++;
+            if (is_wan)
+                sstream_peering_handshake (self->peering, event);
+            else
+                sstream_log_info ("%s: a security handshake failed on %s (%s)", self->name,
+                                  sstream_link_name (link),
+                                  event == SSTREAM_LINK_HANDSHAKE_AUTH? "key not trusted"
+                                                                      : "protocol");
+            break;
+        case SSTREAM_LINK_HANDSHAKE_OK:
+            if (is_wan)
+                sstream_peering_handshake (self->peering, event);
+            break;
+        case SSTREAM_LINK_DISCONNECTED:
+            if (is_wan && !self->wan_bind && sstream_peering_is_up (self->peering))
+                s_party_lost (self, sstream_peering_party (self->peering), "disconnected");
+            else {
+                //  Which routing id went away is not said: probe them all
+                int64_t soon = zclock_mono () + 20;
+                if (!self->probe_at || self->probe_at > soon)
+                    self->probe_at = soon;
+            }
+            break;
+        default:
+            break;
+    }
+}
+
+//  Pings for idle parties, an end for silent ones. False if it is gone.
+static bool
+s_check_party (self_t *self, sstream_party_t *party, int64_t now, bool probe)
+{
+    if (sstream_party_is_silent (party, now)) {
+        char why [64];
+        snprintf (why, sizeof (why), "silent for %g s", sstream_party_timeout (party) / 1000.0);
+        s_party_lost (self, party, why);
+        return false;
+    }
+    if (probe || sstream_party_needs_ping (party, now, self->heartbeat)) {
+        zframe_t *ping = sstream_wire_ping ();
+        if (ping && sstream_party_send (party, &ping, NULL) != SSTREAM_OK) {
+            s_party_lost (self, party, "its connection is gone");
+            return false;
+        }
+    }
+    return true;
+}
+
+//  Clients whose stream count is zero go; the others are checked.
+static void
+s_check_clients (self_t *self, int64_t now, bool probe, bool revoked_only)
+{
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
+    sstream_party_t *party;
+    for (party = (sstream_party_t *) zhashx_first (self->clients); party;
+         party = (sstream_party_t *) zhashx_next (self->clients))
+        zlistx_add_end (ids, strdup ((const char *) zhashx_cursor (self->clients)));
+    const char *id;
+    for (id = (const char *) zlistx_first (ids); id; id = (const char *) zlistx_next (ids)) {
+        party = (sstream_party_t *) zhashx_lookup (self->clients, id);
+        if (!party)
+            continue;
+        if (revoked_only) {
+            if (*sstream_party_key (party) && !sstream_link_trusts (self->local, sstream_party_key (party)))
+                s_party_lost (self, party, "its key is no longer trusted");
+        }
+        else
+            s_check_party (self, party, now, probe);
+        if (sstream_party_streams (party) == 0)
+            zhashx_delete (self->clients, id);
+    }
+    zlistx_destroy (&ids);
+}
+
+void
+sstream_router_tick (sstream_router_t *self)
+{
+    int64_t now = zclock_mono ();
+    bool probe = self->probe_at && now >= self->probe_at;
+    if (probe)
+        self->probe_at = 0;
+    s_check_clients (self, now, probe, false);
+    if (self->peering) {
+        if (sstream_peering_is_up (self->peering))
+            s_check_party (self, sstream_peering_party (self->peering), now, probe);
+        else
+            sstream_peering_tick (self->peering, now);
+    }
+    //  Keys added to or removed from trusted folders take effect now: a
+    //  client whose key went loses its streams
+    if (sstream_link_refresh_trust (self->local))
+        s_check_clients (self, now, false, true);
+    if (self->access)
+        sstream_access_refresh (self->access);
+    if (self->errors_withheld) {
+        sstream_log_warning ("%s: withheld %" PRIu64 " error replies to parties sending junk",
+                             self->name, self->errors_withheld);
+        self->errors_withheld = 0;
+    }
+    self->error_budget = ERROR_BUDGET;
+    sstream_streams_tick (self->streams);
+    self->next_tick = now + self->heartbeat / 2;
+}
+
+int64_t
+sstream_router_next_wake (sstream_router_t *self)
+{
+    int64_t wake = self->next_tick;
+    if (self->probe_at && self->probe_at < wake)
+        wake = self->probe_at;
+    if (self->peering && sstream_peering_next_hello (self->peering) < wake)
+        wake = sstream_peering_next_hello (self->peering);
+    return wake;
+}
+
+int
+sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value)
+{
+    *value = 0;
+    if (streq (name, "malformed"))
+        *value = self->malformed;
+    else
+    if (streq (name, "peer-up"))
+        *value = self->peering && sstream_peering_is_up (self->peering)? 1: 0;
+    else
+    if (streq (name, "handshake-failures"))
+        *value = self->handshake_failures;
+    else
+        return sstream_streams_stat (self->streams, name, value);
+    return SSTREAM_OK;
+}
+
+
+//  --------------------------------------------------------------------------
+//  What the gateway gives and asks
+
+void
+sstream_router_set_tunnels (sstream_router_t *self, sstream_tunnels_t *tunnels)
+{
+    self->tunnels = tunnels;
+}
+
+int
+sstream_router_tunnel_send (void *arg, zframe_t **header, zmq_msg_t *payload)
+{
+    sstream_router_t *self = (sstream_router_t *) arg;
+    if (!self->peering || !sstream_peering_is_up (self->peering)) {
+        zframe_destroy (header);
+        if (payload)
+            zmq_msg_close (payload);
+        return sstream_error_set (SSTREAM_ELOST, "%s: the peer gateway is not connected", self->name);
+    }
+    sstream_party_t *peer = sstream_peering_party (self->peering);
+    if (!payload)
+        return sstream_party_send (peer, header, NULL);
+    //  The payload goes as it was read; the small header is copied beside it
+    zmq_msg_t head;
+    if (zmq_msg_init_size (&head, zframe_size (*header)) != 0) {
+        zframe_destroy (header);
+        zmq_msg_close (payload);
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    }
+    memcpy (zmq_msg_data (&head), zframe_data (*header), zframe_size (*header));
+    zframe_destroy (header);
+    return sstream_party_send_data (peer, &head, payload);
+}
+
+const char *
+sstream_router_peer (sstream_router_t *self, bool *up)
+{
+    if (up)
+        *up = self->peering && sstream_peering_is_up (self->peering);
+    return self->peering? sstream_peering_name (self->peering): NULL;
+}
+
+void
+sstream_router_set_access (sstream_router_t *self, sstream_access_t *access)
+{
+    self->access = access;
+    sstream_streams_set_access (self->streams, access);
+}
+
+void
+sstream_router_shutdown (sstream_router_t *self)
+{
+    sstream_streams_shutdown (self->streams);
+}

@@ -1,0 +1,88 @@
+/*  =========================================================================
+    sstream_router - a gateway's dispatch: every message that arrives on
+    its local and WAN links goes to what handles it (private)
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    The gateway actor (sstream_gateway) owns the links and the loop; the
+    router reads them, telling data from control by the first byte, and
+    hands each message to the streams (sstream_streams), the peering
+    (sstream_peering) or the tunnels (sstream_tunnels). It also keeps the
+    local clients (sstream_party), and ends what went through a party that
+    is gone.
+*/
+
+#ifndef SSTREAM_ROUTER_H_INCLUDED
+#define SSTREAM_ROUTER_H_INCLUDED
+
+typedef struct _sstream_router_t sstream_router_t;
+
+typedef struct {
+    const char *name;           //  This gateway's name
+    uint64_t buffer;            //  Bytes held per stream, at most
+    uint64_t max_streams;
+    int64_t heartbeat;          //  msecs
+    int64_t peer_timeout;
+    uint64_t client_streams_max;        //  Streams one client may hold
+    sstream_link_t *local;      //  Borrowed: the facility's clients
+    sstream_link_t *wan;        //  Borrowed; NULL without a peer
+    bool wan_bind;
+    bool wan_secure;
+    const char *peer_name;
+    const char *peer_key;       //  Pinned key, Z85
+} sstream_router_config_t;
+
+sstream_router_t *
+    sstream_router_new (const sstream_router_config_t *config);
+
+void
+    sstream_router_destroy (sstream_router_t **self_p);
+
+//  Take what is waiting on the local link, or on the WAN link, without
+//  going back to poll for each message (a turn has a budget, so that the
+//  other link gets one too).
+void
+    sstream_router_handle_local (sstream_router_t *self);
+void
+    sstream_router_handle_wan (sstream_router_t *self);
+
+//  One event from a link's monitor.
+void
+    sstream_router_handle_monitor (sstream_router_t *self, sstream_link_t *link);
+
+//  Timed work: pings, silent parties, hellos, trusted keys. Call when
+//  zclock_mono () reaches sstream_router_next_wake.
+void
+    sstream_router_tick (sstream_router_t *self);
+int64_t
+    sstream_router_next_wake (sstream_router_t *self);
+
+//  A statistic by name (see sstream_gateway_stat).
+int
+    sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value);
+
+//  The gateway's tunnels (borrowed): tunnel messages from the peer go to
+//  them, and they send through the peer with sstream_router_tunnel_send.
+void
+    sstream_router_set_tunnels (sstream_router_t *self, sstream_tunnels_t *tunnels);
+
+//  Send to the peer gateway (arg is the router); SSTREAM_ELOST when it is
+//  not there.
+int
+    sstream_router_tunnel_send (void *arg, zframe_t **header, zmq_msg_t *payload);
+
+//  The peer gateway's name (NULL without a peer), and whether it is up.
+const char *
+    sstream_router_peer (sstream_router_t *self, bool *up);
+
+//  Rules for who may produce and consume what (borrowed; NULL: anybody
+//  a link admits).
+void
+    sstream_router_set_access (sstream_router_t *self, sstream_access_t *access);
+
+//  Abort every stream, telling both ends: the gateway is stopping.
+void
+    sstream_router_shutdown (sstream_router_t *self);
+
+#endif

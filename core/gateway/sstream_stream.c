@@ -1,0 +1,371 @@
+/*  =========================================================================
+    sstream_stream - what a gateway holds for one stream
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    The queue is a ring of batches (their two frames, as received), grown
+    by doubling: no allocation per batch once it has its size.
+*/
+
+#include "sstream_gateway_classes.h"
+
+typedef struct {
+    zmq_msg_t frame0;
+    zmq_msg_t frame1;
+    uint64_t cost;
+    uint64_t bytes;
+} s_entry_t;
+
+struct _sstream_stream_t {
+    char name [SSTREAM_STREAM_NAME_MAX + 1];
+    uint32_t sid;
+    sstream_stream_stats_t *stats;
+    int64_t created;
+
+    //  From the source
+    sstream_party_t *source;    //  NULL until a producer or peer opens it
+    uint32_t source_sid;
+    uint64_t window;            //  Bytes we hold at most
+    uint64_t source_credit;     //  What the source may still send
+    uint64_t to_grant;          //  Freed, not yet granted back
+    uint64_t next_seq;          //  Expected next
+    uint64_t received;          //  Payload bytes
+    s_entry_t *ring;
+    size_t ring_size;           //  A power of two
+    size_t head;                //  Oldest
+    size_t count;
+    uint64_t queued;            //  Payload bytes in the ring
+    bool end_queued;            //  After what the ring holds
+    uint64_t end_seq;
+    uint64_t end_bytes;
+
+    //  To the sink
+    bool to_peer;
+    sstream_party_t *sink;      //  NULL until known
+    bool sink_open;
+    uint32_t sink_sid;
+    uint64_t sink_credit;
+    uint64_t sink_window;
+    bool end_sent;
+    uint64_t forwarded;
+    sstream_party_t *unreachable;
+};
+
+sstream_stream_t *
+sstream_stream_new (const char *name, uint32_t sid, uint64_t window, sstream_stream_stats_t *stats)
+{
+    sstream_stream_t *self = (sstream_stream_t *) zmalloc (sizeof (sstream_stream_t));
+    if (!self)
+        return NULL;
+    snprintf (self->name, sizeof (self->name), "%s", name);
+    self->sid = sid;
+    self->stats = stats;
+    self->window = window;
+    self->source_credit = window;
+    self->created = zclock_mono ();
+    self->ring_size = 16;
+    self->ring = (s_entry_t *) malloc (self->ring_size * sizeof (s_entry_t));
+    if (!self->ring) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+sstream_stream_destroy (sstream_stream_t **self_p)
+{
+    if (self_p && *self_p) {
+        sstream_stream_t *self = *self_p;
+        size_t index;
+        for (index = 0; index < self->count; index++) {
+            s_entry_t *entry = &self->ring [(self->head + index) & (self->ring_size - 1)];
+            zmq_msg_close (&entry->frame0);
+            zmq_msg_close (&entry->frame1);
+        }
+        self->stats->buffered -= self->queued;
+        free (self->ring);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const char *
+sstream_stream_name (sstream_stream_t *self)
+{
+    return self->name;
+}
+
+uint32_t
+sstream_stream_sid (sstream_stream_t *self)
+{
+    return self->sid;
+}
+
+uint64_t
+sstream_stream_window (sstream_stream_t *self)
+{
+    return self->window;
+}
+
+int64_t
+sstream_stream_age (sstream_stream_t *self)
+{
+    return zclock_mono () - self->created;
+}
+
+void
+sstream_stream_set_source (sstream_stream_t *self, sstream_party_t *source, uint32_t source_sid)
+{
+    self->source = source;
+    self->source_sid = source_sid;
+}
+
+sstream_party_t *
+sstream_stream_source (sstream_stream_t *self)
+{
+    return self->source;
+}
+
+void
+sstream_stream_set_sink (sstream_stream_t *self, sstream_party_t *sink)
+{
+    self->sink = sink;
+}
+
+void
+sstream_stream_open_sink (sstream_stream_t *self, uint32_t sink_sid, uint64_t window)
+{
+    //  What we send sits in the sink's socket until it reads: no more than
+    //  our own buffer, whatever window it asks for
+    self->sink_open = true;
+    self->sink_sid = sink_sid;
+    self->sink_credit = self->sink_window = window < self->window? window: self->window;
+}
+
+sstream_party_t *
+sstream_stream_sink (sstream_stream_t *self)
+{
+    return self->sink;
+}
+
+bool
+sstream_stream_sink_is_open (sstream_stream_t *self)
+{
+    return self->sink_open;
+}
+
+void
+sstream_stream_route_to_peer (sstream_stream_t *self)
+{
+    self->to_peer = true;
+}
+
+bool
+sstream_stream_to_peer (sstream_stream_t *self)
+{
+    return self->to_peer;
+}
+
+sstream_party_t *
+sstream_stream_unreachable (sstream_stream_t *self)
+{
+    return self->unreachable;
+}
+
+uint64_t
+sstream_stream_records (sstream_stream_t *self)
+{
+    return self->end_seq;
+}
+
+uint64_t
+sstream_stream_bytes (sstream_stream_t *self)
+{
+    return self->end_bytes;
+}
+
+
+//  --------------------------------------------------------------------------
+//  From the source
+
+static int
+s_ring_grow (sstream_stream_t *self)
+{
+    size_t size = self->ring_size * 2;
+    s_entry_t *ring = (s_entry_t *) malloc (size * sizeof (s_entry_t));
+    if (!ring)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory queueing stream '%s'", self->name);
+    size_t index;
+    for (index = 0; index < self->count; index++) {
+        s_entry_t *from = &self->ring [(self->head + index) & (self->ring_size - 1)];
+        zmq_msg_init (&ring [index].frame0);
+        zmq_msg_init (&ring [index].frame1);
+        zmq_msg_move (&ring [index].frame0, &from->frame0);
+        zmq_msg_move (&ring [index].frame1, &from->frame1);
+        ring [index].cost = from->cost;
+        ring [index].bytes = from->bytes;
+        zmq_msg_close (&from->frame0);
+        zmq_msg_close (&from->frame1);
+    }
+    free (self->ring);
+    self->ring = ring;
+    self->ring_size = size;
+    self->head = 0;
+    return SSTREAM_OK;
+}
+
+int
+sstream_stream_push (sstream_stream_t *self, const sstream_wire_batch_t *header,
+                     zmq_msg_t *frame0, zmq_msg_t *frame1)
+{
+    int rc = SSTREAM_OK;
+    uint64_t cost = sstream_wire_batch_cost (zmq_msg_size (frame0), zmq_msg_size (frame1));
+    if (self->end_queued)
+        rc = sstream_error_set (SSTREAM_EPROTO, "data after the end of stream '%s'", self->name);
+    else
+    if (header->seq != self->next_seq)
+        rc = sstream_error_set (SSTREAM_EPROTO,
+            "stream '%s': records from %" PRIu64 " arrived where %" PRIu64 " was due",
+            self->name, header->seq, self->next_seq);
+    else
+    if (cost > self->window)
+        rc = sstream_error_set (SSTREAM_ETOOBIG,
+            "stream '%s': a batch of %" PRIu64 " bytes does not fit this gateway's buffer of %"
+            PRIu64 " bytes", self->name, cost, self->window);
+    else
+    if (cost > self->source_credit)
+        rc = sstream_error_set (SSTREAM_EPROTO,
+            "stream '%s': a batch of %" PRIu64 " bytes exceeds the %" PRIu64
+            " bytes of credit granted", self->name, cost, self->source_credit);
+    else
+    if (self->count == self->ring_size)
+        rc = s_ring_grow (self);
+    if (rc) {
+        zmq_msg_close (frame0);
+        zmq_msg_close (frame1);
+        return rc;
+    }
+    s_entry_t *entry = &self->ring [(self->head + self->count) & (self->ring_size - 1)];
+    zmq_msg_init (&entry->frame0);
+    zmq_msg_init (&entry->frame1);
+    zmq_msg_move (&entry->frame0, frame0);
+    zmq_msg_move (&entry->frame1, frame1);
+    entry->cost = cost;
+    entry->bytes = header->length;
+    self->count++;
+    self->source_credit -= cost;
+    self->next_seq += header->count;
+    self->received += header->length;
+    self->queued += header->length;
+    self->stats->bytes_in += header->length;
+    self->stats->buffered += header->length;
+    if (self->queued > self->stats->buffered_peak)
+        self->stats->buffered_peak = self->queued;
+    return sstream_stream_pump (self);
+}
+
+int
+sstream_stream_push_end (sstream_stream_t *self, const sstream_wire_t *header)
+{
+    if (self->end_queued)
+        return sstream_error_set (SSTREAM_EPROTO, "stream '%s' ended twice", self->name);
+    if (header->seq != self->next_seq || header->bytes != self->received)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "stream '%s' ended after %" PRIu64 " records and %" PRIu64 " bytes, but %" PRIu64
+            " and %" PRIu64 " arrived", self->name, header->seq, header->bytes,
+            self->next_seq, self->received);
+    self->end_queued = true;
+    self->end_seq = header->seq;
+    self->end_bytes = header->bytes;
+    return sstream_stream_pump (self);
+}
+
+
+//  --------------------------------------------------------------------------
+//  To the sink
+
+int
+sstream_stream_credit (sstream_stream_t *self, uint64_t bytes)
+{
+    if (bytes > self->sink_window - self->sink_credit)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "%s granted more credit than its window on stream '%s'",
+            sstream_party_name (self->sink), self->name);
+    self->sink_credit += bytes;
+    return sstream_stream_pump (self);
+}
+
+static int
+s_send_end (sstream_stream_t *self)
+{
+    sstream_wire_t end = { .type = SSTREAM_WIRE_END, .seq = self->end_seq, .bytes = self->end_bytes };
+    snprintf (end.stream, sizeof (end.stream), "%s", self->name);
+    zframe_t *frame = sstream_wire_encode (&end);
+    int rc = frame? sstream_party_send (self->sink, &frame, NULL): SSTREAM_ENOMEM;
+    if (rc == SSTREAM_OK)
+        self->end_sent = true;
+    return rc;
+}
+
+int
+sstream_stream_pump (sstream_stream_t *self)
+{
+    int rc = SSTREAM_OK;
+    while (self->sink && self->sink_open && self->count && rc == SSTREAM_OK) {
+        s_entry_t *entry = &self->ring [self->head];
+        if (entry->cost > self->sink_window)
+            return sstream_error_set (SSTREAM_ETOOBIG,
+                "stream '%s': a batch of %" PRIu64 " bytes does not fit the window of %"
+                PRIu64 " bytes that %s gives (raise its buffer or window, or send smaller "
+                "batches)", self->name, entry->cost, self->sink_window,
+                sstream_party_name (self->sink));
+        if (entry->cost > self->sink_credit)
+            break;
+        //  The batch goes on as it came: only its stream number changes
+        sstream_wire_batch_set_sid ((byte *) zmq_msg_data (&entry->frame0), self->sink_sid);
+        rc = sstream_party_send_data (self->sink, &entry->frame0, &entry->frame1);
+        self->head = (self->head + 1) & (self->ring_size - 1);
+        self->count--;
+        self->queued -= entry->bytes;
+        self->stats->buffered -= entry->bytes;
+        self->to_grant += entry->cost;
+        if (rc == SSTREAM_OK) {
+            self->sink_credit -= entry->cost;
+            self->forwarded += entry->bytes;
+            self->stats->bytes_out += entry->bytes;
+        }
+        else
+            self->unreachable = self->sink;
+    }
+    if (rc == SSTREAM_OK && self->end_queued && !self->end_sent && !self->count
+    &&  self->sink && self->sink_open) {
+        rc = s_send_end (self);
+        if (rc)
+            self->unreachable = self->sink;
+    }
+    //  Give the source back what was freed, a quarter window at a time, or
+    //  all of it when the queue ran dry
+    if (rc == SSTREAM_OK && self->source && !self->end_queued && self->to_grant
+    &&  (self->to_grant >= self->window / 4 || self->count == 0)) {
+        zframe_t *credit = sstream_wire_credit (self->source_sid, self->to_grant);
+        rc = credit? sstream_party_send (self->source, &credit, NULL): SSTREAM_ENOMEM;
+        if (rc == SSTREAM_OK) {
+            self->source_credit += self->to_grant;
+            self->to_grant = 0;
+        }
+        else
+            self->unreachable = self->source;
+    }
+    return rc;
+}
+
+int
+sstream_stream_check_end_ack (sstream_stream_t *self, uint64_t seq, uint64_t bytes)
+{
+    if (!self->end_sent || seq != self->end_seq || bytes != self->end_bytes)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "end-ack for stream '%s' does not match its end", self->name);
+    return SSTREAM_OK;
+}

@@ -1,0 +1,112 @@
+/*  =========================================================================
+    sstream_stream - what a gateway holds for one stream: its batches on
+    the way, and the credit on both sides (private)
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+
+    A stream has a source (the producer, or the peer gateway that brought
+    it) and a sink (the peer gateway it goes to, or the local consumer).
+    Between them sits a queue of batches, bounded in bytes by the stream's
+    window: the credit this gateway grants the source (PROTOCOL.md section
+    4). The sink's credit bounds what goes on. Batches are forwarded as
+    they came, their payload never copied; only the header's stream number
+    is rewritten for the next link.
+
+    Functions that send return what happened: SSTREAM_OK, SSTREAM_ELOST
+    (the party sstream_stream_unreachable names could not be reached) or
+    SSTREAM_ETOOBIG (a batch does not fit the sink's window); the caller,
+    which owns the stream table, decides what follows.
+*/
+
+#ifndef SSTREAM_STREAM_H_INCLUDED
+#define SSTREAM_STREAM_H_INCLUDED
+
+//  Gateway-wide counters the streams add to
+typedef struct {
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t buffered;          //  Now, all streams
+    uint64_t buffered_peak;     //  Most ever held by one stream
+} sstream_stream_stats_t;
+
+typedef struct _sstream_stream_t sstream_stream_t;
+
+//  A stream named name, numbered sid on both of our links (what the source
+//  puts in its data, and the sink in its credit), holding at most window
+//  bytes.
+sstream_stream_t *
+    sstream_stream_new (const char *name, uint32_t sid, uint64_t window,
+                        sstream_stream_stats_t *stats);
+
+void
+    sstream_stream_destroy (sstream_stream_t **self_p);
+
+const char *
+    sstream_stream_name (sstream_stream_t *self);
+uint32_t
+    sstream_stream_sid (sstream_stream_t *self);
+uint64_t
+    sstream_stream_window (sstream_stream_t *self);
+int64_t
+    sstream_stream_age (sstream_stream_t *self);
+
+//  The source, and the number it gave the stream (in credit we send it).
+void
+    sstream_stream_set_source (sstream_stream_t *self, sstream_party_t *source, uint32_t source_sid);
+sstream_party_t *
+    sstream_stream_source (sstream_stream_t *self);
+
+//  The sink: known (for the peer, once it is up and asked), then open
+//  (the peer accepted, or a consumer attached) with its number for the
+//  stream and the window it gives, capped at ours.
+void
+    sstream_stream_set_sink (sstream_stream_t *self, sstream_party_t *sink);
+void
+    sstream_stream_open_sink (sstream_stream_t *self, uint32_t sink_sid, uint64_t window);
+sstream_party_t *
+    sstream_stream_sink (sstream_stream_t *self);
+bool
+    sstream_stream_sink_is_open (sstream_stream_t *self);
+
+//  Goes to the peer gateway (a stream a local producer opened when no
+//  consumer waited here).
+void
+    sstream_stream_route_to_peer (sstream_stream_t *self);
+bool
+    sstream_stream_to_peer (sstream_stream_t *self);
+
+//  A batch from the source: checks sequence and credit, queues it, and
+//  pumps. Takes the frames. EPROTO names a fault of the source; the rest
+//  as sstream_stream_pump.
+int
+    sstream_stream_push (sstream_stream_t *self, const sstream_wire_batch_t *header,
+                         zmq_msg_t *frame0, zmq_msg_t *frame1);
+
+//  The end from the source: checks its counts, and pumps.
+int
+    sstream_stream_push_end (sstream_stream_t *self, const sstream_wire_t *header);
+
+//  Credit from the sink: checks it against the window, and pumps.
+int
+    sstream_stream_credit (sstream_stream_t *self, uint64_t bytes);
+
+//  Forward what the sink's credit allows (the end after all data), then
+//  grant the source what was freed.
+int
+    sstream_stream_pump (sstream_stream_t *self);
+
+//  Who could not be reached, after SSTREAM_ELOST.
+sstream_party_t *
+    sstream_stream_unreachable (sstream_stream_t *self);
+
+//  An end-ack from the sink: EPROTO unless the end went out and its counts
+//  match. Records and bytes of the stream, for the log.
+int
+    sstream_stream_check_end_ack (sstream_stream_t *self, uint64_t seq, uint64_t bytes);
+uint64_t
+    sstream_stream_records (sstream_stream_t *self);
+uint64_t
+    sstream_stream_bytes (sstream_stream_t *self);
+
+#endif

@@ -1,0 +1,592 @@
+/*  =========================================================================
+    sstream_streams - a gateway's streams
+
+    Copyright the sstream authors. Licensed under the Apache License 2.0.
+    =========================================================================
+*/
+
+#include "sstream_gateway_classes.h"
+
+//  Error replies per half heartbeat, at most: a party that sends junk and
+//  never reads must not make the gateway queue answers without end
+#define ERROR_BUDGET 64
+
+//  A stream's number: its slot (from 1) in the low 16 bits, and the
+//  slot's generation above
+#define SID_SLOT(sid)   ((sid) & 0xffff)
+
+struct _sstream_streams_t {
+    char gateway [65];
+    uint64_t buffer;
+    uint64_t max_streams;
+    uint64_t client_streams_max;
+    int64_t heartbeat;
+    sstream_peering_t *peering;
+    sstream_access_t *access;
+    zhashx_t *by_name;          //  Name -> sstream_stream_t, owned
+    sstream_stream_t **slots;   //  By number; slot 0 unused
+    uint16_t *generations;
+    size_t next_slot;           //  Where the search for a free one starts
+    sstream_stream_stats_t stats;
+    uint64_t aborted;
+    uint64_t completed;
+    int error_budget;
+    uint64_t errors_withheld;
+};
+
+typedef sstream_streams_t self_t;
+
+static void
+s_stream_destructor (void **item_p)
+{
+    sstream_stream_destroy ((sstream_stream_t **) item_p);
+}
+
+sstream_streams_t *
+sstream_streams_new (const sstream_streams_config_t *config)
+{
+    self_t *self = (self_t *) zmalloc (sizeof (self_t));
+    if (!self)
+        return NULL;
+    snprintf (self->gateway, sizeof (self->gateway), "%s", config->gateway);
+    self->buffer = config->buffer;
+    self->max_streams = config->max_streams;
+    assert (self->max_streams < 0xffff);
+    self->client_streams_max = config->client_streams_max? config->client_streams_max: 8;
+    self->heartbeat = config->heartbeat;
+    self->peering = config->peering;
+    self->error_budget = ERROR_BUDGET;
+    self->by_name = zhashx_new ();
+    self->slots = (sstream_stream_t **) calloc (self->max_streams + 1, sizeof (sstream_stream_t *));
+    self->generations = (uint16_t *) calloc (self->max_streams + 1, sizeof (uint16_t));
+    if (!self->by_name || !self->slots || !self->generations) {
+        sstream_streams_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->by_name, s_stream_destructor);
+    return self;
+}
+
+void
+sstream_streams_destroy (sstream_streams_t **self_p)
+{
+    if (self_p && *self_p) {
+        self_t *self = *self_p;
+        zhashx_destroy (&self->by_name);
+        free (self->slots);
+        free (self->generations);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+sstream_streams_set_access (sstream_streams_t *self, sstream_access_t *access)
+{
+    self->access = access;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The table
+
+static sstream_stream_t *
+s_stream_new (self_t *self, const char *name)
+{
+    size_t tried;
+    for (tried = 0; tried < self->max_streams; tried++) {
+        size_t slot = 1 + (self->next_slot + tried) % self->max_streams;
+        if (self->slots [slot])
+            continue;
+        self->next_slot = slot % self->max_streams;
+        uint16_t generation = ++self->generations [slot];
+        uint32_t sid = (uint32_t) generation << 16 | (uint32_t) slot;
+        sstream_stream_t *stream = sstream_stream_new (name, sid, self->buffer, &self->stats);
+        if (!stream)
+            return NULL;
+        self->slots [slot] = stream;
+        zhashx_insert (self->by_name, name, stream);
+        return stream;
+    }
+    return NULL;
+}
+
+static void
+s_stream_remove (self_t *self, sstream_stream_t *stream)
+{
+    sstream_party_t *parties [2] = { sstream_stream_source (stream), sstream_stream_sink (stream) };
+    int index;
+    for (index = 0; index < 2; index++)
+        if (parties [index])
+            sstream_party_drop_stream (parties [index]);
+    self->slots [SID_SLOT (sstream_stream_sid (stream))] = NULL;
+    zhashx_delete (self->by_name, sstream_stream_name (stream));
+}
+
+static sstream_stream_t *
+s_stream_by_sid (self_t *self, uint32_t sid)
+{
+    uint32_t slot = SID_SLOT (sid);
+    if (slot == 0 || slot > self->max_streams)
+        return NULL;
+    sstream_stream_t *stream = self->slots [slot];
+    return stream && sstream_stream_sid (stream) == sid? stream: NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Talking to parties
+
+static void
+s_send_error (self_t *self, sstream_party_t *party, int code, const char *stream,
+              const char *format, ...)
+{
+    if (self->error_budget <= 0) {
+        self->errors_withheld++;
+        return;
+    }
+    self->error_budget--;
+    char text [SSTREAM_WIRE_TEXT_MAX];
+    int used = snprintf (text, sizeof (text), "%s: ", self->gateway);
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text + used, sizeof (text) - used, format, args);
+    va_end (args);
+    zframe_t *frame = sstream_wire_error ((uint32_t) code, stream, text);
+    if (frame)
+        sstream_party_send (party, &frame, NULL);
+}
+
+//  Text from another party, made safe to log: no control characters.
+static const char *
+s_printable (const char *text, char *buffer, size_t size)
+{
+    size_t index;
+    for (index = 0; text [index] && index + 1 < size; index++)
+        buffer [index] = (unsigned char) text [index] < 0x20 || text [index] == 0x7f
+                       ? '?': text [index];
+    buffer [index] = 0;
+    return buffer;
+}
+
+//  End a stream: tell its parties (but not the one that caused it) why.
+
+static void
+s_abort (self_t *self, sstream_stream_t *stream, sstream_party_t *cause, int code,
+         const char *text)
+{
+    char said [SSTREAM_WIRE_TEXT_MAX + 1];
+    sstream_log_warning ("%s: stream '%s' aborted: %s", self->gateway, sstream_stream_name (stream),
+                         s_printable (text, said, sizeof (said)));
+    sstream_party_t *parties [2] = { sstream_stream_source (stream), sstream_stream_sink (stream) };
+    int index;
+    for (index = 0; index < 2; index++) {
+        if (parties [index] && parties [index] != cause) {
+            //  Best effort: a party already gone is dealt with on its own
+            zframe_t *frame = sstream_wire_error ((uint32_t) code, sstream_stream_name (stream), text);
+            if (frame)
+                sstream_party_send (parties [index], &frame, NULL);
+        }
+    }
+    self->aborted++;
+    s_stream_remove (self, stream);
+}
+
+static void
+s_abortf (self_t *self, sstream_stream_t *stream, sstream_party_t *cause, int code,
+          const char *format, ...)
+{
+    char text [SSTREAM_WIRE_TEXT_MAX];
+    int used = snprintf (text, sizeof (text), "%s: ", self->gateway);
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text + used, sizeof (text) - used, format, args);
+    va_end (args);
+    s_abort (self, stream, cause, code, text);
+}
+
+//  What a stream's send said: the party gone, or an abort for the rest.
+static sstream_party_t *
+s_outcome (self_t *self, sstream_stream_t *stream, int rc)
+{
+    if (rc == SSTREAM_OK)
+        return NULL;
+    if (rc == SSTREAM_ELOST && sstream_stream_unreachable (stream))
+        return sstream_stream_unreachable (stream);
+    char detail [512];
+    snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
+    s_abortf (self, stream, NULL, rc == SSTREAM_ELOST? SSTREAM_ELOST: rc, "%s", detail);
+    return NULL;
+}
+
+//  Ask the peer gateway to take a stream.
+static sstream_party_t *
+s_open_at_peer (self_t *self, sstream_stream_t *stream)
+{
+    sstream_party_t *peer = sstream_peering_party (self->peering);
+    sstream_stream_set_sink (stream, peer);
+    sstream_party_add_stream (peer);
+    sstream_wire_t open = {
+        .type = SSTREAM_WIRE_OPEN,
+        .role = SSTREAM_ROLE_PRODUCE,
+        .sid = sstream_stream_sid (stream),
+        .heartbeat = (uint64_t) self->heartbeat
+    };
+    snprintf (open.stream, sizeof (open.stream), "%s", sstream_stream_name (stream));
+    zframe_t *frame = sstream_wire_encode (&open);
+    if (!frame || sstream_party_send (peer, &frame, NULL) != SSTREAM_OK)
+        return peer;
+    return NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Opening
+
+//  Why an open must be refused, or NULL: the reason's code in *code.
+static const char *
+s_refusal (self_t *self, sstream_party_t *party, const sstream_wire_t *header,
+           sstream_stream_t *stream, int *code, char *why, size_t why_size)
+{
+    bool produce = header->role == SSTREAM_ROLE_PRODUCE;
+    bool client = sstream_party_kind (party) == SSTREAM_PARTY_CLIENT;
+    *code = SSTREAM_EDENIED;
+    if (!client && !produce) {
+        *code = SSTREAM_EPROTO;
+        return "consumers attach at their own gateway, not through a peer";
+    }
+    //  A client's own gateway decides what its key may do; a stream from
+    //  the peer was checked at the producer's gateway
+    if (client && self->access
+    &&  sstream_access_check (self->access, header->stream, sstream_party_key (party),
+                              header->role) != SSTREAM_OK) {
+        snprintf (why, why_size, "%s", sstream_errmsg ());
+        sstream_log_info ("%s: refused %s: %s", self->gateway, sstream_party_name (party), why);
+        return why;
+    }
+    //  A client with other gateways to try wants one whose peer is there
+    if (client && (header->flags & SSTREAM_WIRE_NEED_PEER)
+    &&  self->peering && !sstream_peering_is_up (self->peering)) {
+        *code = SSTREAM_ELOST;
+        snprintf (why, why_size, "its peer gateway %s is not connected",
+                  sstream_peering_name (self->peering));
+        return why;
+    }
+    if (client && sstream_party_streams (party) >= self->client_streams_max) {
+        snprintf (why, why_size, "this client has %zu streams open, the most one client may",
+                  sstream_party_streams (party));
+        return why;
+    }
+    if (stream && produce && sstream_stream_source (stream)) {
+        snprintf (why, why_size, "stream '%s' is already being produced", header->stream);
+        return why;
+    }
+    if (stream && !produce && sstream_stream_sink (stream) && !sstream_stream_to_peer (stream)) {
+        snprintf (why, why_size, "stream '%s' already has a consumer", header->stream);
+        return why;
+    }
+    if (stream && !produce && sstream_stream_to_peer (stream)) {
+        snprintf (why, why_size, "stream '%s' is produced here and goes to %s: consume it there",
+                  header->stream, sstream_peering_name (self->peering));
+        return why;
+    }
+    if (!stream && zhashx_size (self->by_name) >= self->max_streams) {
+        snprintf (why, why_size, "%zu streams are open, the most this gateway takes (max-streams)",
+                  zhashx_size (self->by_name));
+        return why;
+    }
+    return NULL;
+}
+
+sstream_party_t *
+sstream_streams_open (sstream_streams_t *self, sstream_party_t *party, const sstream_wire_t *header)
+{
+    sstream_stream_t *stream = (sstream_stream_t *) zhashx_lookup (self->by_name, header->stream);
+    int code;
+    char why [512];
+    const char *refused = s_refusal (self, party, header, stream, &code, why, sizeof (why));
+    if (refused) {
+        s_send_error (self, party, code, header->stream, "%s", refused);
+        return NULL;
+    }
+    if (!stream) {
+        stream = s_stream_new (self, header->stream);
+        if (!stream) {
+            s_send_error (self, party, SSTREAM_ENOMEM, header->stream, "out of memory");
+            return NULL;
+        }
+    }
+    sstream_party_add_stream (party);
+    bool produce = header->role == SSTREAM_ROLE_PRODUCE;
+    sstream_wire_t accepted = {
+        .type = SSTREAM_WIRE_ACCEPTED,
+        .sid = sstream_stream_sid (stream),
+        .heartbeat = (uint64_t) self->heartbeat
+    };
+    snprintf (accepted.stream, sizeof (accepted.stream), "%s", header->stream);
+    snprintf (accepted.text, sizeof (accepted.text), "%s", self->gateway);
+    if (produce) {
+        sstream_stream_set_source (stream, party, header->sid);
+        accepted.window = sstream_stream_window (stream);
+        //  A consumer already waiting here takes it; else the peer does
+        if (!sstream_stream_sink (stream) && self->peering
+        &&  sstream_party_kind (party) == SSTREAM_PARTY_CLIENT)
+            sstream_stream_route_to_peer (stream);
+        sstream_log_info ("%s: stream '%s' opened by %s%s", self->gateway, header->stream,
+                          sstream_party_name (party),
+                          sstream_stream_to_peer (stream)? ", going to the peer": "");
+    }
+    else {
+        sstream_stream_set_sink (stream, party);
+        sstream_stream_open_sink (stream, header->sid, header->window);
+        sstream_log_info ("%s: stream '%s' consumed by %s", self->gateway, header->stream,
+                          sstream_party_name (party));
+    }
+    zframe_t *frame = sstream_wire_encode (&accepted);
+    if (!frame || sstream_party_send (party, &frame, NULL) != SSTREAM_OK)
+        return party;
+    if (sstream_stream_to_peer (stream) && !sstream_stream_sink (stream)
+    &&  sstream_peering_is_up (self->peering)) {
+        sstream_party_t *gone = s_open_at_peer (self, stream);
+        if (gone)
+            return gone;
+    }
+    return s_outcome (self, stream, sstream_stream_pump (stream));
+}
+
+sstream_party_t *
+sstream_streams_peer_up (sstream_streams_t *self)
+{
+    zlistx_t *opening = zlistx_new ();
+    sstream_stream_t *stream;
+    for (stream = (sstream_stream_t *) zhashx_first (self->by_name); stream;
+         stream = (sstream_stream_t *) zhashx_next (self->by_name))
+        if (sstream_stream_to_peer (stream) && !sstream_stream_sink (stream))
+            zlistx_add_end (opening, stream);
+    sstream_party_t *gone = NULL;
+    for (stream = (sstream_stream_t *) zlistx_first (opening); stream && !gone;
+         stream = (sstream_stream_t *) zlistx_next (opening))
+        gone = s_open_at_peer (self, stream);
+    zlistx_destroy (&opening);
+    return gone;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Data and credit
+
+sstream_party_t *
+sstream_streams_data (sstream_streams_t *self, sstream_link_t *link, const byte *routing_id,
+                      size_t routing_id_size, const char *key,
+                      const sstream_wire_batch_t *header, zmq_msg_t *frame0, zmq_msg_t *frame1)
+{
+    sstream_stream_t *stream = s_stream_by_sid (self, header->sid);
+    bool data = header->type == SSTREAM_WIRE_DATA;
+    sstream_party_t *party = !stream? NULL
+                           : data? sstream_stream_source (stream): sstream_stream_sink (stream);
+    bool theirs = party && sstream_party_link (party) == link
+               && sstream_party_is (party, routing_id, routing_id_size)
+               && (!*sstream_party_key (party) || (key && streq (key, sstream_party_key (party))));
+    if (!theirs) {
+        zmq_msg_close (frame0);
+        zmq_msg_close (frame1);
+        //  Credit may still be on its way when a stream ends: dropped. Data
+        //  for a stream that is gone means its sender missed the end: tell
+        //  it (within the budget for answers)
+        if (data && self->error_budget > 0) {
+            self->error_budget--;
+            char text [SSTREAM_WIRE_TEXT_MAX];
+            if (party)
+                snprintf (text, sizeof (text), "%s: stream number %" PRIu32 " is not yours",
+                          self->gateway, header->sid);
+            else
+                snprintf (text, sizeof (text), "%s: no stream number %" PRIu32 " here (it ended, "
+                          "was aborted, or never opened)", self->gateway, header->sid);
+            zframe_t *error = sstream_wire_error (party? SSTREAM_EDENIED: SSTREAM_EPROTO, NULL, text);
+            if (error)
+                sstream_link_send (link, routing_id, routing_id_size, &error, NULL);
+        }
+        else
+        if (data)
+            self->errors_withheld++;
+        return NULL;
+    }
+    sstream_party_heard (party, zclock_mono ());
+    int rc = data? sstream_stream_push (stream, header, frame0, frame1)
+                 : sstream_stream_credit (stream, header->length);
+    if (!data) {
+        zmq_msg_close (frame0);
+        zmq_msg_close (frame1);
+    }
+    return s_outcome (self, stream, rc);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Control messages about a stream
+
+static sstream_party_t *
+s_end_ack (self_t *self, sstream_stream_t *stream, sstream_party_t *party,
+           const sstream_wire_t *header)
+{
+    int rc = sstream_stream_check_end_ack (stream, header->seq, header->bytes);
+    if (rc)
+        return s_outcome (self, stream, rc);
+    if (sstream_party_kind (party) == SSTREAM_PARTY_CLIENT) {
+        //  Let the consumer know its acknowledgement arrived
+        zframe_t *echo = sstream_wire_encode (header);
+        if (echo)
+            sstream_party_send (party, &echo, NULL);
+    }
+    sstream_party_t *source = sstream_stream_source (stream);
+    if (source) {
+        zframe_t *ack = sstream_wire_encode (header);
+        if (ack)
+            sstream_party_send (source, &ack, NULL);
+    }
+    sstream_log_info ("%s: stream '%s' complete: %" PRIu64 " records, %" PRIu64 " bytes in %.3f s",
+                      self->gateway, sstream_stream_name (stream), sstream_stream_records (stream),
+                      sstream_stream_bytes (stream), sstream_stream_age (stream) / 1000.0);
+    self->completed++;
+    s_stream_remove (self, stream);
+    return NULL;
+}
+
+sstream_party_t *
+sstream_streams_control (sstream_streams_t *self, sstream_party_t *party,
+                         const sstream_wire_t *header)
+{
+    sstream_stream_t *stream = (sstream_stream_t *) zhashx_lookup (self->by_name, header->stream);
+    //  Accepted and end-ack may still be on their way when a stream ends:
+    //  those are dropped. An end for a stream that is not there means the
+    //  sender has missed its end: tell it. Never answer an error with an
+    //  error.
+    if (!stream) {
+        if (header->type == SSTREAM_WIRE_END)
+            s_send_error (self, party, SSTREAM_EPROTO, header->stream,
+                          "no stream '%s' here (it ended, was aborted, or never opened)",
+                          header->stream);
+        return NULL;
+    }
+    bool from_source = sstream_stream_source (stream) == party;
+    bool from_sink = sstream_stream_sink (stream) == party;
+    if (!from_source && !from_sink) {
+        if (header->type == SSTREAM_WIRE_END)
+            s_send_error (self, party, SSTREAM_EDENIED, header->stream,
+                          "stream '%s' is not yours", header->stream);
+        return NULL;
+    }
+    int rc = SSTREAM_OK;
+    switch (header->type) {
+        case SSTREAM_WIRE_END:
+            rc = from_source? sstream_stream_push_end (stream, header)
+               : sstream_error_set (SSTREAM_EPROTO, "%s sent end on stream '%s' it receives",
+                                    sstream_party_name (party), header->stream);
+            return s_outcome (self, stream, rc);
+        case SSTREAM_WIRE_ACCEPTED:
+            if (!from_sink || sstream_party_kind (party) != SSTREAM_PARTY_GATEWAY
+            ||  sstream_stream_sink_is_open (stream) || header->window == 0)
+                return s_outcome (self, stream, sstream_error_set (SSTREAM_EPROTO,
+                    "unexpected accepted for stream '%s'", header->stream));
+            sstream_stream_open_sink (stream, header->sid, header->window);
+            return s_outcome (self, stream, sstream_stream_pump (stream));
+        case SSTREAM_WIRE_END_ACK:
+            if (!from_sink)
+                return s_outcome (self, stream, sstream_error_set (SSTREAM_EPROTO,
+                    "end-ack for stream '%s' from its source", header->stream));
+            return s_end_ack (self, stream, party, header);
+        case SSTREAM_WIRE_ERROR: {
+            //  Pass the party's own words on to the other side
+            int code = header->code > 0 && header->code < SSTREAM_EINTERNAL
+                     ? (int) header->code: SSTREAM_EABORTED;
+            s_abort (self, stream, party, code, header->text);
+            return NULL;
+        }
+        default:
+            return s_outcome (self, stream, sstream_error_set (SSTREAM_EPROTO,
+                "unexpected %s message on stream '%s'", sstream_wire_type_name (header->type),
+                header->stream));
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Parties gone, and the end
+
+void
+sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, const char *why)
+{
+    bool gateway = sstream_party_kind (party) == SSTREAM_PARTY_GATEWAY;
+    if (gateway || sstream_party_streams (party))
+        sstream_log_warning ("%s: lost %s: %s", self->gateway, sstream_party_name (party), why);
+    zlistx_t *doomed = zlistx_new ();
+    sstream_stream_t *stream;
+    for (stream = (sstream_stream_t *) zhashx_first (self->by_name); stream;
+         stream = (sstream_stream_t *) zhashx_next (self->by_name))
+        if (sstream_stream_source (stream) == party || sstream_stream_sink (stream) == party)
+            zlistx_add_end (doomed, stream);
+    for (stream = (sstream_stream_t *) zlistx_first (doomed); stream;
+         stream = (sstream_stream_t *) zlistx_next (doomed)) {
+        bool source = sstream_stream_source (stream) == party;
+        const char *what = source? (gateway? "the producer's side": "the producer")
+                                 : (gateway? "the consumer's side": "the consumer");
+        //  The lost party is told too, in case it is alive after all
+        s_abortf (self, stream, NULL, gateway? SSTREAM_ELOST: SSTREAM_EABORTED,
+                  "lost %s of stream '%s' (%s: %s)", what, sstream_stream_name (stream),
+                  sstream_party_name (party), why);
+    }
+    zlistx_destroy (&doomed);
+}
+
+void
+sstream_streams_shutdown (sstream_streams_t *self)
+{
+    zlistx_t *open = zlistx_new ();
+    sstream_stream_t *stream;
+    for (stream = (sstream_stream_t *) zhashx_first (self->by_name); stream;
+         stream = (sstream_stream_t *) zhashx_next (self->by_name))
+        zlistx_add_end (open, stream);
+    for (stream = (sstream_stream_t *) zlistx_first (open); stream;
+         stream = (sstream_stream_t *) zlistx_next (open))
+        s_abortf (self, stream, NULL, SSTREAM_EABORTED, "the gateway is shutting down");
+    zlistx_destroy (&open);
+}
+
+void
+sstream_streams_tick (sstream_streams_t *self)
+{
+    if (self->errors_withheld) {
+        sstream_log_warning ("%s: withheld %" PRIu64 " error replies to parties sending junk",
+                             self->gateway, self->errors_withheld);
+        self->errors_withheld = 0;
+    }
+    self->error_budget = ERROR_BUDGET;
+}
+
+int
+sstream_streams_stat (sstream_streams_t *self, const char *name, uint64_t *value)
+{
+    if (streq (name, "streams"))
+        *value = zhashx_size (self->by_name);
+    else
+    if (streq (name, "buffered"))
+        *value = self->stats.buffered;
+    else
+    if (streq (name, "buffered-peak"))
+        *value = self->stats.buffered_peak;
+    else
+    if (streq (name, "bytes-in"))
+        *value = self->stats.bytes_in;
+    else
+    if (streq (name, "bytes-out"))
+        *value = self->stats.bytes_out;
+    else
+    if (streq (name, "aborted"))
+        *value = self->aborted;
+    else
+    if (streq (name, "completed"))
+        *value = self->completed;
+    else
+        return SSTREAM_EINVAL;
+    return SSTREAM_OK;
+}
