@@ -678,3 +678,58 @@ Test (failures, empty_messages_are_bounded_by_credit_too)
     sstream_gateway_destroy (&tight);
     sstream_config_destroy (&config);
 }
+
+//  Peak resident memory of this process, in bytes (VmHWM)
+static uint64_t
+s_peak_rss (void)
+{
+    char *status = support_read_file ("/proc/self/status");
+    char *line = status? strstr (status, "VmHWM:"): NULL;
+    uint64_t peak = line? strtoull (line + 6, NULL, 10) * 1024: 0;
+    free (status);
+    return peak;
+}
+
+Test (failures, oversized_frames_are_refused_as_they_arrive)
+{
+    //  Four connections with a trusted key, each sending a frame of 256 MiB
+    //  at a gateway whose buffer is 16 MiB: each is dropped as soon as the
+    //  frame's size is read, so nothing of them is held
+    sstream_config_t *config = support_gateway_config (&s_path, 'a');
+    sstream_config_set (config, "gateway/name", "bounded");
+    sstream_config_set (config, "gateway/buffer", "16MiB");
+    sstream_config_set (config, "peer/endpoint", "tcp://127.0.0.1:*");
+    sstream_gateway_t *bounded;
+    cr_assert_eq (sstream_gateway_new (&bounded, config), SSTREAM_OK, "%s", sstream_errmsg ());
+    uint64_t before = s_peak_rss ();
+    char *argv [] = {
+        SSTREAM_TEST_BIG_FRAMES, (char *) sstream_gateway_endpoint (bounded, "local"),
+        (char *) sstream_config_get (s_path.producer_options, "client/secret-key", NULL),
+        (char *) sstream_config_get (s_path.producer_options, "client/gateway-key", NULL),
+        "4", "256", NULL
+    };
+    char *folder = support_scratch ();
+    char *out = zsys_sprintf ("%s/big.out", folder), *err = zsys_sprintf ("%s/big.err", folder);
+    pid_t pid = support_spawn (argv, NULL, out, err);
+    int status = support_wait (pid, 120000);
+    char *said = support_read_file (out);
+    cr_assert_eq (status, 0, "big_frames exited %d: %s %s", status, said? said: "",
+                  support_read_file (err));
+    uint64_t grown = s_peak_rss () - before;
+    cr_assert_lt (grown, 64ULL << 20, "the gateway's process grew by %" PRIu64 " MiB", grown >> 20);
+    fprintf (stderr, "4 frames of 256 MiB refused; peak memory grew by %" PRIu64 " MiB\n",
+             grown >> 20);
+    free (said);
+    //  And it still streams
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, sstream_gateway_endpoint (bounded, "local"),
+                                        "after", s_path.producer_options), SSTREAM_OK,
+                  "%s", sstream_errmsg ());
+    sstream_producer_destroy (&producer);
+    sstream_gateway_destroy (&bounded);
+    sstream_config_destroy (&config);
+    support_rmtree (folder);
+    zstr_free (&folder);
+    zstr_free (&out);
+    zstr_free (&err);
+}
