@@ -72,6 +72,8 @@ typedef struct {
     const char *timeout;
     const char *security;
     const char *window;
+    const char *batch;
+    const char *linger;
 } pipe_client_args_t;
 
 //  Build the library options from the command line (and -c FILE).

@@ -182,6 +182,10 @@ pipe_client_options (const pipe_client_args_t *args, sstream_config_t **options_
         rc = sstream_config_set (options, "client/security", args->security);
     if (!rc && args->window)
         rc = sstream_config_set (options, "client/window", args->window);
+    if (!rc && args->batch)
+        rc = sstream_config_set (options, "client/batch", args->batch);
+    if (!rc && args->linger)
+        rc = sstream_config_set (options, "client/linger", args->linger);
     if (rc)
         sstream_config_destroy (&options);
     *options_p = options;

@@ -22,7 +22,7 @@ s_help (void)
     printf (
         "Usage: sstream-pipe send [options] ENDPOINT STREAM\n"
         "\n"
-        "Reads standard input and streams it, as messages of --chunk-size bytes,\n"
+        "Reads standard input and streams it, as records of --chunk-size bytes,\n"
         "to the gateway at ENDPOINT (e.g. tcp://gateway-a:7001) under the name\n"
         "STREAM. Waits while the path is full. Exits 0 only once the consumer has\n"
         "acknowledged every byte; waits for a consumer as long as it takes.\n"
@@ -36,7 +36,11 @@ s_help (void)
         "  -g, --gateway-key FILE  the gateway's public key (NAME.pub)\n"
         "  -c, --config FILE       read options from a ZPL file (section 'client',\n"
         "                          see conf/producer.cfg); flags override it\n"
-        "  -s, --chunk-size SIZE   bytes per message (default 1MiB; K=1000, KiB=1024)\n"
+        "  -s, --chunk-size SIZE   bytes per record (default 1MiB; K=1000, KiB=1024)\n"
+        "      --batch SIZE        records travel in batches of up to SIZE bytes\n"
+        "                          (default 256KiB)\n"
+        "      --linger DURATION   how long a record may wait for its batch to fill\n"
+        "                          (default 1ms; 0: send each record at once)\n"
         "  -t, --transport NAME    transport plugin (default: ENDPOINT's scheme)\n"
         "      --timeout DURATION  how long to wait for the gateway (default 10s)\n"
         "      --security MODE     curve (default) or none; none must match the\n"
@@ -77,6 +81,8 @@ pipe_send_main (int argc, char **argv)
         { "transport", required_argument, NULL, 't' },
         { "timeout", required_argument, NULL, 'T' },
         { "security", required_argument, NULL, 'S' },
+        { "batch", required_argument, NULL, 'B' },
+        { "linger", required_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -93,6 +99,8 @@ pipe_send_main (int argc, char **argv)
             case 't': args.transport = optarg; break;
             case 'T': args.timeout = optarg; break;
             case 'S': args.security = optarg; break;
+            case 'B': args.batch = optarg; break;
+            case 'L': args.linger = optarg; break;
             case 'h': s_help (); return PIPE_EXIT_OK;
             default: return pipe_bad_option (argv, option);
         }

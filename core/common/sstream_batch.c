@@ -222,9 +222,13 @@ sstream_batch_destroy (sstream_batch_t **self_p)
 bool
 sstream_batch_fits (sstream_batch_t *self, size_t size, size_t meta_size)
 {
+    //  The index (entries and metadata) stays within the batch's capacity
+    //  and the protocol's limit; no sum here can wrap around
+    size_t index = self->entries_size + self->metas_size + 8;
+    size_t limit = self->capacity < SSTREAM_WIRE_INDEX_MAX? self->capacity: SSTREAM_WIRE_INDEX_MAX;
     return self->count < SSTREAM_WIRE_BATCH_RECORDS_MAX
         && size <= self->capacity - self->payload_size
-        && self->entries_size + self->metas_size + 8 + meta_size <= self->capacity;
+        && index <= limit && meta_size <= limit - index;
 }
 
 int

@@ -446,3 +446,209 @@ Test (stream, signals_for_the_application_do_not_stop_the_library)
                  interrupted, job.interrupted);
     support_path_stop (&path);
 }
+
+
+//  --------------------------------------------------------------------------
+//  Batches: what a caller sees does not change, only how records travel
+
+static sstream_config_t *
+s_options_with (sstream_config_t *base, const char *key, const char *value)
+{
+    sstream_config_t *options;
+    cr_assert_eq (sstream_config_new (&options), SSTREAM_OK);
+    const char *keys [] = { "client/secret-key", "client/gateway-key", "client/security", NULL };
+    int index;
+    for (index = 0; keys [index]; index++) {
+        const char *copied = sstream_config_get (base, keys [index], NULL);
+        if (copied)
+            sstream_config_set (options, keys [index], copied);
+    }
+    if (key)
+        cr_assert_eq (sstream_config_set (options, key, value), SSTREAM_OK);
+    return options;
+}
+
+Test (stream, small_records_in_batches_keep_their_boundaries_sequence_and_metadata)
+{
+    support_path_t path;
+    cr_assert_eq (support_path_start (&path, NULL), SSTREAM_OK, "%s", sstream_errmsg ());
+    sstream_consumer_t *consumer;
+    cr_assert_eq (sstream_consumer_new (&consumer, sstream_gateway_endpoint (path.b, "local"),
+                                        "small", path.consumer_options), SSTREAM_OK);
+    //  Small batches, so that records straddle many of them
+    sstream_config_t *options = s_options_with (path.producer_options, "client/batch", "4KiB");
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, sstream_gateway_endpoint (path.a, "local"),
+                                        "small", options), SSTREAM_OK, "%s", sstream_errmsg ());
+    enum { RECORDS = 20000 };
+    unsigned char buffer [8192], meta [16];
+    uint64_t offset = 0;
+    size_t index;
+    for (index = 0; index < RECORDS; index++) {
+        //  0 to 100 bytes, and every 7th a record larger than a batch
+        size_t size = index % 7 == 6? 5000 + index % 3: index % 101;
+        support_fill (buffer, offset, size);
+        offset += size;
+        //  Every third has metadata: {"i": index}
+        size_t meta_size = 0;
+        if (index % 3 == 0) {
+            meta [0] = 0x81; meta [1] = 0xa1; meta [2] = 'i'; meta [3] = 0xce;
+            meta [4] = (unsigned char) (index >> 24); meta [5] = (unsigned char) (index >> 16);
+            meta [6] = (unsigned char) (index >> 8); meta [7] = (unsigned char) index;
+            meta_size = 8;
+        }
+        cr_assert_eq (sstream_producer_send (producer, buffer, size, meta_size? meta: NULL,
+                                             meta_size, 10000), SSTREAM_OK, "%s", sstream_errmsg ());
+    }
+    offset = 0;
+    for (index = 0; index < RECORDS; index++) {
+        sstream_message_t *message;
+        cr_assert_eq (sstream_consumer_recv (consumer, &message, 30000), SSTREAM_OK,
+                      "record %zu: %s", index, sstream_errmsg ());
+        size_t size = index % 7 == 6? 5000 + index % 3: index % 101;
+        cr_assert_eq (sstream_message_seq (message), index);
+        cr_assert_eq (sstream_message_size (message), size, "record %zu", index);
+        support_fill (buffer, offset, size);
+        offset += size;
+        cr_assert_eq (memcmp (sstream_message_data (message), buffer, size), 0, "record %zu", index);
+        size_t meta_size;
+        const unsigned char *got = (const unsigned char *) sstream_message_meta (message, &meta_size);
+        if (index % 3 == 0) {
+            cr_assert_eq (meta_size, 8, "record %zu", index);
+            uint32_t said = (uint32_t) got [4] << 24 | (uint32_t) got [5] << 16
+                          | (uint32_t) got [6] << 8 | got [7];
+            cr_assert_eq (said, index);
+        }
+        else
+            cr_assert_null (got, "record %zu has metadata", index);
+        sstream_message_destroy (&message);
+    }
+    cr_assert_eq (sstream_producer_close (producer, 0), SSTREAM_ETIMEDOUT);
+    sstream_message_t *message;
+    cr_assert_eq (sstream_consumer_recv (consumer, &message, 10000), SSTREAM_EEND);
+    cr_assert_eq (sstream_consumer_close (consumer, 5000), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_producer_close (producer, 5000), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_consumer_messages (consumer), RECORDS);
+    cr_assert_eq (sstream_consumer_bytes (consumer), offset);
+    sstream_producer_destroy (&producer);
+    sstream_consumer_destroy (&consumer);
+    sstream_config_destroy (&options);
+    support_path_stop (&path);
+}
+
+//  One record, then silence: it arrives without a close, by its linger
+static void
+s_one_record_arrives (support_path_t *path, const char *linger, bool arrives)
+{
+    sstream_config_t *options = s_options_with (path->producer_options, "client/linger", linger);
+    sstream_consumer_t *consumer;
+    cr_assert_eq (sstream_consumer_new (&consumer, sstream_gateway_endpoint (path->b, "local"),
+                                        linger, path->consumer_options), SSTREAM_OK, "%s", sstream_errmsg ());
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, sstream_gateway_endpoint (path->a, "local"),
+                                        linger, options), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_producer_send (producer, "one", 3, NULL, 0, 5000), SSTREAM_OK);
+    sstream_message_t *message = NULL;
+    int rc = sstream_consumer_recv (consumer, &message, arrives? 30000: 1000);
+    if (arrives) {
+        cr_assert_eq (rc, SSTREAM_OK, "linger %s: %s", linger, sstream_errmsg ());
+        cr_assert_eq (sstream_message_size (message), 3);
+        sstream_message_destroy (&message);
+    }
+    else {
+        //  A linger of a minute keeps it in its batch until close
+        cr_assert_eq (rc, SSTREAM_ETIMEDOUT, "linger %s: the record left early", linger);
+        cr_assert_eq (sstream_producer_close (producer, 0), SSTREAM_ETIMEDOUT);
+        cr_assert_eq (sstream_consumer_recv (consumer, &message, 30000), SSTREAM_OK,
+                      "%s", sstream_errmsg ());
+        sstream_message_destroy (&message);
+    }
+    sstream_producer_destroy (&producer);
+    sstream_consumer_destroy (&consumer);
+    sstream_config_destroy (&options);
+}
+
+Test (stream, a_record_leaves_when_its_linger_has_passed)
+{
+    support_path_t path;
+    cr_assert_eq (support_path_start (&path, NULL), SSTREAM_OK, "%s", sstream_errmsg ());
+    s_one_record_arrives (&path, "0", true);
+    s_one_record_arrives (&path, "5ms", true);
+    s_one_record_arrives (&path, "60s", false);
+    support_path_stop (&path);
+}
+
+//  Given buffers: each released exactly once, after the library is done
+typedef struct {
+    pthread_mutex_t lock;
+    int released [64];
+} s_releases_t;
+
+static s_releases_t s_releases = { PTHREAD_MUTEX_INITIALIZER, { 0 } };
+
+static void
+s_release (void *data, void *arg)
+{
+    pthread_mutex_lock (&s_releases.lock);
+    s_releases.released [(intptr_t) arg]++;
+    pthread_mutex_unlock (&s_releases.lock);
+    free (data);
+}
+
+static int
+s_released (int index)
+{
+    pthread_mutex_lock (&s_releases.lock);
+    int count = s_releases.released [index];
+    pthread_mutex_unlock (&s_releases.lock);
+    return count;
+}
+
+Test (stream, given_buffers_travel_without_a_copy_and_are_released_once)
+{
+    support_path_t path;
+    cr_assert_eq (support_path_start (&path, NULL), SSTREAM_OK, "%s", sstream_errmsg ());
+    support_consumer_t consumer = {
+        .endpoint = sstream_gateway_endpoint (path.b, "local"),
+        .stream = "given", .options = path.consumer_options
+    };
+    support_consumer_start (&consumer);
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, sstream_gateway_endpoint (path.a, "local"),
+                                        "given", path.producer_options), SSTREAM_OK);
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 32);
+    //  Large ones travel in the given buffer; small ones are copied into a
+    //  batch and released before give returns
+    size_t sizes [] = { 4 << 20, 100, 1 << 20, 0, 3 << 20, 65536 };
+    uint64_t offset = 0;
+    intptr_t index;
+    for (index = 0; index < (intptr_t) (sizeof (sizes) / sizeof (sizes [0])); index++) {
+        unsigned char *data = (unsigned char *) malloc (sizes [index]? sizes [index]: 1);
+        support_fill (data, offset, sizes [index]);
+        crypto_generichash_update (&state, data, sizes [index]);
+        offset += sizes [index];
+        cr_assert_eq (sstream_producer_give (producer, data, sizes [index], NULL, 0, s_release,
+                                             (void *) index, 10000), SSTREAM_OK,
+                      "%s", sstream_errmsg ());
+        if (sizes [index] <= 65536)
+            cr_assert_eq (s_released (index), 1, "record %d was not released at once", (int) index);
+    }
+    //  A refused give leaves the buffer with the caller: no release
+    unsigned char kept [8];
+    cr_assert_eq (sstream_producer_give (producer, kept, sizeof (kept), "\x92", 1, s_release,
+                                         (void *) 63, 1000), SSTREAM_EINVAL);
+    cr_assert_eq (sstream_producer_close (producer, 30000), SSTREAM_OK, "%s", sstream_errmsg ());
+    support_consumer_join (&consumer);
+    cr_assert_eq (consumer.rc, SSTREAM_OK, "%s", consumer.error);
+    unsigned char sent [32];
+    crypto_generichash_final (&state, sent, 32);
+    cr_assert_eq (memcmp (sent, consumer.digest, 32), 0, "digests differ");
+    cr_assert_eq (consumer.bytes, offset);
+    sstream_producer_destroy (&producer);
+    for (index = 0; index < (intptr_t) (sizeof (sizes) / sizeof (sizes [0])); index++)
+        cr_assert_eq (s_released (index), 1, "record %d released %d times", (int) index,
+                      s_released (index));
+    cr_assert_eq (s_released (63), 0);
+    support_path_stop (&path);
+}
