@@ -208,7 +208,7 @@ sstream_inbox_take (sstream_inbox_t *self, sstream_message_t **message_p, int ti
                     sstream_failure_t *failure, const char *stream)
 {
     *message_p = NULL;
-    int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
+    int64_t deadline = 0;               //  Read from the clock once it must wait
     while (!self->current) {
         pthread_mutex_lock (&self->lock);
         if (self->head) {
@@ -229,6 +229,8 @@ sstream_inbox_take (sstream_inbox_t *self, sstream_message_t **message_p, int ti
             return sstream_failure_report (failure);
         }
         int64_t now = zclock_mono ();
+        if (!deadline)
+            deadline = timeout_ms < 0? INT64_MAX: now + timeout_ms;
         if (timeout_ms >= 0 && now >= deadline) {
             pthread_mutex_unlock (&self->lock);
             return sstream_error_set (SSTREAM_ETIMEDOUT, "no message on stream '%s' within %d ms",

@@ -19,6 +19,7 @@ struct _sstream_outbox_t {
     sstream_pool_t *pool;       //  Their buffers
     sstream_batch_t *open;      //  Being filled, or NULL
     int64_t opened;             //  zclock_mono of its first record
+    size_t index_hint;          //  The last batch's index, to make room at once
     zlistx_t *closed;           //  sstream_batch_t, oldest first
     bool ended;                 //  The end follows the closed batches
     int actor_fd;               //  Wakes the actor
@@ -127,21 +128,32 @@ static void
 s_close_open (sstream_outbox_t *self)
 {
     if (self->open) {
+        self->index_hint = sstream_batch_index_size (self->open);
         s_queue (self, self->open);
         self->open = NULL;
     }
 }
 
+//  How long a call may wait: its deadline is read from the clock only
+//  once it has to wait, not for every record
+typedef struct {
+    int timeout_ms;             //  SSTREAM_FOREVER: no limit
+    int64_t deadline;           //  0 until known
+} s_wait_t;
+
 //  Wait, with the lock held and given back meanwhile, until the queue has
 //  room for one more batch.
 static int
-s_wait_for_room (sstream_outbox_t *self, int64_t deadline, int timeout_ms,
-                 sstream_failure_t *failure)
+s_wait_for_room (sstream_outbox_t *self, s_wait_t *wait, sstream_failure_t *failure)
 {
+    int timeout_ms = wait->timeout_ms;
     while (zlistx_size (self->closed) >= self->config.depth) {
         if (sstream_failure_code (failure))
             return SSTREAM_ECLOSED;
         int64_t now = zclock_mono ();
+        if (!wait->deadline)
+            wait->deadline = timeout_ms < 0? INT64_MAX: now + timeout_ms;
+        int64_t deadline = wait->deadline;
         if (timeout_ms >= 0 && now >= deadline)
             return sstream_error_set (SSTREAM_ETIMEDOUT,
                 "the path to the consumer stayed full for %d ms", timeout_ms);
@@ -163,15 +175,15 @@ s_wait_for_room (sstream_outbox_t *self, int64_t deadline, int timeout_ms,
 //  another as needed. With the lock held.
 static int
 s_make_room (sstream_outbox_t *self, uint64_t seq, size_t size, size_t meta_size,
-             int64_t deadline, int timeout_ms, sstream_failure_t *failure)
+             s_wait_t *wait, sstream_failure_t *failure)
 {
     if (self->open && sstream_batch_fits (self->open, size, meta_size))
         return SSTREAM_OK;
-    int rc = s_wait_for_room (self, deadline, timeout_ms, failure);
+    int rc = s_wait_for_room (self, wait, failure);
     if (rc)
         return rc;
     s_close_open (self);
-    self->open = sstream_batch_new (self->pool, seq);
+    self->open = sstream_batch_new (self->pool, seq, self->index_hint);
     if (!self->open)
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory for a batch");
     self->opened = zclock_mono ();
@@ -192,7 +204,7 @@ sstream_outbox_add (sstream_outbox_t *self, uint64_t seq, const void *data, size
                     const void *meta, size_t meta_size, int timeout_ms,
                     sstream_failure_t *failure)
 {
-    int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
+    s_wait_t wait = { timeout_ms, 0 };
     pthread_mutex_lock (&self->lock);
     int rc;
     if (s_travels_alone (self, size, meta_size)) {
@@ -201,7 +213,7 @@ sstream_outbox_add (sstream_outbox_t *self, uint64_t seq, const void *data, size
         rc = copy? SSTREAM_OK: sstream_error_set (SSTREAM_ENOMEM,
                                                   "out of memory for a record of %zu bytes", size);
         if (!rc)
-            rc = s_wait_for_room (self, deadline, timeout_ms, failure);
+            rc = s_wait_for_room (self, &wait, failure);
         sstream_batch_t *single = NULL;
         if (!rc) {
             memcpy (copy, data, size);
@@ -217,7 +229,7 @@ sstream_outbox_add (sstream_outbox_t *self, uint64_t seq, const void *data, size
             free (copy);
     }
     else {
-        rc = s_make_room (self, seq, size, meta_size, deadline, timeout_ms, failure);
+        rc = s_make_room (self, seq, size, meta_size, &wait, failure);
         if (!rc)
             rc = sstream_batch_add (self->open, data, size, meta, meta_size);
         if (!rc && self->config.linger == 0)
@@ -238,9 +250,9 @@ sstream_outbox_give (sstream_outbox_t *self, uint64_t seq, void *data, size_t si
             release (data, arg);
         return rc;
     }
-    int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
+    s_wait_t wait = { timeout_ms, 0 };
     pthread_mutex_lock (&self->lock);
-    int rc = s_wait_for_room (self, deadline, timeout_ms, failure);
+    int rc = s_wait_for_room (self, &wait, failure);
     sstream_batch_t *single = NULL;
     if (!rc) {
         single = sstream_batch_new_single (seq, data, size, meta, meta_size, release, arg);

@@ -122,9 +122,10 @@ struct _sstream_batch_t {
     size_t capacity;
     sstream_release_fn *release;    //  For a caller's buffer
     void *release_arg;
-    //  Index: entries and metadata, joined behind the header at sealing
+    //  Frame 0 in the making: room for the header, then the entries; the
+    //  metadata, kept apart, joins them at sealing
     byte *entries;
-    size_t entries_size;
+    size_t entries_size;        //  Of entries, after the header's room
     size_t entries_capacity;
     byte *metas;
     size_t metas_size;
@@ -164,8 +165,17 @@ s_grow (byte **data, size_t *capacity, size_t needed)
     return true;
 }
 
+//  Room for the header and hint bytes of entries
+static bool
+s_entries_new (sstream_batch_t *self, size_t hint)
+{
+    self->entries_capacity = SSTREAM_WIRE_BATCH_HEADER + (hint > 64? hint: 64);
+    self->entries = (byte *) malloc (self->entries_capacity);
+    return self->entries != NULL;
+}
+
 sstream_batch_t *
-sstream_batch_new (sstream_pool_t *pool, uint64_t first_seq)
+sstream_batch_new (sstream_pool_t *pool, uint64_t first_seq, size_t index_hint)
 {
     sstream_batch_t *self = (sstream_batch_t *) zmalloc (sizeof (sstream_batch_t));
     if (!self)
@@ -174,8 +184,8 @@ sstream_batch_new (sstream_pool_t *pool, uint64_t first_seq)
     self->pool = pool;
     self->capacity = sstream_pool_buffer_size (pool);
     self->payload = (byte *) sstream_pool_take (pool);
-    if (!self->payload) {
-        free (self);
+    if (!self->payload || !s_entries_new (self, index_hint)) {
+        sstream_batch_destroy (&self);
         return NULL;
     }
     return self;
@@ -193,7 +203,7 @@ sstream_batch_new_single (uint64_t seq, void *data, size_t size, const void *met
     self->capacity = size;
     self->release = release;
     self->release_arg = arg;
-    if (sstream_batch_add (self, NULL, size, meta, meta_size)) {
+    if (!s_entries_new (self, 8) || sstream_batch_add (self, NULL, size, meta, meta_size)) {
         self->payload = NULL;       //  Still the caller's: its send failed
         sstream_batch_destroy (&self);
     }
@@ -235,14 +245,16 @@ int
 sstream_batch_add (sstream_batch_t *self, const void *data, size_t size, const void *meta,
                    size_t meta_size)
 {
-    if (!s_grow (&self->entries, &self->entries_capacity, self->entries_size + 8)
+    if (!s_grow (&self->entries, &self->entries_capacity,
+                 SSTREAM_WIRE_BATCH_HEADER + self->entries_size + 8)
     ||  (meta_size && !s_grow (&self->metas, &self->metas_capacity, self->metas_size + meta_size)))
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory for a batch's index");
     if (data && size)
         memcpy (self->payload + self->payload_size, data, size);
     self->payload_size += size;
-    s_put32 (self->entries + self->entries_size, (uint32_t) size);
-    s_put32 (self->entries + self->entries_size + 4, (uint32_t) meta_size);
+    byte *entry = self->entries + SSTREAM_WIRE_BATCH_HEADER + self->entries_size;
+    s_put32 (entry, (uint32_t) size);
+    s_put32 (entry + 4, (uint32_t) meta_size);
     self->entries_size += 8;
     if (meta_size) {
         memcpy (self->metas + self->metas_size, meta, meta_size);
@@ -270,6 +282,12 @@ sstream_batch_bytes (sstream_batch_t *self)
     return self->payload_size;
 }
 
+size_t
+sstream_batch_index_size (sstream_batch_t *self)
+{
+    return self->entries_size + self->metas_size;
+}
+
 uint64_t
 sstream_batch_cost (sstream_batch_t *self)
 {
@@ -277,13 +295,24 @@ sstream_batch_cost (sstream_batch_t *self)
                                     + self->metas_size, self->payload_size);
 }
 
+//  Frees frame 0's buffer once libzmq is done with it (a zmq_free_fn)
+static void
+s_free_index (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
+}
+
 int
 sstream_batch_seal (sstream_batch_t *self, zmq_msg_t *frame0, zmq_msg_t *frame1)
 {
+    //  Frame 0 is the entries' own buffer, the metadata joined behind them
     size_t index = self->entries_size + self->metas_size;
-    if (zmq_msg_init_size (frame0, SSTREAM_WIRE_BATCH_HEADER + index) != 0)
+    if (!s_grow (&self->entries, &self->entries_capacity, SSTREAM_WIRE_BATCH_HEADER + index))
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory sealing a batch");
-    byte *head = (byte *) zmq_msg_data (frame0);
+    if (self->metas_size)
+        memcpy (self->entries + SSTREAM_WIRE_BATCH_HEADER + self->entries_size, self->metas,
+                self->metas_size);
     sstream_wire_batch_t header = {
         .type = SSTREAM_WIRE_DATA,
         .seq = self->first_seq,
@@ -291,11 +320,11 @@ sstream_batch_seal (sstream_batch_t *self, zmq_msg_t *frame0, zmq_msg_t *frame1)
         .index = (uint32_t) index,
         .length = self->payload_size
     };
-    sstream_wire_batch_write (&header, head);
-    memcpy (head + SSTREAM_WIRE_BATCH_HEADER, self->entries, self->entries_size);
-    if (self->metas_size)
-        memcpy (head + SSTREAM_WIRE_BATCH_HEADER + self->entries_size, self->metas,
-                self->metas_size);
+    sstream_wire_batch_write (&header, self->entries);
+    if (zmq_msg_init_data (frame0, self->entries, SSTREAM_WIRE_BATCH_HEADER + index,
+                           s_free_index, NULL) != 0)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory sealing a batch");
+    self->entries = NULL;               //  frame0's now
     //  The payload travels as it is; libzmq frees it through our function
     int rc;
     if (self->payload_size == 0)

@@ -12,10 +12,11 @@
                   little-endian), then every record's metadata, in order
         frame 1   every record's payload, in order
 
-    The payload frame is sent without a copy: it is the buffer the records
+    Both frames are sent without a copy: frame 1 is the buffer the records
     were copied into (from a pool, so that buffers are reused rather than
     faulted in afresh), or, for a record that travels alone, the caller's
-    own buffer. Frame 0 is small and copied together at sealing.
+    own buffer; frame 0 is the buffer the entries were written into, with
+    room for the header in front.
 */
 
 #ifndef SSTREAM_BATCH_H_INCLUDED
@@ -49,9 +50,10 @@ void
 typedef struct _sstream_batch_t sstream_batch_t;
 
 //  A batch whose payloads are copied into a buffer from pool; records
-//  from first_seq on.
+//  from first_seq on. index_hint: the bytes of index to make room for at
+//  once (the last batch's, say); it grows as needed.
 sstream_batch_t *
-    sstream_batch_new (sstream_pool_t *pool, uint64_t first_seq);
+    sstream_batch_new (sstream_pool_t *pool, uint64_t first_seq, size_t index_hint);
 
 //  A batch of one record that travels as it is: data is the caller's,
 //  released with release (data, arg) once sent or dropped (release has
@@ -80,6 +82,9 @@ uint64_t
 //  Payload bytes of its records.
 uint64_t
     sstream_batch_bytes (sstream_batch_t *self);
+//  Bytes of index (entries and metadata) so far.
+size_t
+    sstream_batch_index_size (sstream_batch_t *self);
 //  What it costs in credit once sealed (sstream_wire_batch_cost).
 uint64_t
     sstream_batch_cost (sstream_batch_t *self);

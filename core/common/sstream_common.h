@@ -81,8 +81,8 @@ int
 //  message, under a lock (the producer's and consumer's actors fail, their
 //  callers report).
 typedef struct {
-    pthread_mutex_t lock;
-    int code;
+    pthread_mutex_t lock;       //  Guards message
+    _Atomic int code;
     char message [1024];
 } sstream_failure_t;
 

@@ -8,6 +8,8 @@
 
 #include "sstream_common.h"
 
+#include <stdatomic.h>
+
 static const char *s_error_text [] = {
     [SSTREAM_OK] = "success",
     [SSTREAM_EINVAL] = "invalid argument",
@@ -74,7 +76,7 @@ void
 sstream_failure_init (sstream_failure_t *self)
 {
     pthread_mutex_init (&self->lock, NULL);
-    self->code = 0;
+    atomic_init (&self->code, 0);
     self->message [0] = 0;
 }
 
@@ -88,9 +90,9 @@ void
 sstream_failure_set (sstream_failure_t *self, int code)
 {
     pthread_mutex_lock (&self->lock);
-    if (!self->code) {
+    if (!atomic_load (&self->code)) {
         snprintf (self->message, sizeof (self->message), "%s", sstream_errmsg ());
-        self->code = code;
+        atomic_store_explicit (&self->code, code, memory_order_release);
     }
     pthread_mutex_unlock (&self->lock);
 }
@@ -98,17 +100,17 @@ sstream_failure_set (sstream_failure_t *self, int code)
 int
 sstream_failure_code (sstream_failure_t *self)
 {
-    pthread_mutex_lock (&self->lock);
-    int code = self->code;
-    pthread_mutex_unlock (&self->lock);
-    return code;
+    //  Read on every call of the data path: no lock
+    return atomic_load_explicit (&self->code, memory_order_acquire);
 }
 
 int
 sstream_failure_report (sstream_failure_t *self)
 {
     pthread_mutex_lock (&self->lock);
-    int code = self->code? self->code: SSTREAM_EINTERNAL;
+    int code = atomic_load (&self->code);
+    if (!code)
+        code = SSTREAM_EINTERNAL;
     sstream_error_restore (code, self->message);
     pthread_mutex_unlock (&self->lock);
     return code;

@@ -127,6 +127,10 @@ zframe_t *
 zframe_t *
     sstream_wire_ping (void);
 
+//  Record "malformed header: REASON" as the error; SSTREAM_EPROTO.
+int
+    sstream_wire_malformed (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+
 //  Check that meta is one complete msgpack map (a record's metadata).
 int
     sstream_wire_check_meta (const void *meta, size_t size);

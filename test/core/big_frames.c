@@ -51,11 +51,12 @@ main (int argc, char **argv)
     for (index = 0; index < connections; index++) {
         zsock_set_rcvtimeo (monitors [index], (int) (deadline - zclock_mono () > 0
                                                      ? deadline - zclock_mono (): 1));
-        char *event = zstr_recv (monitors [index]);
-        if (event && streq (event, "DISCONNECTED"))
+        zmsg_t *event = zmsg_recv (monitors [index]);
+        char *name = event? zmsg_popstr (event): NULL;
+        if (name && streq (name, "DISCONNECTED"))
             dropped++;
-        zstr_free (&event);
-        zstr_recv (monitors [index]);           //  The rest of the event, if any
+        zstr_free (&name);
+        zmsg_destroy (&event);
     }
     for (index = 0; index < connections; index++) {
         zactor_destroy (&monitors [index]);

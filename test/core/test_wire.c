@@ -176,7 +176,7 @@ s_add_samples (sstream_batch_t *batch)
 static void
 s_seal_samples (sstream_pool_t *pool, uint64_t first_seq, zmq_msg_t *frame0, zmq_msg_t *frame1)
 {
-    sstream_batch_t *batch = sstream_batch_new (pool, first_seq);
+    sstream_batch_t *batch = sstream_batch_new (pool, first_seq, 0);
     cr_assert_not_null (batch);
     s_add_samples (batch);
     cr_assert_eq (sstream_batch_seal (batch, frame0, frame1), SSTREAM_OK, "%s", sstream_errmsg ());
@@ -1498,7 +1498,7 @@ Test (wire, a_sealed_batch_carries_every_record_and_sends_its_pool_buffer_withou
     cr_assert_not_null (buffer);
     sstream_pool_give (buffer, pool);
 
-    sstream_batch_t *batch = sstream_batch_new (pool, 1000);
+    sstream_batch_t *batch = sstream_batch_new (pool, 1000, 0);
     cr_assert_not_null (batch);
     s_add_samples (batch);
     size_t payloads = 0, metas = 0, record;
@@ -1564,7 +1564,7 @@ Test (wire, a_batch_of_empty_records_has_an_empty_payload_frame)
     sstream_pool_t *pool = sstream_pool_new (4096, 2);
     byte *buffer = (byte *) sstream_pool_take (pool);
     sstream_pool_give (buffer, pool);
-    sstream_batch_t *batch = sstream_batch_new (pool, 5);
+    sstream_batch_t *batch = sstream_batch_new (pool, 5, 0);
     cr_assert_eq (sstream_batch_add (batch, NULL, 0, NULL, 0), SSTREAM_OK);
     cr_assert_eq (sstream_batch_add (batch, "x", 0, s_meta_small, sizeof (s_meta_small)),
                   SSTREAM_OK);
@@ -1602,7 +1602,7 @@ Test (wire, a_batch_of_empty_records_has_an_empty_payload_frame)
 Test (wire, batch_fits_refuses_a_record_that_does_not_fit)
 {
     sstream_pool_t *pool = sstream_pool_new (1024, 1);
-    sstream_batch_t *batch = sstream_batch_new (pool, 0);
+    sstream_batch_t *batch = sstream_batch_new (pool, 0, 0);
     //  Payloads against the buffer
     cr_assert (sstream_batch_fits (batch, 1024, 0));
     cr_assert_not (sstream_batch_fits (batch, 1025, 0));
@@ -1625,7 +1625,7 @@ Test (wire, batch_fits_refuses_a_record_that_does_not_fit)
 Test (wire, batch_fits_refuses_the_65537th_record)
 {
     sstream_pool_t *pool = sstream_pool_new (1 * MiB, 1);
-    sstream_batch_t *batch = sstream_batch_new (pool, 1);
+    sstream_batch_t *batch = sstream_batch_new (pool, 1, 0);
     uint32_t record;
     for (record = 0; record < SSTREAM_WIRE_BATCH_RECORDS_MAX; record++) {
         byte value = (byte) record;
@@ -1668,7 +1668,7 @@ Test (wire, batch_fits_refuses_the_65537th_record)
 Test (wire, batch_fits_keeps_the_index_within_the_wire_limit)
 {
     sstream_pool_t *pool = sstream_pool_new (64 * MiB, 1);
-    sstream_batch_t *batch = sstream_batch_new (pool, 0);
+    sstream_batch_t *batch = sstream_batch_new (pool, 0, 0);
     //  Records of no payload and the most metadata a producer takes
     size_t meta_size = SSTREAM_WIRE_HEADER_MAX - 512;
     byte *meta = (byte *) calloc (1, meta_size);
