@@ -644,3 +644,67 @@ sstream_client_recv (sstream_client_t *self, sstream_client_msg_t *message, bool
         return SSTREAM_OK;
     }
 }
+
+
+//  --------------------------------------------------------------------------
+//  The caller's side of an actor
+
+int
+sstream_client_actor_start (zactor_t **actor_p, zactor_fn *actor, void *args,
+                            sstream_failure_t *failure, const char *who)
+{
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    sstream_library_sockets_made ();
+    *actor_p = zactor_new (actor, args);
+    int result = SSTREAM_EINTERNAL;
+    if (!*actor_p || zsock_recv (*actor_p, "i", &result) != 0)
+        result = sstream_error_set (SSTREAM_EINTERNAL, "the %s's thread did not answer", who);
+    sstream_signals_release (&saved);
+    if (result != SSTREAM_OK && sstream_failure_code (failure))
+        sstream_failure_report (failure);
+    return result;
+}
+
+int
+sstream_client_actor_ask (zactor_t *actor, const char *command, const char *argument,
+                          int timeout_ms, sstream_failure_t *failure, const char *waiting_for)
+{
+    int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    zstr_sendx (actor, command, argument, NULL);
+    int rc = SSTREAM_OK;
+    while (true) {
+        int64_t now = zclock_mono ();
+        if (timeout_ms >= 0 && now >= deadline) {
+            rc = sstream_error_set (SSTREAM_ETIMEDOUT, "%s after %d ms", waiting_for, timeout_ms);
+            break;
+        }
+        long slice = deadline - now < 200? (long) (deadline - now): 200;
+        int waited = sstream_signals_wait (zsock_resolve (actor), ZMQ_POLLIN, slice, &saved);
+        if (waited < 0) {
+            rc = sstream_error_set (SSTREAM_EINTR, "interrupted");
+            break;
+        }
+        if (waited == 1) {
+            int result = SSTREAM_EINTERNAL;
+            zsock_recv (actor, "i", &result);
+            rc = result == SSTREAM_OK? SSTREAM_OK
+               : sstream_failure_code (failure)? sstream_failure_report (failure)
+               : sstream_error_set (result, "%s", sstream_strerror (result));
+            break;
+        }
+    }
+    sstream_signals_release (&saved);
+    return rc;
+}
+
+void
+sstream_client_actor_stop (zactor_t **actor_p)
+{
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    zactor_destroy (actor_p);
+    sstream_signals_release (&saved);
+}

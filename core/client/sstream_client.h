@@ -112,6 +112,29 @@ int
 void
     sstream_client_msg_close (sstream_client_msg_t *message);
 
+//  The caller's side of a producer's or consumer's actor
+//  -----------------------------------------------------
+
+//  Start the actor and wait for its one answer: the stream accepted, or
+//  why not (then the actor's failure is this thread's error). Signals stay
+//  held meanwhile: the wait is bounded by connect-timeout, and an
+//  interrupted open could not be resumed, only started again.
+int
+    sstream_client_actor_start (zactor_t **actor_p, zactor_fn *actor, void *args,
+                                sstream_failure_t *failure, const char *who);
+
+//  Send the actor a command (with an argument, or NULL), then wait at most
+//  timeout_ms for its one answer, letting signals through (SSTREAM_EINTR);
+//  on timeout, SSTREAM_ETIMEDOUT with waiting_for in the message.
+int
+    sstream_client_actor_ask (zactor_t *actor, const char *command, const char *argument,
+                              int timeout_ms, sstream_failure_t *failure,
+                              const char *waiting_for);
+
+//  Stop the actor (it tells the gateway if the stream was not done).
+void
+    sstream_client_actor_stop (zactor_t **actor_p);
+
 //  Send a control message to the gateway (see sstream_link_send).
 int
     sstream_client_send (sstream_client_t *self, zframe_t **header, zframe_t **payload);

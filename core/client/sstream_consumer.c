@@ -369,19 +369,9 @@ sstream_consumer_new (sstream_consumer_t **self_p, const char *endpoint,
         sstream_consumer_destroy (&self);
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
     }
-    //  Signals stay held meanwhile: the wait is bounded by connect-timeout,
-    //  and an interrupted open could not be resumed, only started again
-    sigset_t saved;
-    sstream_signals_hold (&saved);
-    sstream_library_sockets_made ();
-    self->actor = zactor_new (s_consumer_actor, self);
-    int result = SSTREAM_EINTERNAL;
-    if (!self->actor || zsock_recv (self->actor, "i", &result) != 0)
-        result = sstream_error_set (SSTREAM_EINTERNAL, "the consumer's thread did not answer");
-    sstream_signals_release (&saved);
+    int result = sstream_client_actor_start (&self->actor, s_consumer_actor, self,
+                                             &self->failure, "consumer");
     if (result != SSTREAM_OK) {
-        if (sstream_failure_code (&self->failure))
-            sstream_failure_report (&self->failure);
         char detail [1024];
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
         sstream_consumer_destroy (&self);
@@ -396,10 +386,7 @@ sstream_consumer_destroy (sstream_consumer_t **self_p)
 {
     if (self_p && *self_p) {
         sstream_consumer_t *self = *self_p;
-        sigset_t saved;
-        sstream_signals_hold (&saved);
-        zactor_destroy (&self->actor);
-        sstream_signals_release (&saved);
+        sstream_client_actor_stop (&self->actor);
         //  Records never taken go with their batches; messages the caller
         //  still holds keep theirs alive
         sstream_inbox_destroy (&self->inbox);
@@ -425,43 +412,6 @@ sstream_consumer_recv (sstream_consumer_t *self, sstream_message_t **message_p, 
     return rc;
 }
 
-//  Send the actor a command, then wait for its one answer on its pipe.
-
-static int
-s_consumer_ask (sstream_consumer_t *self, const char *command, const char *argument,
-                int timeout_ms, const char *what)
-{
-    int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
-    sigset_t saved;
-    sstream_signals_hold (&saved);
-    zstr_sendx (self->actor, command, argument, NULL);
-    int rc = SSTREAM_OK;
-    while (true) {
-        int64_t now = zclock_mono ();
-        if (timeout_ms >= 0 && now >= deadline) {
-            rc = sstream_error_set (SSTREAM_ETIMEDOUT, "gateway did not confirm %s within %d ms",
-                                    what, timeout_ms);
-            break;
-        }
-        long slice = deadline - now < 200? (long) (deadline - now): 200;
-        int waited = sstream_signals_wait (zsock_resolve (self->actor), ZMQ_POLLIN, slice, &saved);
-        if (waited < 0) {
-            rc = sstream_error_set (SSTREAM_EINTR, "interrupted");
-            break;
-        }
-        if (waited == 1) {
-            int result = SSTREAM_EINTERNAL;
-            zsock_recv (self->actor, "i", &result);
-            rc = result == SSTREAM_OK? SSTREAM_OK
-               : sstream_failure_code (&self->failure)? sstream_failure_report (&self->failure)
-               : sstream_error_set (result, "%s", sstream_strerror (result));
-            break;
-        }
-    }
-    sstream_signals_release (&saved);
-    return rc;
-}
-
 int
 sstream_consumer_close (sstream_consumer_t *self, int timeout_ms)
 {
@@ -475,7 +425,8 @@ sstream_consumer_close (sstream_consumer_t *self, int timeout_ms)
             self->options.stream);
     if (sstream_failure_code (&self->failure))
         return sstream_failure_report (&self->failure);
-    int rc = s_consumer_ask (self, "ACK", NULL, timeout_ms, "the end-of-stream acknowledgement");
+    int rc = sstream_client_actor_ask (self->actor, "ACK", NULL, timeout_ms, &self->failure,
+                                       "gateway did not confirm the end-of-stream acknowledgement");
     if (rc == SSTREAM_OK)
         self->closed = true;
     return rc;
@@ -489,7 +440,8 @@ sstream_consumer_abort (sstream_consumer_t *self, const char *reason)
     if (self->closed)
         return sstream_error_set (SSTREAM_ECLOSED, "stream '%s' is already closed",
                                   self->options.stream);
-    int rc = s_consumer_ask (self, "ABORT", reason? reason: "", 2000, "the abort");
+    int rc = sstream_client_actor_ask (self->actor, "ABORT", reason? reason: "", 2000,
+                                       &self->failure, "gateway did not confirm the abort");
     return rc == SSTREAM_EABORTED? SSTREAM_OK: rc;
 }
 

@@ -12,7 +12,6 @@
 #include "sstream_client_classes.h"
 
 #include <stdatomic.h>
-#include <sys/eventfd.h>
 
 struct _sstream_received_t {
     atomic_uint refs;           //  Its messages, and the inbox while it hands
@@ -73,8 +72,8 @@ sstream_inbox_new (uint64_t window)
         return NULL;
     pthread_mutex_init (&self->lock, NULL);
     self->threshold = window / 4? window / 4: 1;
-    self->caller_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-    self->actor_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    self->caller_fd = sstream_wakeup_new ();
+    self->actor_fd = sstream_wakeup_new ();
     if (self->caller_fd < 0 || self->actor_fd < 0)
         sstream_inbox_destroy (&self);
     return self;
@@ -102,21 +101,6 @@ sstream_inbox_destroy (sstream_inbox_t **self_p)
     }
 }
 
-static void
-s_wake (int fd)
-{
-    uint64_t one = 1;
-    if (write (fd, &one, sizeof (one)) < 0)
-        assert (errno == EAGAIN);
-}
-
-static void
-s_drain (int fd)
-{
-    uint64_t count;
-    if (read (fd, &count, sizeof (count)) < 0)
-        assert (errno == EAGAIN);
-}
 
 
 //  --------------------------------------------------------------------------
@@ -144,7 +128,7 @@ sstream_inbox_put (sstream_inbox_t *self, const sstream_wire_batch_t *header,
         self->head = batch;
     self->tail = batch;
     if (self->caller_waits)
-        s_wake (self->caller_fd);
+        sstream_wakeup_send (self->caller_fd);
     pthread_mutex_unlock (&self->lock);
     return SSTREAM_OK;
 }
@@ -155,7 +139,7 @@ sstream_inbox_end (sstream_inbox_t *self)
     pthread_mutex_lock (&self->lock);
     self->ended = true;
     if (self->caller_waits)
-        s_wake (self->caller_fd);
+        sstream_wakeup_send (self->caller_fd);
     pthread_mutex_unlock (&self->lock);
 }
 
@@ -164,7 +148,7 @@ sstream_inbox_wake_caller (sstream_inbox_t *self)
 {
     pthread_mutex_lock (&self->lock);
     if (self->caller_waits)
-        s_wake (self->caller_fd);
+        sstream_wakeup_send (self->caller_fd);
     pthread_mutex_unlock (&self->lock);
 }
 
@@ -177,7 +161,7 @@ sstream_inbox_fd (sstream_inbox_t *self)
 uint64_t
 sstream_inbox_freed (sstream_inbox_t *self)
 {
-    s_drain (self->actor_fd);
+    sstream_wakeup_clear (self->actor_fd);
     pthread_mutex_lock (&self->lock);
     uint64_t freed = self->freed;
     self->freed = 0;
@@ -197,7 +181,7 @@ s_finish_current (sstream_inbox_t *self)
     bool below = self->freed < self->threshold;
     self->freed += self->current->cost;
     if (below && self->freed >= self->threshold)
-        s_wake (self->actor_fd);
+        sstream_wakeup_send (self->actor_fd);
     pthread_mutex_unlock (&self->lock);
     sstream_received_release (self->current);
     self->current = NULL;
@@ -238,13 +222,13 @@ sstream_inbox_take (sstream_inbox_t *self, sstream_message_t **message_p, int ti
         }
         //  About to wait: let the gateway send what we have room for
         if (self->freed)
-            s_wake (self->actor_fd);
+            sstream_wakeup_send (self->actor_fd);
         self->caller_waits = true;
         pthread_mutex_unlock (&self->lock);
         int waited = sstream_signals_wait_fd (self->caller_fd,
                                               timeout_ms < 0? -1: (long) (deadline - now));
         if (waited == 1)
-            s_drain (self->caller_fd);
+            sstream_wakeup_clear (self->caller_fd);
         pthread_mutex_lock (&self->lock);
         self->caller_waits = false;
         pthread_mutex_unlock (&self->lock);

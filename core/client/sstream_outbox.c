@@ -8,7 +8,6 @@
 
 #include "sstream_client_classes.h"
 
-#include <sys/eventfd.h>
 
 #define POOL_SPARE 2            //  Buffers kept beyond the queue's depth
 
@@ -50,8 +49,8 @@ sstream_outbox_new (const sstream_outbox_config_t *config)
     pthread_mutex_init (&self->lock, NULL);
     self->config = *config;
     self->closed = zlistx_new ();
-    self->actor_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-    self->caller_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    self->actor_fd = sstream_wakeup_new ();
+    self->caller_fd = sstream_wakeup_new ();
     if (!self->closed || self->actor_fd < 0 || self->caller_fd < 0) {
         sstream_outbox_destroy (&self);
         return NULL;
@@ -78,21 +77,6 @@ sstream_outbox_destroy (sstream_outbox_t **self_p)
     }
 }
 
-static void
-s_wake (int fd)
-{
-    uint64_t one = 1;
-    if (write (fd, &one, sizeof (one)) < 0)
-        assert (errno == EAGAIN);       //  Already due to wake: enough
-}
-
-static void
-s_drain (int fd)
-{
-    uint64_t count;
-    if (read (fd, &count, sizeof (count)) < 0)
-        assert (errno == EAGAIN);
-}
 
 int
 sstream_outbox_start (sstream_outbox_t *self, uint64_t window)
@@ -121,7 +105,7 @@ s_queue (sstream_outbox_t *self, sstream_batch_t *batch)
     bool was_empty = zlistx_size (self->closed) == 0;
     zlistx_add_end (self->closed, batch);
     if (was_empty)
-        s_wake (self->actor_fd);
+        sstream_wakeup_send (self->actor_fd);
 }
 
 static void
@@ -162,7 +146,7 @@ s_wait_for_room (sstream_outbox_t *self, s_wait_t *wait, sstream_failure_t *fail
         int waited = sstream_signals_wait_fd (self->caller_fd,
                                               timeout_ms < 0? -1: (long) (deadline - now));
         if (waited == 1)
-            s_drain (self->caller_fd);
+            sstream_wakeup_clear (self->caller_fd);
         pthread_mutex_lock (&self->lock);
         self->caller_waits = false;
         if (waited < 0)
@@ -189,7 +173,7 @@ s_make_room (sstream_outbox_t *self, uint64_t seq, size_t size, size_t meta_size
     self->opened = zclock_mono ();
     //  The actor times its linger
     if (self->config.linger > 0)
-        s_wake (self->actor_fd);
+        sstream_wakeup_send (self->actor_fd);
     return SSTREAM_OK;
 }
 
@@ -272,7 +256,7 @@ sstream_outbox_end (sstream_outbox_t *self)
     pthread_mutex_lock (&self->lock);
     s_close_open (self);
     self->ended = true;
-    s_wake (self->actor_fd);
+    sstream_wakeup_send (self->actor_fd);
     pthread_mutex_unlock (&self->lock);
     return SSTREAM_OK;
 }
@@ -290,7 +274,7 @@ sstream_outbox_fd (sstream_outbox_t *self)
 void
 sstream_outbox_woken (sstream_outbox_t *self)
 {
-    s_drain (self->actor_fd);
+    sstream_wakeup_clear (self->actor_fd);
 }
 
 int64_t
@@ -319,7 +303,7 @@ sstream_outbox_take (sstream_outbox_t *self, uint64_t credit, bool *end)
     if (batch && sstream_batch_cost (batch) <= credit) {
         zlistx_detach_cur (self->closed);
         if (self->caller_waits)
-            s_wake (self->caller_fd);
+            sstream_wakeup_send (self->caller_fd);
     }
     else
         batch = NULL;
@@ -332,6 +316,6 @@ sstream_outbox_wake_caller (sstream_outbox_t *self)
 {
     pthread_mutex_lock (&self->lock);
     if (self->caller_waits)
-        s_wake (self->caller_fd);
+        sstream_wakeup_send (self->caller_fd);
     pthread_mutex_unlock (&self->lock);
 }

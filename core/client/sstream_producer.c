@@ -358,20 +358,9 @@ sstream_producer_new (sstream_producer_t **self_p, const char *endpoint,
         sstream_producer_destroy (&self);
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
     }
-    //  The actor answers once: accepted, or why not. Signals stay held
-    //  meanwhile: the wait is bounded by connect-timeout, and an
-    //  interrupted open could not be resumed, only started again
-    sigset_t saved;
-    sstream_signals_hold (&saved);
-    sstream_library_sockets_made ();
-    self->actor = zactor_new (s_producer_actor, self);
-    int result = SSTREAM_EINTERNAL;
-    if (!self->actor || zsock_recv (self->actor, "i", &result) != 0)
-        result = sstream_error_set (SSTREAM_EINTERNAL, "the producer's thread did not answer");
-    sstream_signals_release (&saved);
+    int result = sstream_client_actor_start (&self->actor, s_producer_actor, self,
+                                             &self->failure, "producer");
     if (result != SSTREAM_OK) {
-        if (sstream_failure_code (&self->failure))
-            sstream_failure_report (&self->failure);
         char detail [1024];
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
         sstream_producer_destroy (&self);
@@ -386,10 +375,7 @@ sstream_producer_destroy (sstream_producer_t **self_p)
 {
     if (self_p && *self_p) {
         sstream_producer_t *self = *self_p;
-        sigset_t saved;
-        sstream_signals_hold (&saved);
-        zactor_destroy (&self->actor);
-        sstream_signals_release (&saved);
+        sstream_client_actor_stop (&self->actor);
         sstream_outbox_destroy (&self->outbox);
         sstream_client_options_clear (&self->options);
         sstream_failure_fini (&self->failure);
@@ -480,45 +466,21 @@ sstream_producer_close (sstream_producer_t *self, int timeout_ms)
         return sstream_error_set (SSTREAM_EINVAL, "sstream_producer_close: no producer");
     if (self->closed)
         return SSTREAM_OK;
-    int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
     if (sstream_failure_code (&self->failure))
         return sstream_failure_report (&self->failure);
-    sigset_t saved;
-    sstream_signals_hold (&saved);
     if (!self->end_sent) {
         sstream_outbox_end (self->outbox);
         self->end_sent = true;
     }
     //  Ask (again, after an interrupted or timed-out wait), then wait for
     //  the verdict: the consumer's end-ack, or a failure
-    zstr_send (self->actor, "CLOSE");
-    int rc = SSTREAM_OK;
-    while (true) {
-        int64_t now = zclock_mono ();
-        if (timeout_ms >= 0 && now >= deadline) {
-            rc = sstream_error_set (SSTREAM_ETIMEDOUT,
-                "the consumer had not acknowledged the end of stream '%s' after %d ms",
-                self->options.stream, timeout_ms);
-            break;
-        }
-        long slice = deadline - now < 200? (long) (deadline - now): 200;
-        int waited = sstream_signals_wait (zsock_resolve (self->actor), ZMQ_POLLIN, slice, &saved);
-        if (waited < 0) {
-            rc = sstream_error_set (SSTREAM_EINTR, "interrupted while closing");
-            break;
-        }
-        if (waited == 1) {
-            int result = SSTREAM_EINTERNAL;
-            zsock_recv (self->actor, "i", &result);
-            if (result == SSTREAM_OK)
-                self->closed = true;
-            else
-                rc = sstream_failure_code (&self->failure)? sstream_failure_report (&self->failure)
-                   : sstream_error_set (result, "%s", sstream_strerror (result));
-            break;
-        }
-    }
-    sstream_signals_release (&saved);
+    char waiting_for [256];
+    snprintf (waiting_for, sizeof (waiting_for),
+              "the consumer had not acknowledged the end of stream '%s'", self->options.stream);
+    int rc = sstream_client_actor_ask (self->actor, "CLOSE", NULL, timeout_ms, &self->failure,
+                                       waiting_for);
+    if (rc == SSTREAM_OK)
+        self->closed = true;
     return rc;
 }
 

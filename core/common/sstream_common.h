@@ -68,6 +68,21 @@ int
 int
     sstream_signals_wait_fd (int fd, long timeout_ms);
 
+//  A descriptor one thread makes readable to wake another (an eventfd):
+//  new (-1 on failure; close it with close), send a wake-up (they do not
+//  queue up: one or many, the other wakes once), clear once woken.
+int
+    sstream_wakeup_new (void);
+void
+    sstream_wakeup_send (int fd);
+void
+    sstream_wakeup_clear (int fd);
+
+//  Text from another party, made safe to log (control characters become
+//  '?'), into buffer; returns buffer.
+const char *
+    sstream_printable (const char *text, char *buffer, size_t size);
+
 //  Record a detailed message for sstream_errmsg () and return code.
 int
     sstream_error_set (int code, const char *format, ...)

@@ -115,3 +115,14 @@ sstream_failure_report (sstream_failure_t *self)
     pthread_mutex_unlock (&self->lock);
     return code;
 }
+
+const char *
+sstream_printable (const char *text, char *buffer, size_t size)
+{
+    size_t index;
+    for (index = 0; text [index] && index + 1 < size; index++)
+        buffer [index] = (unsigned char) text [index] < 0x20 || text [index] == 0x7f
+                       ? '?': text [index];
+    buffer [index] = 0;
+    return buffer;
+}

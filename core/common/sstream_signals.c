@@ -8,6 +8,7 @@
 #include "sstream_common.h"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 
 void
 sstream_signals_refuse (void)
@@ -54,4 +55,26 @@ sstream_signals_wait_fd (int fd, long timeout_ms)
     if (rc < 0)
         return errno == EINTR? -1: 0;
     return rc > 0? 1: 0;
+}
+
+int
+sstream_wakeup_new (void)
+{
+    return eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+void
+sstream_wakeup_send (int fd)
+{
+    uint64_t one = 1;
+    if (write (fd, &one, sizeof (one)) < 0)
+        assert (errno == EAGAIN);       //  Already due to wake: enough
+}
+
+void
+sstream_wakeup_clear (int fd)
+{
+    uint64_t count;
+    if (read (fd, &count, sizeof (count)) < 0)
+        assert (errno == EAGAIN);
 }

@@ -11,6 +11,7 @@
 #include "../common/sstream_common.h"
 
 #include "sstream_access.h"
+#include "sstream_replies.h"
 #include "sstream_party.h"
 #include "sstream_peering.h"
 #include "sstream_stream.h"

@@ -133,18 +133,6 @@ sstream_peering_replaces (sstream_peering_t *self, const byte *routing_id, size_
     return NULL;
 }
 
-//  Text from another party, made safe to log: no control characters.
-static const char *
-s_printable (const char *text, char *buffer, size_t size)
-{
-    size_t index;
-    for (index = 0; text [index] && index + 1 < size; index++)
-        buffer [index] = (unsigned char) text [index] < 0x20 || text [index] == 0x7f
-                       ? '?': text [index];
-    buffer [index] = 0;
-    return buffer;
-}
-
 int
 sstream_peering_hello (sstream_peering_t *self, const byte *routing_id, size_t size,
                        const char *key, const sstream_wire_t *hello, bool *came_up)
@@ -153,7 +141,7 @@ sstream_peering_hello (sstream_peering_t *self, const byte *routing_id, size_t s
     if (self->secure && (!key || !streq (key, self->peer_key))) {
         char name [80];
         sstream_log_warning ("%s: refused hello from '%s': key %s is not the pinned key of %s",
-                             self->gateway, s_printable (hello->text, name, sizeof (name)),
+                             self->gateway, sstream_printable (hello->text, name, sizeof (name)),
                              key? key: "(none)", self->peer_name);
         char text [SSTREAM_WIRE_TEXT_MAX];
         snprintf (text, sizeof (text), "%s: key %s is not the key this gateway pins for its peer",

@@ -13,8 +13,6 @@
 
 //  Messages taken from one link in one turn
 #define TURN_BUDGET 256
-//  Error replies to parties we do not know, per half heartbeat
-#define ERROR_BUDGET 64
 
 struct _sstream_router_t {
     char name [65];
@@ -32,8 +30,7 @@ struct _sstream_router_t {
     uint64_t handshake_failures;
     int64_t probe_at;           //  Check who is gone after a disconnect
     int64_t next_tick;
-    int error_budget;
-    uint64_t errors_withheld;
+    sstream_replies_t *replies; //  Errors we answer with, within a budget
 };
 
 typedef sstream_router_t self_t;
@@ -67,7 +64,7 @@ sstream_router_new (const sstream_router_config_t *config)
     self->local = config->local;
     self->wan = config->wan;
     self->wan_bind = config->wan_bind;
-    self->error_budget = ERROR_BUDGET;
+    self->replies = sstream_replies_new (config->name);
     self->clients = zhashx_new ();
     if (self->wan) {
         sstream_peering_config_t peering = {
@@ -88,10 +85,11 @@ sstream_router_new (const sstream_router_config_t *config)
         .max_streams = config->max_streams,
         .client_streams_max = config->client_streams_max,
         .heartbeat = config->heartbeat,
-        .peering = self->peering
+        .peering = self->peering,
+        .replies = self->replies
     };
     self->streams = sstream_streams_new (&streams);
-    if (!self->clients || !self->streams || (self->wan && !self->peering)) {
+    if (!self->replies || !self->clients || !self->streams || (self->wan && !self->peering)) {
         sstream_router_destroy (&self);
         return NULL;
     }
@@ -108,6 +106,7 @@ sstream_router_destroy (sstream_router_t **self_p)
         sstream_streams_destroy (&self->streams);
         zhashx_destroy (&self->clients);
         sstream_peering_destroy (&self->peering);
+        sstream_replies_destroy (&self->replies);
         free (self);
         *self_p = NULL;
     }
@@ -117,34 +116,16 @@ sstream_router_destroy (sstream_router_t **self_p)
 //  --------------------------------------------------------------------------
 //  Parties
 
-//  Text from another party, made safe to log: no control characters.
-static const char *
-s_printable (const char *text, char *buffer, size_t size)
-{
-    size_t index;
-    for (index = 0; text [index] && index + 1 < size; index++)
-        buffer [index] = (unsigned char) text [index] < 0x20 || text [index] == 0x7f
-                       ? '?': text [index];
-    buffer [index] = 0;
-    return buffer;
-}
-
 static void
 s_send_error (self_t *self, sstream_link_t *link, const s_message_t *message, int code,
               const char *format, ...)
 {
-    if (self->error_budget <= 0) {
-        self->errors_withheld++;
-        return;
-    }
-    self->error_budget--;
     char text [SSTREAM_WIRE_TEXT_MAX];
-    int used = snprintf (text, sizeof (text), "%s: ", self->name);
     va_list args;
     va_start (args, format);
-    vsnprintf (text + used, sizeof (text) - used, format, args);
+    vsnprintf (text, sizeof (text), format, args);
     va_end (args);
-    zframe_t *frame = sstream_wire_error ((uint32_t) code, NULL, text);
+    zframe_t *frame = sstream_replies_error (self->replies, code, NULL, "%s", text);
     if (frame)
         sstream_link_send (link, message->routed? message->routing_id: NULL,
                            message->routing_id_size, &frame, NULL);
@@ -475,7 +456,7 @@ s_handle_wan (self_t *self, s_message_t *message)
     if (header.type == SSTREAM_WIRE_ERROR && !*header.stream) {
         char said [SSTREAM_WIRE_TEXT_MAX + 1];
         sstream_log_warning ("%s: peer %s says: %s", self->name, sstream_peering_name (self->peering),
-                             s_printable (header.text, said, sizeof (said)));
+                             sstream_printable (header.text, said, sizeof (said)));
         if (!self->wan_bind)
             s_party_lost (self, peer, header.text);
     }
@@ -617,13 +598,7 @@ sstream_router_tick (sstream_router_t *self)
         s_check_clients (self, now, false, true);
     if (self->access)
         sstream_access_refresh (self->access);
-    if (self->errors_withheld) {
-        sstream_log_warning ("%s: withheld %" PRIu64 " error replies to parties sending junk",
-                             self->name, self->errors_withheld);
-        self->errors_withheld = 0;
-    }
-    self->error_budget = ERROR_BUDGET;
-    sstream_streams_tick (self->streams);
+    sstream_replies_tick (self->replies);
     self->next_tick = now + self->heartbeat / 2;
 }
 

@@ -7,10 +7,6 @@
 
 #include "sstream_gateway_classes.h"
 
-//  Error replies per half heartbeat, at most: a party that sends junk and
-//  never reads must not make the gateway queue answers without end
-#define ERROR_BUDGET 64
-
 //  A stream's number: its slot (from 1) in the low 16 bits, and the
 //  slot's generation above
 #define SID_SLOT(sid)   ((sid) & 0xffff)
@@ -30,8 +26,7 @@ struct _sstream_streams_t {
     sstream_stream_stats_t stats;
     uint64_t aborted;
     uint64_t completed;
-    int error_budget;
-    uint64_t errors_withheld;
+    sstream_replies_t *replies; //  Borrowed: errors within a budget
 };
 
 typedef sstream_streams_t self_t;
@@ -55,7 +50,7 @@ sstream_streams_new (const sstream_streams_config_t *config)
     self->client_streams_max = config->client_streams_max? config->client_streams_max: 8;
     self->heartbeat = config->heartbeat;
     self->peering = config->peering;
-    self->error_budget = ERROR_BUDGET;
+    self->replies = config->replies;
     self->by_name = zhashx_new ();
     self->slots = (sstream_stream_t **) calloc (self->max_streams + 1, sizeof (sstream_stream_t *));
     self->generations = (uint16_t *) calloc (self->max_streams + 1, sizeof (uint16_t));
@@ -141,32 +136,14 @@ static void
 s_send_error (self_t *self, sstream_party_t *party, int code, const char *stream,
               const char *format, ...)
 {
-    if (self->error_budget <= 0) {
-        self->errors_withheld++;
-        return;
-    }
-    self->error_budget--;
     char text [SSTREAM_WIRE_TEXT_MAX];
-    int used = snprintf (text, sizeof (text), "%s: ", self->gateway);
     va_list args;
     va_start (args, format);
-    vsnprintf (text + used, sizeof (text) - used, format, args);
+    vsnprintf (text, sizeof (text), format, args);
     va_end (args);
-    zframe_t *frame = sstream_wire_error ((uint32_t) code, stream, text);
+    zframe_t *frame = sstream_replies_error (self->replies, code, stream, "%s", text);
     if (frame)
         sstream_party_send (party, &frame, NULL);
-}
-
-//  Text from another party, made safe to log: no control characters.
-static const char *
-s_printable (const char *text, char *buffer, size_t size)
-{
-    size_t index;
-    for (index = 0; text [index] && index + 1 < size; index++)
-        buffer [index] = (unsigned char) text [index] < 0x20 || text [index] == 0x7f
-                       ? '?': text [index];
-    buffer [index] = 0;
-    return buffer;
 }
 
 //  End a stream: tell its parties (but not the one that caused it) why.
@@ -177,7 +154,7 @@ s_abort (self_t *self, sstream_stream_t *stream, sstream_party_t *cause, int cod
 {
     char said [SSTREAM_WIRE_TEXT_MAX + 1];
     sstream_log_warning ("%s: stream '%s' aborted: %s", self->gateway, sstream_stream_name (stream),
-                         s_printable (text, said, sizeof (said)));
+                         sstream_printable (text, said, sizeof (said)));
     sstream_party_t *parties [2] = { sstream_stream_source (stream), sstream_stream_sink (stream) };
     int index;
     for (index = 0; index < 2; index++) {
@@ -391,24 +368,15 @@ sstream_streams_data (sstream_streams_t *self, sstream_link_t *link, const byte 
         zmq_msg_close (frame0);
         zmq_msg_close (frame1);
         //  Credit may still be on its way when a stream ends: dropped. Data
-        //  for a stream that is gone means its sender missed the end: tell
-        //  it (within the budget for answers)
-        if (data && self->error_budget > 0) {
-            self->error_budget--;
-            char text [SSTREAM_WIRE_TEXT_MAX];
-            if (party)
-                snprintf (text, sizeof (text), "%s: stream number %" PRIu32 " is not yours",
-                          self->gateway, header->sid);
-            else
-                snprintf (text, sizeof (text), "%s: no stream number %" PRIu32 " here (it ended, "
-                          "was aborted, or never opened)", self->gateway, header->sid);
-            zframe_t *error = sstream_wire_error (party? SSTREAM_EDENIED: SSTREAM_EPROTO, NULL, text);
-            if (error)
-                sstream_link_send (link, routing_id, routing_id_size, &error, NULL);
-        }
-        else
-        if (data)
-            self->errors_withheld++;
+        //  for a stream that is gone means its sender missed the end: tell it
+        zframe_t *error = !data? NULL
+            : party? sstream_replies_error (self->replies, SSTREAM_EDENIED, NULL,
+                                            "stream number %" PRIu32 " is not yours", header->sid)
+            : sstream_replies_error (self->replies, SSTREAM_EPROTO, NULL,
+                                     "no stream number %" PRIu32 " here (it ended, was aborted, "
+                                     "or never opened)", header->sid);
+        if (error)
+            sstream_link_send (link, routing_id, routing_id_size, &error, NULL);
         return NULL;
     }
     sstream_party_heard (party, zclock_mono ());
@@ -550,17 +518,6 @@ sstream_streams_shutdown (sstream_streams_t *self)
          stream = (sstream_stream_t *) zlistx_next (open))
         s_abortf (self, stream, NULL, SSTREAM_EABORTED, "the gateway is shutting down");
     zlistx_destroy (&open);
-}
-
-void
-sstream_streams_tick (sstream_streams_t *self)
-{
-    if (self->errors_withheld) {
-        sstream_log_warning ("%s: withheld %" PRIu64 " error replies to parties sending junk",
-                             self->gateway, self->errors_withheld);
-        self->errors_withheld = 0;
-    }
-    self->error_budget = ERROR_BUDGET;
 }
 
 int

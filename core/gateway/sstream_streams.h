@@ -26,6 +26,7 @@ typedef struct {
     uint64_t client_streams_max;
     int64_t heartbeat;          //  msecs, said in accepted
     sstream_peering_t *peering; //  Borrowed; NULL without a peer
+    sstream_replies_t *replies; //  Borrowed: errors within a budget
 } sstream_streams_config_t;
 
 sstream_streams_t *
@@ -72,10 +73,6 @@ void
 //  Abort every stream, telling both ends: the gateway is stopping.
 void
     sstream_streams_shutdown (sstream_streams_t *self);
-
-//  Timed work: error replies may go out again.
-void
-    sstream_streams_tick (sstream_streams_t *self);
 
 //  A statistic (see sstream_gateway_stat): SSTREAM_EINVAL if unknown.
 int
