@@ -34,7 +34,11 @@ cleanup () {
     rm -rf "$work"
 }
 trap cleanup EXIT
-base=$(( 30000 + (RANDOM % 20000) ))
+#   Ports the gateways do not pick themselves (tunnel ports, the iperf3
+#   server's) come from below the range the kernel hands out to outgoing
+#   connections, so that no connection of anybody's takes them meanwhile
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+base=$(( 10000 + (RANDOM % ((ephemeral_low - 10200) / 100)) * 100 ))
 port () { echo $(( base + $1 )); }
 
 for pair in "gateway-a keys" "gateway-b keys" "operator keys/operators" \
@@ -43,32 +47,40 @@ for pair in "gateway-a keys" "gateway-b keys" "operator keys/operators" \
     "$pipe" keygen "$1" --dir "$work/$2" > /dev/null
 done
 
-#   Two gateways from conf/, on ports of this run; $1: WAN security
+#   The endpoint a gateway's "ready local=... peer=... control=..." names
+ready_field () {    #   $1 gateway (a or b), $2 field
+    sed -n "s/.* $2=\([^ ]*\).*/\1/p; s/^ready $2=\([^ ]*\).*/\1/p" "$work/gateway-$1.out" | head -1
+}
+
+#   Two gateways from conf/, on endpoints they bind themselves ("tcp://...:*")
+#   and report; $1: WAN security
 start_gateways () {
-    local security=$1 which
+    local security=$1 which peer_endpoint=""
     for which in a b; do
-        local local_port control_port tunnel_low
-        if [ $which = a ]; then local_port=$(port 1); control_port=$(port 3); tunnel_low=$(port 10)
-        else local_port=$(port 2); control_port=$(port 4); tunnel_low=$(port 60); fi
-        local peer=b; [ $which = b ] && peer=a
-        "$pipe" gateway -q -c "$top/conf/gateway-$which.cfg" \
+        local tunnel_low peer=b
+        [ $which = b ] && peer=a
+        if [ $which = a ]; then tunnel_low=$(port 10); else tunnel_low=$(port 60); fi
+        "$pipe" gateway -c "$top/conf/gateway-$which.cfg" \
             --set gateway/secret-key="$work/keys/gateway-$which.secret" \
             --set local/trusted-keys="$work/keys/facility-$which" \
-            --set local/endpoint=tcp://127.0.0.1:"$local_port" \
-            --set peer/endpoint=tcp://127.0.0.1:"$(port 0)" \
+            --set local/endpoint='tcp://127.0.0.1:*' \
+            --set peer/endpoint="${peer_endpoint:-tcp://127.0.0.1:*}" \
             --set peer/public-key="$work/keys/gateway-$peer.pub" \
             --set peer/security="$security" \
-            --set control/endpoint=tcp://127.0.0.1:"$control_port" \
+            --set control/endpoint='tcp://127.0.0.1:*' \
             --set control/trusted-keys="$work/keys/operators" \
             --set tunnels/ports="$tunnel_low-$(( tunnel_low + 49 ))" \
             > "$work/gateway-$which.out" 2> "$work/gateway-$which.err" &
         pids+=($!)
-    done
-    for which in a b; do
         for _ in $(seq 100); do grep -q ready "$work/gateway-$which.out" && break; sleep 0.1; done
         grep -q ready "$work/gateway-$which.out" || { cat "$work/gateway-$which.err" >&2; exit 1; }
+        [ $which = a ] && peer_endpoint=$(ready_field a peer)
     done
-    sleep 1     #   the WAN link pairs
+    control_a=$(ready_field a control)
+    control_b=$(ready_field b control)
+    #   Paired: A says so once B has said hello
+    for _ in $(seq 100); do grep -q " is up" "$work/gateway-a.err" && break; sleep 0.1; done
+    grep -q " is up" "$work/gateway-a.err" || { cat "$work/gateway-a.err" >&2; exit 1; }
 }
 
 stop_gateways () {
@@ -88,8 +100,8 @@ through_tunnel () {
     iperf3 -s -1 -B 127.0.0.1 -p "$server_port" > /dev/null 2>&1 &
     local server=$!
     "$pipe" tunnel bench 127.0.0.1:"$server_port" \
-        --inbound tcp://127.0.0.1:"$(port 3)" --inbound-key "$work/keys/gateway-a.pub" \
-        --outbound tcp://127.0.0.1:"$(port 4)" --outbound-key "$work/keys/gateway-b.pub" \
+        --inbound "$control_a" --inbound-key "$work/keys/gateway-a.pub" \
+        --outbound "$control_b" --outbound-key "$work/keys/gateway-b.pub" \
         -k "$work/keys/operators/operator.secret" > "$work/tunnel.out" 2> "$work/tunnel.err" &
     local tunnel=$!
     for _ in $(seq 100); do grep -qs "connect to" "$work/tunnel.out" && break; sleep 0.1; done
@@ -104,8 +116,8 @@ through_tunnel () {
 }
 
 start_gateways curve
-"$bench" tcp://127.0.0.1:"$(port 3)" "$work/keys/gateway-a.pub" \
-         tcp://127.0.0.1:"$(port 4)" "$work/keys/gateway-b.pub" "$work/keys/operators/operator.secret" 100
+"$bench" "$control_a" "$work/keys/gateway-a.pub" \
+         "$control_b" "$work/keys/gateway-b.pub" "$work/keys/operators/operator.secret" 100
 through_tunnel "CURVE on the WAN link" 1
 through_tunnel "CURVE on the WAN link" 4
 stop_gateways
