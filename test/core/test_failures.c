@@ -119,8 +119,9 @@ Test (failures, a_consumer_that_goes_away_mid_stream_fails_the_producer)
     cr_assert_eq (sstream_consumer_recv (consumer, &message, 5000), SSTREAM_OK);
     sstream_message_destroy (&message);
     sstream_consumer_destroy (&consumer);
-    int rc = SSTREAM_OK, tries;
-    for (tries = 0; tries < 50 && rc == SSTREAM_OK; tries++) {
+    int rc = SSTREAM_OK;
+    int64_t start = zclock_mono ();
+    while (rc == SSTREAM_OK && zclock_mono () - start < 30000) {
         usleep (100 * 1000);
         rc = sstream_producer_send (producer, data, sizeof (data), NULL, 0, 100);
         if (rc == SSTREAM_ETIMEDOUT)
@@ -145,12 +146,15 @@ Test (failures, a_gateway_that_stops_mid_stream_fails_both_ends)
 
     int64_t start = zclock_mono ();
     sstream_gateway_destroy (&s_path.b);
+    //  Told, not left to time out: within moments of the peer-timeout (1 s),
+    //  with room for a loaded machine
     int rc = sstream_consumer_recv (consumer, &message, 10000);
     cr_assert (rc == SSTREAM_EABORTED || rc == SSTREAM_ELOST, "got %d: %s", rc, sstream_errmsg ());
-    cr_assert_lt (zclock_mono () - start, 3000);
+    cr_assert_lt (zclock_mono () - start, 8000, "the consumer took %" PRId64 " ms to learn",
+                  zclock_mono () - start);
     rc = sstream_producer_close (producer, 10000);
     cr_assert (rc == SSTREAM_EABORTED || rc == SSTREAM_ELOST, "got %d: %s", rc, sstream_errmsg ());
-    cr_assert_lt (zclock_mono () - start, 5000, "the producer took %" PRId64 " ms to learn",
+    cr_assert_lt (zclock_mono () - start, 10000, "the producer took %" PRId64 " ms to learn",
                   zclock_mono () - start);
     sstream_consumer_destroy (&consumer);
     sstream_producer_destroy (&producer);
@@ -192,18 +196,24 @@ Test (failures, failed_handles_kept_open_after_their_gateway_went_away_stay_idle
 
 Test (failures, an_unreachable_gateway_times_out_with_a_reason)
 {
+    //  Bound and not listening: connections to it are refused
+    int port;
+    int refusing = support_refused_port (&port);
+    cr_assert_geq (refusing, 0);
     char endpoint [64];
-    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", support_free_port ());
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", port);
     sstream_config_set (s_path.producer_options, "client/connect-timeout", "1s");
     int64_t start = zclock_mono ();
     sstream_producer_t *producer = NULL;
     int rc = sstream_producer_new (&producer, endpoint, "nowhere", s_path.producer_options);
     int64_t elapsed = zclock_mono () - start;
+    close (refusing);
     cr_assert_eq (rc, SSTREAM_ETIMEDOUT, "%s", sstream_errmsg ());
     cr_assert (strstr (sstream_errmsg (), "is unreachable"), "%s", sstream_errmsg ());
     cr_assert (strstr (sstream_errmsg (), endpoint), "%s", sstream_errmsg ());
+    //  After its timeout; how long after depends on the machine's load
     cr_assert_geq (elapsed, 900);
-    cr_assert_lt (elapsed, 3000);
+    cr_assert_lt (elapsed, 20000);
 }
 
 Test (failures, bad_arguments_are_refused)
@@ -505,16 +515,16 @@ Test (failures, a_client_that_falls_silent_is_dropped)
     //  A raw client opens a stream, then never says anything again: after
     //  the peer timeout (1 s here) the gateway gives the stream up
     zsock_t *sock = s_raw_client ();
+    int64_t start = zclock_mono ();
     s_raw_open (sock, "silent", "produce");
-    int64_t opened = zclock_mono ();
     uint64_t streams = 0;
     sstream_gateway_stat (s_path.a, "streams", &streams);
-    cr_assert_eq (streams, 1);
-    while (streams && zclock_mono () - opened < 10000) {
-        usleep (50 * 1000);
+    cr_assert_eq (streams, 1, "the stream did not open");
+    while (streams && zclock_mono () - start < 40000) {
+        usleep (100 * 1000);
         sstream_gateway_stat (s_path.a, "streams", &streams);
     }
-    int64_t waited = zclock_mono () - opened;
+    int64_t waited = zclock_mono () - start;
     cr_assert_eq (streams, 0, "the silent client's stream is still open");
     cr_assert_geq (waited, 900, "dropped after %" PRId64 " ms, before its timeout", waited);
     zsock_destroy (&sock);
@@ -599,7 +609,8 @@ Test (failures, a_peer_that_starts_a_new_session_loses_its_old_streams)
     s_send_fields (fake, hello_2);
     char data [100] = { 0 };
     int rc = SSTREAM_OK;
-    for (tries = 0; tries < 50 && rc == SSTREAM_OK; tries++) {
+    int64_t start = zclock_mono ();
+    while (rc == SSTREAM_OK && zclock_mono () - start < 30000) {
         usleep (50 * 1000);
         rc = sstream_producer_send (producer, data, sizeof (data), NULL, 0, 100);
         if (rc == SSTREAM_ETIMEDOUT)

@@ -90,8 +90,14 @@ Test (stream, a_late_consumer_gets_the_stream_from_its_first_message)
     }
     unsigned char sent [32];
     crypto_generichash_final (&state, sent, 32);
-    //  All of it is sent before anybody consumes
-    usleep (500 * 1000);
+    //  All of it has reached gateway B before anybody consumes
+    uint64_t arrived = 0;
+    int64_t start = zclock_mono ();
+    while (arrived < 50 * sizeof (buffer) && zclock_mono () - start < 60000) {
+        usleep (10 * 1000);
+        sstream_gateway_stat (path.b, "bytes-in", &arrived);
+    }
+    cr_assert_eq (arrived, 50 * sizeof (buffer), "gateway b has %" PRIu64 " bytes", arrived);
     support_consumer_t consumer = {
         .endpoint = sstream_gateway_endpoint (path.b, "local"),
         .stream = "late", .options = path.consumer_options

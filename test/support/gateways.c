@@ -76,17 +76,27 @@ gateways_keys (gateways_t *self, const char *folder)
     snprintf (self->gateway_b_pub, sizeof (self->gateway_b_pub), "%s/keys/gateway-b.pub", folder);
 }
 
-//  A base for tunnel ranges that parallel tests are unlikely to share
-static int
-s_tunnel_base (int ports)
+//  The endpoint after name= in a gateway's ready line, into endpoint
+static bool
+s_ready_endpoint (const char *ready, const char *name, char *endpoint, size_t size)
 {
-    static int serial;
-    int slots = 30000 / (2 * ports);
-    return 25000 + (int) ((getpid () * 31 + serial++) % slots) * 2 * ports;
+    const char *at = strstr (ready, name);
+    if (!at)
+        return false;
+    at += strlen (name);
+    size_t length = strcspn (at, " \n");
+    if (length == 0 || length >= size)
+        return false;
+    memcpy (endpoint, at, length);
+    endpoint [length] = 0;
+    return true;
 }
 
-pid_t
-gateways_start_one (gateways_t *self, char which)
+//  Start gateway a or b on ports it picks, and read them from what it says
+//  once it listens: "ready local=... [peer=...] [control=...]". B connects
+//  to A's WAN link, so A goes first.
+static pid_t
+s_start_one (gateways_t *self, char which)
 {
     const gateways_options_t *options = &self->options;
     char config [600], out [600], err [600];
@@ -102,14 +112,14 @@ gateways_start_one (gateways_t *self, char which)
     int sets = 0;
     snprintf (set [sets++], sizeof (set [0]), "gateway/secret-key=%s/keys/gateway-%c.secret", self->folder, which);
     snprintf (set [sets++], sizeof (set [0]), "local/trusted-keys=%s/keys/facility-%c", self->folder, which);
-    snprintf (set [sets++], sizeof (set [0]), "local/endpoint=%s", a? self->endpoint_a: self->endpoint_b);
-    snprintf (set [sets++], sizeof (set [0]), "peer/endpoint=tcp://127.0.0.1:%d", self->port_wan);
+    snprintf (set [sets++], sizeof (set [0]), "local/endpoint=tcp://127.0.0.1:*");
+    snprintf (set [sets++], sizeof (set [0]), "peer/endpoint=%s", a? "tcp://127.0.0.1:*": self->endpoint_wan);
     snprintf (set [sets++], sizeof (set [0]), "peer/public-key=%s/keys/gateway-%c.pub", self->folder, a? 'b': 'a');
     snprintf (set [sets++], sizeof (set [0]), "gateway/buffer=%s", options->buffer? options->buffer: "64MiB");
     snprintf (set [sets++], sizeof (set [0]), "gateway/heartbeat=200ms");
-    snprintf (set [sets++], sizeof (set [0]), "gateway/peer-timeout=%s",
-              options->peer_timeout? options->peer_timeout: "2s");
-    snprintf (set [sets++], sizeof (set [0]), "control/endpoint=%s", a? self->control_a: self->control_b);
+    if (options->peer_timeout)
+        snprintf (set [sets++], sizeof (set [0]), "gateway/peer-timeout=%s", options->peer_timeout);
+    snprintf (set [sets++], sizeof (set [0]), "control/endpoint=tcp://127.0.0.1:*");
     snprintf (set [sets++], sizeof (set [0]), "control/trusted-keys=%s/keys/operators", self->folder);
     snprintf (set [sets++], sizeof (set [0]), "tunnels/ports=%d-%d", tunnel_low,
               tunnel_low + options->tunnel_ports - 1);
@@ -134,8 +144,18 @@ gateways_start_one (gateways_t *self, char which)
     argv [count] = NULL;
     cr_assert_lt (count, ARGS_MAX);
     pid_t pid = support_spawn (argv, NULL, out, err);
-    cr_assert (support_wait_for_text (out, "ready local=", 10000),
+    //  The line is whole once its newline is there
+    cr_assert (support_wait_for_output (pid, out, "\n", 60000),
                "gateway %c did not start: %s", which, support_read_file (err));
+    char *ready = support_read_file (out);
+    cr_assert (strncmp (ready, "ready ", 6) == 0
+            && s_ready_endpoint (ready, " local=", a? self->endpoint_a: self->endpoint_b,
+                                 sizeof (self->endpoint_a))
+            && s_ready_endpoint (ready, " control=", a? self->control_a: self->control_b,
+                                 sizeof (self->control_a))
+            && (!a || s_ready_endpoint (ready, " peer=", self->endpoint_wan, sizeof (self->endpoint_wan))),
+               "gateway %c said: %s", which, ready);
+    free (ready);
     return pid;
 }
 
@@ -148,24 +168,21 @@ gateways_start (gateways_t *self, const char *folder, const gateways_options_t *
     if (!self->options.tunnel_ports)
         self->options.tunnel_ports = 100;
     gateways_keys (self, folder);
-    self->port_a = support_free_port ();
-    self->port_b = support_free_port ();
-    self->port_wan = support_free_port ();
-    self->port_control_a = support_free_port ();
-    self->port_control_b = support_free_port ();
-    self->tunnel_low_a = s_tunnel_base (self->options.tunnel_ports);
+    self->tunnel_low_a = support_ports (2 * self->options.tunnel_ports);
+    cr_assert_gt (self->tunnel_low_a, 0, "no ports for %d tunnels", 2 * self->options.tunnel_ports);
     self->tunnel_low_b = self->tunnel_low_a + self->options.tunnel_ports;
-    snprintf (self->endpoint_a, sizeof (self->endpoint_a), "tcp://127.0.0.1:%d", self->port_a);
-    snprintf (self->endpoint_b, sizeof (self->endpoint_b), "tcp://127.0.0.1:%d", self->port_b);
-    snprintf (self->control_a, sizeof (self->control_a), "tcp://127.0.0.1:%d", self->port_control_a);
-    snprintf (self->control_b, sizeof (self->control_b), "tcp://127.0.0.1:%d", self->port_control_b);
-    self->a = gateways_start_one (self, 'a');
-    self->b = gateways_start_one (self, 'b');
-    char err [600];
-    snprintf (err, sizeof (err), "%s/gateway-a%s.err", self->folder,
-              self->options.tag? self->options.tag: "");
-    cr_assert (support_wait_for_text (err, " is up", 10000), "the gateways did not pair: %s",
-               support_read_file (err));
+    self->a = s_start_one (self, 'a');
+    self->b = s_start_one (self, 'b');
+    //  Paired once each has heard the other: until then a gateway has no
+    //  peer to pass streams and tunnel connections to
+    const char *which;
+    for (which = "ab"; *which; which++) {
+        char err [600];
+        snprintf (err, sizeof (err), "%s/gateway-%c%s.err", self->folder, *which,
+                  self->options.tag? self->options.tag: "");
+        cr_assert (support_wait_for_text (err, " is up", 60000), "gateway %c did not pair: %s",
+                   *which, support_read_file (err));
+    }
 }
 
 void
@@ -173,12 +190,12 @@ gateways_stop (gateways_t *self)
 {
     if (self->a > 0) {
         kill (self->a, SIGTERM);
-        cr_assert_eq (support_wait (self->a, 10000), 0, "gateway a did not stop cleanly");
+        cr_assert_eq (support_wait (self->a, 60000), 0, "gateway a did not stop cleanly");
         self->a = 0;
     }
     if (self->b > 0) {
         kill (self->b, SIGTERM);
-        cr_assert_eq (support_wait (self->b, 10000), 0, "gateway b did not stop cleanly");
+        cr_assert_eq (support_wait (self->b, 60000), 0, "gateway b did not stop cleanly");
         self->b = 0;
     }
 }

@@ -2,6 +2,10 @@
     gateways - two gateway processes started from conf/, as a user starts
     them, with keys, ports and timings of the test; and sstream-pipe runs
 
+    The gateways bind tcp://127.0.0.1:* and the test reads where they are
+    from what each prints when it is ready; only their tunnel ranges come
+    from the process's own ports (support_ports).
+
     Copyright the sstream authors. Licensed under the Apache License 2.0.
     =========================================================================
 
@@ -18,7 +22,8 @@
 
 typedef struct {
     const char *buffer;                 //  gateway/buffer (default 64MiB)
-    const char *peer_timeout;           //  gateway/peer-timeout (default 2s)
+    const char *peer_timeout;           //  gateway/peer-timeout (default: conf/'s, 10s;
+                                        //  heartbeats queue behind data on a busy machine)
     const char *idle_timeout;           //  sessions/idle-timeout (default: conf/'s)
     int tunnel_ports;                   //  Ports in each gateway's range (default 100)
     bool reuse_keys;                    //  The folder has the keys already
@@ -32,10 +37,11 @@ typedef struct {
     char folder [512];                  //  Keys, configs and logs go here
     gateways_options_t options;
     pid_t a, b;
-    int port_a, port_b, port_wan, port_control_a, port_control_b;
     int tunnel_low_a, tunnel_low_b;     //  First port of each tunnel range
+    //  Where the gateways are, as they said: local, control, and A's WAN link
     char endpoint_a [64], endpoint_b [64];
     char control_a [64], control_b [64];
+    char endpoint_wan [64];
     char producer_key [600], consumer_key [600], operator_key [600];
     char gateway_a_pub [600], gateway_b_pub [600];
 } gateways_t;
@@ -47,9 +53,6 @@ void gateways_keys (gateways_t *self, const char *folder);
 
 //  Keys, ports, and both gateways up and paired. options may be NULL.
 void gateways_start (gateways_t *self, const char *folder, const gateways_options_t *options);
-
-//  Start one gateway ('a' or 'b') again, as configured.
-pid_t gateways_start_one (gateways_t *self, char which);
 
 //  SIGTERM both; they must exit 0.
 void gateways_stop (gateways_t *self);

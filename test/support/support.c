@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -290,6 +291,10 @@ s_consumer_run (void *args)
     self->in_order = true;
     sstream_consumer_t *consumer;
     int rc = sstream_consumer_new (&consumer, self->endpoint, self->stream, self->options);
+    pthread_mutex_lock (&self->mutex);
+    self->is_open = true;
+    pthread_cond_signal (&self->opened);
+    pthread_mutex_unlock (&self->mutex);
     if (rc == SSTREAM_OK && self->stall_ms)
         usleep ((useconds_t) self->stall_ms * 1000);
     while (rc == SSTREAM_OK) {
@@ -320,13 +325,32 @@ support_consumer_start (support_consumer_t *self)
 {
     self->rc = SSTREAM_EINTERNAL;
     self->bytes = self->messages = 0;
+    self->is_open = false;
+    pthread_mutex_init (&self->mutex, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init (&attributes);
+    pthread_condattr_setclock (&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->opened, &attributes);
+    pthread_condattr_destroy (&attributes);
     pthread_create (&self->thread, NULL, s_consumer_run, self);
+    //  sstream_consumer_new gives up after the consumer's connect-timeout;
+    //  this limit is only there in case it does not
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += 120;
+    pthread_mutex_lock (&self->mutex);
+    while (!self->is_open)
+        if (pthread_cond_timedwait (&self->opened, &self->mutex, &deadline) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock (&self->mutex);
 }
 
 void
 support_consumer_join (support_consumer_t *self)
 {
     pthread_join (self->thread, NULL);
+    pthread_cond_destroy (&self->opened);
+    pthread_mutex_destroy (&self->mutex);
 }
 
 
@@ -358,10 +382,30 @@ support_kill_children (void)
         }
 }
 
+//  The tests' environment without BoxFort's BXFI_MAP, which tells a test
+//  worker where its sandbox is: a child linked with Criterion (as the
+//  sanitizer build links the tests' helper programs) would take itself for
+//  a worker, and abort. Made before fork: the child only calls execve.
+static char **
+s_child_environment (void)
+{
+    size_t count = 0, kept = 0, index;
+    while (environ [count])
+        count++;
+    char **variables = (char **) calloc (count + 1, sizeof (char *));
+    for (index = 0; variables && index < count; index++)
+        if (strncmp (environ [index], "BXFI_MAP=", 9) != 0)
+            variables [kept++] = environ [index];
+    return variables;
+}
+
 pid_t
 support_spawn (char *const argv [], const char *in, const char *out, const char *err)
 {
+    char **variables = s_child_environment ();
     pid_t pid = fork ();
+    if (pid != 0)
+        free (variables);
     if (pid > 0) {
         size_t index;
         for (index = 0; index < CHILDREN_MAX; index++)
@@ -386,7 +430,7 @@ support_spawn (char *const argv [], const char *in, const char *out, const char 
     sigset_t none;
     sigemptyset (&none);
     sigprocmask (SIG_SETMASK, &none, NULL);
-    execv (argv [0], argv);
+    execve (argv [0], argv, variables? variables: environ);
     _exit (127);
 }
 
@@ -418,35 +462,48 @@ support_wait (pid_t pid, int timeout_ms)
     }
 }
 
-int
-support_free_port (void)
+bool
+support_ended (pid_t pid)
 {
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = 0 };
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t length = sizeof (address);
-    int port = -1;
-    if (bind (fd, (struct sockaddr *) &address, sizeof (address)) == 0
-    &&  getsockname (fd, (struct sockaddr *) &address, &length) == 0)
-        port = ntohs (address.sin_port);
-    close (fd);
-    return port;
+    siginfo_t info = { .si_pid = 0 };
+    if (waitid (P_PID, (id_t) pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return true;            //  Not a child of ours, or reaped already
+    return info.si_pid == pid;
+}
+
+double
+support_now (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (double) now.tv_sec + (double) now.tv_nsec / 1e9;
 }
 
 bool
-support_wait_for_text (const char *path, const char *text, int timeout_ms)
+support_wait_for_output (pid_t pid, const char *path, const char *text, int timeout_ms)
 {
-    int waited;
-    for (waited = 0; waited <= timeout_ms; waited += 20) {
+    double deadline = support_now () + timeout_ms / 1000.0;
+    while (true) {
+        //  Whether the child has ended is asked before the file is read:
+        //  what it wrote before it ended is in the file then
+        bool ended = pid > 0 && support_ended (pid);
         char *contents = support_read_file (path);
         bool found = contents && strstr (contents, text);
         free (contents);
         if (found)
             return true;
+        if (ended || support_now () > deadline)
+            return false;
         usleep (20000);
     }
-    return false;
 }
+
+bool
+support_wait_for_text (const char *path, const char *text, int timeout_ms)
+{
+    return support_wait_for_output (0, path, text, timeout_ms);
+}
+
 
 uint64_t
 support_rss (pid_t pid)
@@ -460,4 +517,102 @@ support_rss (pid_t pid)
         rss = strtoull (line + 6, NULL, 10) * 1024;
     free (status);
     return rss;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Ports
+
+int
+support_refused_port (int *port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = 0 };
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t length = sizeof (address);
+    //  Bound, never listening: connections to it are refused, and while it
+    //  is bound neither a bind nor an outgoing connection can take the port
+    if (bind (fd, (struct sockaddr *) &address, sizeof (address)) != 0
+    ||  getsockname (fd, (struct sockaddr *) &address, &length) != 0) {
+        close (fd);
+        return -1;
+    }
+    *port = ntohs (address.sin_port);
+    return fd;
+}
+
+//  Slices start at 10000 (below it are well-known services) and lie wholly
+//  outside the ephemeral range, where the kernel picks the ports of
+//  outgoing connections and of binds to port 0.
+#define PORTS_FIRST     10000
+#define PORTS_SLICE     1000
+#define PORTS_LOCKS     "/tmp/sstream-test-ports"
+
+static pid_t s_slice_owner;     //  The process that took the slice
+static int s_slice_fd = -1;     //  Its lock file, locked
+static int s_slice_low;         //  Its first port
+static int s_slice_used;        //  Ports handed out so far
+
+static int
+s_slice_claim (void)
+{
+    int ephemeral_low = 32768, ephemeral_high = 60999;      //  Linux's defaults
+    FILE *file = fopen ("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (file) {
+        int low, high;
+        if (fscanf (file, "%d %d", &low, &high) == 2 && low > 0 && high >= low) {
+            ephemeral_low = low;
+            ephemeral_high = high;
+        }
+        fclose (file);
+    }
+    int starts [64], count = 0, start;
+    for (start = PORTS_FIRST; start + PORTS_SLICE - 1 <= 65535 && count < 64; start += PORTS_SLICE)
+        if (start + PORTS_SLICE - 1 < ephemeral_low || start > ephemeral_high)
+            starts [count++] = start;
+    //  Anyone may lock here: tests of other users share the ports
+    if (mkdir (PORTS_LOCKS, 0777) == 0)
+        chmod (PORTS_LOCKS, 01777);
+    //  The first free slice, from one that depends on the process, so that
+    //  consecutive tests seldom get ports the last one just used
+    int index;
+    for (index = 0; index < count; index++) {
+        start = starts [(getpid () + index) % count];
+        char path [128];
+        snprintf (path, sizeof (path), "%s/slice-%d", PORTS_LOCKS, start);
+        int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0)
+            continue;
+        fchmod (fd, 0666);
+        //  The kernel lets go of the lock when this process ends
+        if (flock (fd, LOCK_EX | LOCK_NB) == 0) {
+            s_slice_fd = fd;
+            s_slice_low = start;
+            s_slice_used = 0;
+            s_slice_owner = getpid ();
+            return 0;
+        }
+        close (fd);
+    }
+    return -1;
+}
+
+int
+support_ports (int count)
+{
+    //  Claimed in the process that uses it: a forked child shares the
+    //  parent's lock, so it takes a slice of its own
+    if (s_slice_fd >= 0 && s_slice_owner != getpid ()) {
+        close (s_slice_fd);
+        s_slice_fd = -1;
+    }
+    if (s_slice_fd < 0 && s_slice_claim () != 0)
+        return -1;
+    if (count <= 0 || s_slice_used + count > PORTS_SLICE)
+        return -1;
+    int first = s_slice_low + s_slice_used;
+    s_slice_used += count;
+    return first;
 }

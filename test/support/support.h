@@ -82,8 +82,14 @@ typedef struct {
     bool in_order;              //  Sequence numbers ran 0, 1, 2, ...
     unsigned char digest [32];
     pthread_t thread;
+    pthread_mutex_t mutex;
+    pthread_cond_t opened;
+    bool is_open;               //  sstream_consumer_new has returned
 } support_consumer_t;
 
+//  Start the consumer's thread and return once its sstream_consumer_new
+//  has returned: the consumer is attached to its stream (or has failed),
+//  so whatever the test does next happens after that.
 void support_consumer_start (support_consumer_t *consumer);
 void support_consumer_join (support_consumer_t *consumer);
 
@@ -95,12 +101,35 @@ void support_kill_children (void);
 //  Exit status, or -1 if it ran past timeout_ms (then it is killed), or
 //  128 + signal if a signal ended it.
 int support_wait (pid_t pid, int timeout_ms);
-//  A TCP port on 127.0.0.1 that nobody listens on right now.
-int support_free_port (void);
+//  Whether a child support_spawn started has ended (it is not reaped:
+//  support_wait still gets its status).
+bool support_ended (pid_t pid);
+
+//  Seconds on the monotonic clock.
+double support_now (void);
 //  Wait until a file contains text; true if it did within timeout_ms.
 bool support_wait_for_text (const char *path, const char *text, int timeout_ms);
+//  The same, but give up as soon as the child pid has ended.
+bool support_wait_for_output (pid_t pid, const char *path, const char *text, int timeout_ms);
 
 //  Resident memory of a process, in bytes (from /proc).
 uint64_t support_rss (pid_t pid);
+
+//  Ports. Tests never ask the kernel for a free port to hand on to somebody
+//  else: between the asking and the binding, any outgoing connection on the
+//  machine may take it. Servers bind tcp://127.0.0.1:* and say where they
+//  are; these are for the rest.
+//
+//  A port on 127.0.0.1 where connections are refused: a socket bound to it
+//  without listening, so that nobody else can have it. Close the result
+//  (a file descriptor) when the test ends; -1 on failure.
+int support_refused_port (int *port);
+//  The first of count consecutive ports that only this process uses, for
+//  what must be told a port (tunnel ranges, iperf3): from a slice of ports
+//  outside the kernel's ephemeral range, held with a lock file under
+//  /tmp/sstream-test-ports until the process ends. A program outside the
+//  tests may still hold one of them: use the next if a bind fails. -1 when
+//  the slice is used up or no slice is free.
+int support_ports (int count);
 
 #endif

@@ -22,7 +22,6 @@
 #include <string.h>
 #include <inttypes.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static char *s_folder;
@@ -236,7 +235,10 @@ Test (pipe, bad_input_gets_one_line_and_a_nonzero_exit)
     memset (long_name, 's', sizeof (long_name) - 1);
     long_name [sizeof (long_name) - 1] = 0;
     char unreachable [64];
-    snprintf (unreachable, sizeof (unreachable), "tcp://127.0.0.1:%d", support_free_port ());
+    int port;
+    int refusing = support_refused_port (&port);
+    cr_assert_geq (refusing, 0);
+    snprintf (unreachable, sizeof (unreachable), "tcp://127.0.0.1:%d", port);
 
     cr_assert_eq (s_run (NULL, "send", "--frobnicate", gateways.endpoint_a, "s", NULL), 2);
     s_assert_one_line ("unknown option '--frobnicate'");
@@ -295,6 +297,7 @@ Test (pipe, bad_input_gets_one_line_and_a_nonzero_exit)
     s_assert_one_line ("Address already in use");
 
     s_gateways_stop (&gateways);
+    close (refusing);
     free (missing);
     free (strangers);
     free (stranger);
@@ -351,6 +354,22 @@ s_feed (int fd, uint64_t *offset, crypto_generichash_state *state, size_t most)
     return written;
 }
 
+//  The writing end of a FIFO, once the child that reads it has opened it
+static int
+s_open_fifo (const char *path, pid_t reader)
+{
+    double started = support_now ();
+    while (support_now () - started < 60 && !support_ended (reader)) {
+        int fd = open (path, O_WRONLY | O_NONBLOCK);
+        if (fd >= 0) {
+            fcntl (fd, F_SETFL, 0);
+            return fd;
+        }
+        usleep (20 * 1000);
+    }
+    return -1;
+}
+
 Test (pipe, a_gateway_killed_mid_stream_fails_send_and_recv)
 {
     s_gateways_t gateways;
@@ -361,37 +380,38 @@ Test (pipe, a_gateway_killed_mid_stream_fails_send_and_recv)
     char *received = s_path ("received.bin");
     pid_t receiver = s_spawn_client (&gateways, false, "killed", NULL, received, recv_err, NULL);
     pid_t sender = s_spawn_client (&gateways, true, "killed", fifo, NULL, send_err, NULL);
-    int fd = open (fifo, O_WRONLY);
-    cr_assert_geq (fd, 0);
+    int fd = s_open_fifo (fifo, sender);
+    cr_assert_geq (fd, 0, "send did not open its input: %s", support_read_file (send_err));
     crypto_generichash_state state;
     crypto_generichash_init (&state, NULL, 0, 32);
     uint64_t offset = 0;
     while (offset < (8 << 20))
         s_feed (fd, &offset, &state, 1 << 20);
-    usleep (300 * 1000);
+    //  Mid stream: once data has come all the way to the receiver
+    struct stat stat_buf = { 0 };
+    double started = support_now ();
+    while ((stat (received, &stat_buf) != 0 || stat_buf.st_size == 0) && support_now () - started < 60)
+        usleep (20 * 1000);
+    cr_assert_gt (stat_buf.st_size, 0, "nothing reached the receiver in 60 s: %s",
+                  support_read_file (recv_err));
     kill (gateways.b, SIGKILL);
     support_wait (gateways.b, 5000);
     gateways.b = 0;
     //  The receiver learns at once; the sender as soon as it talks to A
-    int received_status = support_wait (receiver, 10000);
+    int received_status = support_wait (receiver, 30000);
     cr_assert (received_status != 0 && received_status != -1, "recv exited %d", received_status);
     char *said = support_read_file (recv_err);
     cr_assert (strstr (said, "lost the connection to gateway"), "%s", said);
     free (said);
     //  Keep feeding until send gives up
     fcntl (fd, F_SETFL, O_NONBLOCK);
-    int sent_status = -1, round;
-    for (round = 0; round < 200 && sent_status == -1; round++) {
+    started = support_now ();
+    while (!support_ended (sender) && support_now () - started < 60) {
         s_feed (fd, &offset, &state, 1 << 20);
-        int status;
-        if (waitpid (sender, &status, WNOHANG) == sender)
-            sent_status = WIFEXITED (status)? WEXITSTATUS (status): 128;
-        else
-            usleep (50 * 1000);
+        usleep (50 * 1000);
     }
     close (fd);
-    if (sent_status == -1)
-        sent_status = support_wait (sender, 10000);
+    int sent_status = support_wait (sender, 10000);
     cr_assert_eq (sent_status, 1, "send exited %d: %s", sent_status, support_read_file (send_err));
     said = support_read_file (send_err);
     cr_assert (strstr (said, "gateway-a:") && strstr (said, "stream 'killed'"), "%s", said);
@@ -428,15 +448,15 @@ Test (pipe, a_stalled_receiver_bounds_the_gateways_memory, .timeout = 180)
     cr_assert_geq (reader, 0);
     pid_t receiver = s_spawn_client (&gateways, false, "stall", NULL, output, recv_err, "--window=4MiB");
     pid_t sender = s_spawn_client (&gateways, true, "stall", input, NULL, send_err, NULL);
-    int writer = open (input, O_WRONLY);
-    cr_assert_geq (writer, 0);
+    int writer = s_open_fifo (input, sender);
+    cr_assert_geq (writer, 0, "send did not open its input: %s", support_read_file (send_err));
     fcntl (writer, F_SETFL, O_NONBLOCK);
     crypto_generichash_state sent_state;
     crypto_generichash_init (&sent_state, NULL, 0, 32);
     uint64_t offset = 0, last = (uint64_t) -1;
     int still;
-    //  Feed until no more goes in for 2 s
-    for (still = 0; still < 20; ) {
+    //  Feed until no more goes in for 2 s (or far more went in than may)
+    for (still = 0; still < 20 && offset < (64ULL << 20); ) {
         s_feed (writer, &offset, &sent_state, 4 << 20);
         if (offset == last)
             still++;
@@ -458,7 +478,9 @@ Test (pipe, a_stalled_receiver_bounds_the_gateways_memory, .timeout = 180)
     crypto_generichash_init (&received_state, NULL, 0, 32);
     uint64_t received = 0, total = 256ULL << 20;
     static unsigned char buffer [1 << 16];
-    while (true) {
+    bool ended = false;
+    double started = support_now ();
+    while (!ended && support_now () - started < 150) {
         if (writer >= 0 && offset < total)
             s_feed (writer, &offset, &sent_state, 1 << 20);
         if (writer >= 0 && offset >= total) {
@@ -474,8 +496,9 @@ Test (pipe, a_stalled_receiver_bounds_the_gateways_memory, .timeout = 180)
         }
         else
         if (got == 0)
-            break;                      //  recv closed its output: done
+            ended = true;               //  recv closed its output: done
     }
+    cr_assert (ended, "%" PRIu64 " of %" PRIu64 " bytes came in 150 s", received, offset);
     cr_assert_eq (support_wait (sender, 60000), 0, "send: %s", support_read_file (send_err));
     cr_assert_eq (support_wait (receiver, 60000), 0, "recv: %s", support_read_file (recv_err));
     close (reader);

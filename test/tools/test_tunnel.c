@@ -90,7 +90,7 @@ s_tunnel_start (s_tunnel_t *self, gateways_t *gateways, const char *name, const 
                                      "--outbound", gateways->control_b,
                                      "--outbound-key", gateways->gateway_b_pub,
                                      "-k", gateways->operator_key, extra, NULL);
-    cr_assert (support_wait_for_text (self->out, "connect to 127.0.0.1:", 15000),
+    cr_assert (support_wait_for_output (self->pid, self->out, "connect to 127.0.0.1:", 60000),
                "the tunnel did not open: %s", support_read_file (self->err));
     char *text = support_read_file (self->out);
     const char *at = strstr (text, "connect to 127.0.0.1:");
@@ -103,7 +103,7 @@ static void
 s_tunnel_stop (s_tunnel_t *self)
 {
     kill (self->pid, SIGINT);
-    int status = support_wait (self->pid, 10000);
+    int status = support_wait (self->pid, 30000);
     cr_assert_eq (status, 0, "tunnel exited %d: %s", status, support_read_file (self->err));
 }
 
@@ -265,35 +265,57 @@ s_echo_server_run (void *args)
 //  --------------------------------------------------------------------------
 //  Real programs through the tunnel
 
+//  iperf3 -s for one test, on a port of this process's own (it cannot say
+//  which port the kernel gave it): the next one if something outside the
+//  tests holds it. Returns its pid; its port in port.
+static pid_t
+s_iperf3_server (const char *out, const char *err, int *port)
+{
+    int attempt;
+    for (attempt = 0; attempt < 10; attempt++) {
+        *port = support_ports (1);
+        cr_assert_gt (*port, 0, "no port for iperf3 -s");
+        char port_text [16];
+        snprintf (port_text, sizeof (port_text), "%d", *port);
+        char *argv [] = { SSTREAM_TEST_IPERF3, "-s", "-1", "--forceflush", "-B", "127.0.0.1",
+                          "-p", port_text, NULL };
+        pid_t pid = support_spawn (argv, NULL, out, err);
+        if (support_wait_for_output (pid, out, "Server listening", 60000))
+            return pid;
+        support_wait (pid, 10000);
+        fprintf (stderr, "iperf3 -s on port %d: %s", *port, support_read_file (err));
+    }
+    cr_assert_fail ("iperf3 -s did not start on any of 10 ports");
+    return -1;
+}
+
 Test (tunnel, iperf3_runs_through_the_tunnel_both_ways)
 {
     gateways_t gateways;
     gateways_start (&gateways, s_folder, NULL);
-    int server_port = support_free_port ();
-    char target [64], port_text [16];
-    snprintf (target, sizeof (target), "127.0.0.1:%d", server_port);
-    snprintf (port_text, sizeof (port_text), "%d", server_port);
-    s_tunnel_t tunnel;
-    s_tunnel_start (&tunnel, &gateways, "iperf", target, NULL);
-    char tunnel_port [16];
-    snprintf (tunnel_port, sizeof (tunnel_port), "%d", tunnel.port);
-
     const char *directions [] = { "forward", "reverse" };
     int index;
     for (index = 0; index < 2; index++) {
-        //  Files of their own each time: a stale "Server listening" would
-        //  send the client off before the server is there
+        //  A server and a tunnel of their own each time: a stale "Server
+        //  listening" would send the client off before the server is there
         char name [64];
         snprintf (name, sizeof (name), "iperf-server-%d.out", index);
         char *server_out = s_path (name);
+        snprintf (name, sizeof (name), "iperf-server-%d.err", index);
+        char *server_err = s_path (name);
         snprintf (name, sizeof (name), "iperf-client-%d.json", index);
         char *client_out = s_path (name);
         snprintf (name, sizeof (name), "iperf-client-%d.err", index);
         char *client_err = s_path (name);
-        char *server_argv [] = { SSTREAM_TEST_IPERF3, "-s", "-1", "--forceflush", "-B", "127.0.0.1",
-                                 "-p", port_text, NULL };
-        pid_t server = support_spawn (server_argv, NULL, server_out, NULL);
-        cr_assert (support_wait_for_text (server_out, "Server listening", 10000), "iperf3 -s did not start");
+        int server_port;
+        pid_t server = s_iperf3_server (server_out, server_err, &server_port);
+        char target [64];
+        snprintf (target, sizeof (target), "127.0.0.1:%d", server_port);
+        s_tunnel_t tunnel;
+        snprintf (name, sizeof (name), "iperf-%s", directions [index]);
+        s_tunnel_start (&tunnel, &gateways, name, target, NULL);
+        char tunnel_port [16];
+        snprintf (tunnel_port, sizeof (tunnel_port), "%d", tunnel.port);
         //  Four parallel connections, each its own through the tunnel
         char *client_argv [] = { SSTREAM_TEST_IPERF3, "-c", "127.0.0.1", "-p", tunnel_port, "-t", "2",
                                  "-P", "4", "-J", index? "-R": NULL, NULL };
@@ -301,10 +323,11 @@ Test (tunnel, iperf3_runs_through_the_tunnel_both_ways)
         cr_assert_eq (support_wait (client, 60000), 0, "iperf3 -c failed: %s %s",
                       support_read_file (client_out), support_read_file (client_err));
         char *json = support_read_file (client_out);
-        int status = support_wait (server, 10000);
-        cr_assert_eq (status, 0, "iperf3 -s exited %d: %s\nclient: %.1500s", status,
-                      support_read_file (server_out), json);
-        cr_assert_null (strstr (json, "\"error\""), "iperf3 -c: %.1500s", json);
+        int status = support_wait (server, 30000);
+        cr_assert_eq (status, 0, "iperf3 -s exited %d: %s %s\nclient: %.1500s", status,
+                      support_read_file (server_out), support_read_file (server_err), json);
+        const char *error = strstr (json, "\"error\"");
+        cr_assert_null (error, "iperf3 -c: %.500s\nserver: %s", error, support_read_file (server_out));
         const char *sum = strstr (json, "\"sum_received\"");
         cr_assert_not_null (sum, "%s", json);
         const char *bytes = strstr (sum, "\"bytes\":");
@@ -315,12 +338,13 @@ Test (tunnel, iperf3_runs_through_the_tunnel_both_ways)
         cr_assert_gt (received, 1e6, "iperf3 moved %.0f bytes", received);
         fprintf (stderr, "iperf3 %s through the tunnel, 4 connections: %.2f Gbit/s (%.0f bytes)\n",
                  directions [index], bits / 1e9, received);
+        s_tunnel_stop (&tunnel);
         free (json);
         free (server_out);
+        free (server_err);
         free (client_out);
         free (client_err);
     }
-    s_tunnel_stop (&tunnel);
     gateways_stop (&gateways);
 }
 
@@ -346,13 +370,19 @@ Test (tunnel, socat_moves_256_MiB_byte_exact)
     fclose (file);
     free (chunk);
 
-    int server_port = support_free_port ();
-    char target [64], listen_spec [128], open_spec [700], connect_spec [128], file_spec [700];
-    snprintf (target, sizeof (target), "127.0.0.1:%d", server_port);
-    snprintf (listen_spec, sizeof (listen_spec), "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr", server_port);
+    //  The server listens on a port the kernel picks, and says which (-d -d)
+    char target [64], listen_spec [] = "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr";
+    char open_spec [700], connect_spec [128], file_spec [700];
     snprintf (open_spec, sizeof (open_spec), "OPEN:%s,creat,trunc", output);
-    char *server_argv [] = { SSTREAM_TEST_SOCAT, "-u", listen_spec, open_spec, NULL };
-    pid_t server = support_spawn (server_argv, NULL, NULL, NULL);
+    char *server_err = s_path ("socat-server.err");
+    char *server_argv [] = { SSTREAM_TEST_SOCAT, "-d", "-d", "-u", listen_spec, open_spec, NULL };
+    pid_t server = support_spawn (server_argv, NULL, NULL, server_err);
+    const char *listening = "listening on AF=2 127.0.0.1:";
+    cr_assert (support_wait_for_output (server, server_err, listening, 60000), "socat did not listen: %s",
+               support_read_file (server_err));
+    char *said = support_read_file (server_err);
+    snprintf (target, sizeof (target), "127.0.0.1:%d", atoi (strstr (said, listening) + strlen (listening)));
+    free (said);
     s_tunnel_t tunnel;
     s_tunnel_start (&tunnel, &gateways, "socat", target, NULL);
     snprintf (connect_spec, sizeof (connect_spec), "TCP:127.0.0.1:%d", tunnel.port);
@@ -363,7 +393,7 @@ Test (tunnel, socat_moves_256_MiB_byte_exact)
     cr_assert_eq (support_wait (client, 120000), 0, "socat client failed");
     //  The server's socat ends when the half-close reaches it, after the
     //  last byte
-    cr_assert_eq (support_wait (server, 60000), 0, "socat server failed");
+    cr_assert_eq (support_wait (server, 60000), 0, "socat server failed: %s", support_read_file (server_err));
     double seconds = s_now () - started;
     file = fopen (output, "rb");
     cr_assert_not_null (file);
@@ -396,6 +426,7 @@ Test (tunnel, socat_moves_256_MiB_byte_exact)
     gateways_stop (&gateways);
     free (input);
     free (output);
+    free (server_err);
     free (json);
     free (err);
 }
@@ -407,18 +438,23 @@ Test (tunnel, an_unmodified_zeromq_pub_sub_pair_runs_through_the_tunnel)
 #else
     gateways_t gateways;
     gateways_start (&gateways, s_folder, NULL);
-    int server_port = support_free_port ();
-    char target [64], bind_endpoint [64], connect_endpoint [64];
-    snprintf (target, sizeof (target), "127.0.0.1:%d", server_port);
-    snprintf (bind_endpoint, sizeof (bind_endpoint), "tcp://127.0.0.1:%d", server_port);
+    char script [600];
+    snprintf (script, sizeof (script), "%s/test/tools/zmq_pubsub.py", SSTREAM_SOURCE_DIR);
+    char *pub_out = s_path ("pub.out"), *pub_err = s_path ("pub.err");
+    char *sub_out = s_path ("sub.out"), *sub_err = s_path ("sub.err");
+    //  The publisher binds a port the kernel picks, and says which
+    char *pub_argv [] = { SSTREAM_TEST_PYTHON, script, "pub", "tcp://127.0.0.1:*", NULL };
+    pid_t publisher = support_spawn (pub_argv, NULL, pub_out, pub_err);
+    const char *bound = "bound tcp://127.0.0.1:";
+    cr_assert (support_wait_for_output (publisher, pub_out, bound, 60000), "the publisher did not bind: %s",
+               support_read_file (pub_err));
+    char *said = support_read_file (pub_out);
+    char target [64], connect_endpoint [64];
+    snprintf (target, sizeof (target), "127.0.0.1:%d", atoi (strstr (said, bound) + strlen (bound)));
+    free (said);
     s_tunnel_t tunnel;
     s_tunnel_start (&tunnel, &gateways, "zmq", target, NULL);
     snprintf (connect_endpoint, sizeof (connect_endpoint), "tcp://127.0.0.1:%d", tunnel.port);
-    char script [600];
-    snprintf (script, sizeof (script), "%s/test/tools/zmq_pubsub.py", SSTREAM_SOURCE_DIR);
-    char *pub_err = s_path ("pub.err"), *sub_out = s_path ("sub.out"), *sub_err = s_path ("sub.err");
-    char *pub_argv [] = { SSTREAM_TEST_PYTHON, script, "pub", bind_endpoint, NULL };
-    pid_t publisher = support_spawn (pub_argv, NULL, NULL, pub_err);
     char *sub_argv [] = { SSTREAM_TEST_PYTHON, script, "sub", connect_endpoint, "20000", NULL };
     pid_t subscriber = support_spawn (sub_argv, NULL, sub_out, sub_err);
     int status = support_wait (subscriber, 90000);
@@ -426,12 +462,13 @@ Test (tunnel, an_unmodified_zeromq_pub_sub_pair_runs_through_the_tunnel)
     support_wait (publisher, 5000);
     cr_assert_eq (status, 0, "the subscriber failed (%d): %s %s; publisher: %s", status,
                   support_read_file (sub_out), support_read_file (sub_err), support_read_file (pub_err));
-    char *said = support_read_file (sub_out);
+    said = support_read_file (sub_out);
     cr_assert (strstr (said, "received 20000 messages"), "%s", said);
     fprintf (stderr, "pyzmq PUB/SUB through the tunnel: %s", said);
     free (said);
     s_tunnel_stop (&tunnel);
     gateways_stop (&gateways);
+    free (pub_out);
     free (pub_err);
     free (sub_out);
     free (sub_err);
@@ -605,8 +642,12 @@ Test (tunnel, a_target_that_refuses_resets_the_connection_and_the_session_stays)
 {
     gateways_t gateways;
     gateways_start (&gateways, s_folder, NULL);
+    //  Bound and not listening: connections to it are refused
+    int port;
+    int refusing = support_refused_port (&port);
+    cr_assert_geq (refusing, 0);
     char target [64];
-    snprintf (target, sizeof (target), "127.0.0.1:%d", support_free_port ());
+    snprintf (target, sizeof (target), "127.0.0.1:%d", port);
     s_tunnel_t tunnel;
     s_tunnel_start (&tunnel, &gateways, "nobody", target, NULL);
     int attempt;
@@ -623,6 +664,7 @@ Test (tunnel, a_target_that_refuses_resets_the_connection_and_the_session_stays)
     cr_assert_eq (kill (tunnel.pid, 0), 0, "the tunnel command ended");
     s_tunnel_stop (&tunnel);
     gateways_stop (&gateways);
+    close (refusing);
 }
 
 Test (tunnel, the_rate_limit_is_enforced)

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """An unmodified ZeroMQ PUB/SUB pair (pyzmq), for the tunnel tests.
 
-    zmq_pubsub.py pub ENDPOINT          publish numbered messages until killed
+    zmq_pubsub.py pub ENDPOINT          publish numbered messages until killed;
+                                        print "bound ENDPOINT" once bound (for
+                                        tcp://127.0.0.1:*, the port it got)
     zmq_pubsub.py sub ENDPOINT COUNT    subscribe; exit 0 after COUNT messages
                                         that follow each other without a gap
 
@@ -23,6 +25,7 @@ def publish(endpoint):
     socket = context.socket(zmq.PUB)
     socket.setsockopt(zmq.SNDHWM, 100000)
     socket.bind(endpoint)
+    print("bound %s" % socket.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
     number = 0
     while True:
         body = (b"%d:" % number) * 100
