@@ -6,6 +6,12 @@
 
     Plugins stay loaded until the process ends: sockets configured by them
     may outlive any one user, and a plugin is a few kilobytes.
+
+    Callers get the loader's own copy of a plugin's table, never the
+    plugin's: an ABI 1 table ends before the bulk operations, so reading
+    them from it would read past its end. In the copy, the bulk operations
+    of a plugin without SSTREAM_TRANSPORT_BULK are NULL, whatever its
+    table held, so a caller may test either the flag or the operation.
 */
 
 #define _GNU_SOURCE             //  dladdr
@@ -27,10 +33,13 @@
 #define PLUGIN_MAX 16
 #define NAME_MAX_LENGTH 32
 
+//  The flags this libsstream knows
+#define KNOWN_FLAGS SSTREAM_TRANSPORT_BULK
+
 typedef struct {
     char name [NAME_MAX_LENGTH + 1];
     void *handle;
-    const sstream_transport_t *transport;
+    sstream_transport_t transport;      //  A copy of the plugin's table
 } s_plugin_t;
 
 static s_plugin_t s_plugins [PLUGIN_MAX];
@@ -93,6 +102,60 @@ s_check_ownership (const char *path)
     return SSTREAM_OK;
 }
 
+//  Whether a plugin's table is one this libsstream can use, and how much
+//  of it there is to read: 0, or an error naming the file.
+
+static int
+s_check_table (const char *path, const char *name, const sstream_transport_t *transport,
+               size_t *table_size)
+{
+    if (!transport)
+        return sstream_error_set (SSTREAM_EPLUGIN, "transport plugin %s returned no table", path);
+    if (transport->abi_version == 1)
+        *table_size = SSTREAM_TRANSPORT_ABI1_SIZE;
+    else
+    if (transport->abi_version == SSTREAM_TRANSPORT_ABI_VERSION)
+        *table_size = sizeof (sstream_transport_t);
+    else
+        return sstream_error_set (SSTREAM_EPLUGIN,
+            "transport plugin %s was built for transport ABI %u; this libsstream %s speaks ABI 1 to %d: rebuild the plugin",
+            path, transport->abi_version, sstream_version (), SSTREAM_TRANSPORT_ABI_VERSION);
+    if (transport->size < *table_size)
+        return sstream_error_set (SSTREAM_EPLUGIN,
+            "transport plugin %s has a table of %u bytes, smaller than ABI %u's %zu",
+            path, transport->size, transport->abi_version, *table_size);
+    if (!transport->name || !streq (transport->name, name))
+        return sstream_error_set (SSTREAM_EPLUGIN,
+            "transport plugin %s calls itself '%s', not '%s'",
+            path, transport->name? transport->name: "(null)", name);
+    if (transport->flags & ~KNOWN_FLAGS)
+        return sstream_error_set (SSTREAM_EPLUGIN,
+            "transport plugin %s needs features (flags 0x%x) that this libsstream lacks",
+            path, transport->flags & ~KNOWN_FLAGS);
+    if (!transport->schemes || !transport->check || !transport->configure || !transport->bound)
+        return sstream_error_set (SSTREAM_EPLUGIN,
+            "transport plugin %s leaves required operations empty", path);
+    if (!(transport->flags & SSTREAM_TRANSPORT_BULK))
+        return SSTREAM_OK;
+    if (transport->abi_version == 1)
+        return sstream_error_set (SSTREAM_EPLUGIN,
+            "transport plugin %s claims the bulk path, but its ABI 1 table has no bulk operations",
+            path);
+    const char *missing = !transport->bulk_listen? "bulk_listen"
+                        : !transport->bulk_accept? "bulk_accept"
+                        : !transport->bulk_connect? "bulk_connect"
+                        : !transport->bulk_poll? "bulk_poll"
+                        : !transport->bulk_send? "bulk_send"
+                        : !transport->bulk_recv? "bulk_recv"
+                        : !transport->bulk_progress? "bulk_progress"
+                        : !transport->bulk_close? "bulk_close"
+                        : NULL;
+    if (missing)
+        return sstream_error_set (SSTREAM_EPLUGIN,
+            "transport plugin %s claims the bulk path but leaves %s empty", path, missing);
+    return SSTREAM_OK;
+}
+
 //  Open path as a plugin called name, or fail saying why.
 
 static int
@@ -117,39 +180,26 @@ s_plugin_open (const char *path, const char *name, s_plugin_t *plugin)
             path, SSTREAM_TRANSPORT_ENTRY);
     }
     const sstream_transport_t *transport = entry ();
-    if (!transport)
-        rc = sstream_error_set (SSTREAM_EPLUGIN, "transport plugin %s returned no table", path);
-    else
-    if (transport->abi_version != SSTREAM_TRANSPORT_ABI_VERSION)
-        rc = sstream_error_set (SSTREAM_EPLUGIN,
-            "transport plugin %s was built for transport ABI %u; this libsstream %s speaks ABI %d: rebuild the plugin",
-            path, transport->abi_version, sstream_version (), SSTREAM_TRANSPORT_ABI_VERSION);
-    else
-    if (transport->size < sizeof (sstream_transport_t))
-        rc = sstream_error_set (SSTREAM_EPLUGIN,
-            "transport plugin %s has a table of %u bytes, smaller than ABI %d's %zu",
-            path, transport->size, SSTREAM_TRANSPORT_ABI_VERSION, sizeof (sstream_transport_t));
-    else
-    if (!transport->name || !streq (transport->name, name))
-        rc = sstream_error_set (SSTREAM_EPLUGIN,
-            "transport plugin %s calls itself '%s', not '%s'",
-            path, transport->name? transport->name: "(null)", name);
-    else
-    if (transport->flags != 0)
-        rc = sstream_error_set (SSTREAM_EPLUGIN,
-            "transport plugin %s needs features (flags 0x%x) that this libsstream lacks",
-            path, transport->flags);
-    else
-    if (!transport->schemes || !transport->check || !transport->configure || !transport->bound)
-        rc = sstream_error_set (SSTREAM_EPLUGIN,
-            "transport plugin %s leaves required operations empty", path);
+    size_t table_size = 0;
+    rc = s_check_table (path, name, transport, &table_size);
     if (rc) {
         dlclose (handle);
         return rc;
     }
+    memset (&plugin->transport, 0, sizeof (plugin->transport));
+    memcpy (&plugin->transport, transport, table_size);
+    if (!(transport->flags & SSTREAM_TRANSPORT_BULK)) {
+        plugin->transport.bulk_listen = NULL;
+        plugin->transport.bulk_accept = NULL;
+        plugin->transport.bulk_connect = NULL;
+        plugin->transport.bulk_poll = NULL;
+        plugin->transport.bulk_send = NULL;
+        plugin->transport.bulk_recv = NULL;
+        plugin->transport.bulk_progress = NULL;
+        plugin->transport.bulk_close = NULL;
+    }
     snprintf (plugin->name, sizeof (plugin->name), "%s", name);
     plugin->handle = handle;
-    plugin->transport = transport;
     return SSTREAM_OK;
 }
 
@@ -167,7 +217,7 @@ sstream_plugins_load (const char *name, const sstream_transport_t **transport_p)
     size_t index;
     for (index = 0; index < s_plugin_count; index++)
         if (streq (s_plugins [index].name, name)) {
-            *transport_p = s_plugins [index].transport;
+            *transport_p = &s_plugins [index].transport;
             pthread_mutex_unlock (&s_plugins_lock);
             return SSTREAM_OK;
         }
@@ -208,7 +258,7 @@ sstream_plugins_load (const char *name, const sstream_transport_t **transport_p)
         else {
             rc = s_plugin_open (path, name, &s_plugins [s_plugin_count]);
             if (rc == SSTREAM_OK)
-                *transport_p = s_plugins [s_plugin_count++].transport;
+                *transport_p = &s_plugins [s_plugin_count++].transport;
         }
     }
     pthread_mutex_unlock (&s_plugins_lock);

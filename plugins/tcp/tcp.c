@@ -13,18 +13,34 @@
         keepalive-idle  seconds of silence before probes start (default 30)
         sndbuf, rcvbuf  kernel socket buffer sizes, e.g. 4MiB (default: the
                         kernel's autotuning); raise them for long fat pipes
+
+    The bulk path (transport ABI 2) runs on TCP connections of its own,
+    with the same options, and without Nagle's algorithm: bulk writes are
+    large, and the last short segment of one must not wait for an ACK. A
+    listener takes a kernel-chosen port on the interface the link bound,
+    and its address is that port alone: the connecting side already knows
+    the host, since its link reached it, and takes nothing else from the
+    other side.
 */
 
 #include <sstream.h>
 #include <sstream_transport.h>
 #include <zmq.h>
 
+#include "bulk_stream.h"
+
 #include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static int
 s_fail (const sstream_transport_link_t *link, const char *format, ...)
@@ -159,18 +175,192 @@ s_bound (void *socket, const char *bound_endpoint, const sstream_transport_link_
     return 0;
 }
 
+
+//  --------------------------------------------------------------------------
+//  The bulk path
+
+static int
+s_set_fd (const sstream_transport_link_t *link, int fd, int level, int option, int value,
+          const char *name)
+{
+    if (setsockopt (fd, level, option, &value, sizeof (value)) != 0)
+        return s_fail (link, "cannot set %s on a bulk socket: %s", name, strerror (errno));
+    return 0;
+}
+
+//  What s_configure asks of ZeroMQ for the link, asked of the kernel for a
+//  bulk socket; buffer sizes go on before listen or connect, while the
+//  window scale is still to be agreed.
+
+static int
+s_bulk_prepare (int fd, const sstream_transport_link_t *link)
+{
+    if (s_set_fd (link, fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY"))
+        return -1;
+    const char *keepalive = s_option (link, "keepalive");
+    bool enabled = !keepalive || strcmp (keepalive, "on") == 0;
+    if (s_set_fd (link, fd, SOL_SOCKET, SO_KEEPALIVE, enabled? 1: 0, "TCP keepalive"))
+        return -1;
+    if (enabled) {
+        const char *idle = s_option (link, "keepalive-idle");
+        if (s_set_fd (link, fd, IPPROTO_TCP, TCP_KEEPIDLE, idle? atoi (idle): 30, "keepalive-idle")
+        ||  s_set_fd (link, fd, IPPROTO_TCP, TCP_KEEPINTVL, 10, "keepalive interval"))
+            return -1;
+    }
+    uint64_t size;
+    const char *sndbuf = s_option (link, "sndbuf");
+    if (sndbuf && (sstream_parse_size (sndbuf, &size)
+               ||  s_set_fd (link, fd, SOL_SOCKET, SO_SNDBUF, (int) size, "sndbuf")))
+        return -1;
+    const char *rcvbuf = s_option (link, "rcvbuf");
+    if (rcvbuf && (sstream_parse_size (rcvbuf, &size)
+               ||  s_set_fd (link, fd, SOL_SOCKET, SO_RCVBUF, (int) size, "rcvbuf")))
+        return -1;
+    return 0;
+}
+
+//  The host of a tcp:// endpoint, brackets taken off an IPv6 address; for
+//  a connection with a source address ("tcp://source;host:port"), the host
+//  it connects to. 0, or -1 when there is none.
+
+static int
+s_endpoint_host (const char *endpoint, char *host, size_t host_size)
+{
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return -1;
+    const char *start = endpoint + 6;
+    const char *semicolon = strchr (start, ';');
+    if (semicolon)
+        start = semicolon + 1;
+    const char *colon = strrchr (start, ':');
+    if (!colon)
+        return -1;
+    size_t length = (size_t) (colon - start);
+    if (length >= 2 && start [0] == '[' && colon [-1] == ']') {
+        start++;
+        length -= 2;
+    }
+    if (length == 0 || length >= host_size)
+        return -1;
+    memcpy (host, start, length);
+    host [length] = 0;
+    return 0;
+}
+
+static int
+s_bulk_listen (const sstream_transport_link_t *link, const char *bound_endpoint,
+               sstream_bulk_t **listener, char *address, size_t address_size)
+{
+    *listener = NULL;
+    char host [256];
+    if (s_endpoint_host (bound_endpoint, host, sizeof (host)))
+        return s_fail (link, "'%s' is not a bound tcp:// endpoint", bound_endpoint);
+    //  ZeroMQ reports a wildcard bind as 0.0.0.0 or [::]; "*" is IPv4 for it
+    bool any = strcmp (host, "*") == 0;
+    struct addrinfo hints = {
+        .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+        .ai_family = any? AF_INET: AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM
+    };
+    struct addrinfo *found;
+    int rc = getaddrinfo (any? NULL: host, "0", &hints, &found);
+    if (rc)
+        return s_fail (link, "cannot listen for bulk connections on %s: %s", host,
+                       gai_strerror (rc));
+    int fd = socket (found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo (found);
+        return s_fail (link, "cannot make a bulk socket: %s", strerror (errno));
+    }
+    //  A link bound to [::] takes IPv4 too (ZeroMQ turns IPV6_V6ONLY off)
+    if (found->ai_family == AF_INET6
+    &&  s_set_fd (link, fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY"))
+        rc = -1;
+    else
+    if (s_bulk_prepare (fd, link))
+        rc = -1;
+    else
+    if (bind (fd, found->ai_addr, found->ai_addrlen) != 0 || listen (fd, 128) != 0)
+        rc = s_fail (link, "cannot listen for bulk connections on %s: %s", host,
+                     strerror (errno));
+    freeaddrinfo (found);
+    struct sockaddr_storage name;
+    socklen_t length = sizeof (name);
+    if (rc == 0 && getsockname (fd, (struct sockaddr *) &name, &length) != 0)
+        rc = s_fail (link, "cannot learn the bulk listener's port: %s", strerror (errno));
+    if (rc == 0) {
+        unsigned port = ntohs (name.ss_family == AF_INET6
+                               ? ((struct sockaddr_in6 *) &name)->sin6_port
+                               : ((struct sockaddr_in *) &name)->sin_port);
+        if ((size_t) snprintf (address, address_size, "%u", port) >= address_size)
+            rc = s_fail (link, "no room for the bulk address (%zu bytes)", address_size);
+    }
+    if (rc == 0 && !(*listener = bulk_stream_listener_new (fd, NULL)))
+        rc = s_fail (link, "out of memory");
+    if (rc)
+        close (fd);
+    return rc;
+}
+
+static int
+s_bulk_accept (sstream_bulk_t *listener, sstream_bulk_t **connection,
+               const sstream_transport_link_t *link)
+{
+    return bulk_stream_accept (listener, connection, s_bulk_prepare, link);
+}
+
+static int
+s_bulk_connect (const sstream_transport_link_t *link, const char *address,
+                sstream_bulk_t **connection)
+{
+    *connection = NULL;
+    char *end;
+    long port = strtol (address, &end, 10);
+    if (!isdigit ((unsigned char) *address) || *end || port < 1 || port > 65535)
+        return s_fail (link, "'%s' is not a bulk port (1 to 65535)", address);
+    char host [256];
+    if (s_endpoint_host (link->endpoint, host, sizeof (host)))
+        return s_fail (link, "'%s' is not a tcp:// endpoint with a host", link->endpoint);
+    //  The address family ZeroMQ used for the link: an IPv6 address only
+    //  when written as one (s_configure turns ZMQ_IPV6 on for that alone)
+    struct addrinfo hints = {
+        .ai_flags = AI_NUMERICSERV,
+        .ai_family = strchr (host, ':')? AF_INET6: AF_INET,
+        .ai_socktype = SOCK_STREAM
+    };
+    struct addrinfo *found;
+    int rc = getaddrinfo (host, address, &hints, &found);
+    if (rc)
+        return s_fail (link, "cannot resolve %s for the bulk connection: %s", host,
+                       gai_strerror (rc));
+    char peer [sizeof (host) + 16];
+    snprintf (peer, sizeof (peer), strchr (host, ':')? "[%s]:%s": "%s:%s", host, address);
+    rc = bulk_stream_connect (found->ai_addr, found->ai_addrlen, peer, s_bulk_prepare, link,
+                              connection);
+    freeaddrinfo (found);
+    return rc;
+}
+
 static const char *s_schemes [] = { "tcp", NULL };
 
 static const sstream_transport_t s_tcp = {
     .abi_version = SSTREAM_TRANSPORT_ABI_VERSION,
     .size = sizeof (sstream_transport_t),
     .name = "tcp",
-    .description = "TCP over ZeroMQ, with keepalive and tunable socket buffers",
+    .description = "TCP over ZeroMQ, with keepalive, tunable socket buffers and a bulk path",
     .schemes = s_schemes,
-    .flags = 0,
+    .flags = SSTREAM_TRANSPORT_BULK,
     .check = s_check,
     .configure = s_configure,
-    .bound = s_bound
+    .bound = s_bound,
+    .bulk_listen = s_bulk_listen,
+    .bulk_accept = s_bulk_accept,
+    .bulk_connect = s_bulk_connect,
+    .bulk_poll = bulk_stream_poll,
+    .bulk_send = bulk_stream_send,
+    .bulk_recv = bulk_stream_recv,
+    .bulk_progress = bulk_stream_progress,
+    .bulk_close = bulk_stream_close
 };
 
 SSTREAM_TRANSPORT_EXPORT const sstream_transport_t *
