@@ -19,6 +19,10 @@ static const sstream_setting_t s_client_schema [] = {
     { "client/pipe", SSTREAM_SETTING_COUNT, NULL },
     { "client/batch", SSTREAM_SETTING_SIZE, NULL },
     { "client/linger", SSTREAM_SETTING_DURATION, NULL },
+    { "client/payload", SSTREAM_SETTING_CHOICE, "sealed|hop" },
+    { "client/readers", SSTREAM_SETTING_PATH, NULL },
+    { "client/rekey", SSTREAM_SETTING_SIZE, NULL },
+    { "client/bulk-path", SSTREAM_SETTING_CHOICE, "on|off" },
     { "client/*", SSTREAM_SETTING_PASS, NULL },
     { NULL, 0, NULL }
 };
@@ -63,6 +67,52 @@ s_split_endpoints (sstream_client_options_t *self)
             self->endpoints_size++;
     }
     free (list);
+    return rc;
+}
+
+//  Sealed payloads (the default) or per-hop security: a producer names its
+//  readers, a consumer needs its key pair to be one
+
+static int
+s_read_payload_options (sstream_client_options_t *self, sstream_config_t *options)
+{
+    self->sealed = streq (sstream_config_get (options, "client/payload", "sealed"), "sealed");
+    self->bulk_path = streq (sstream_config_get (options, "client/bulk-path", "on"), "on");
+    int rc = sstream_config_size (options, "client/rekey", 0, &self->rekey);
+    if (!rc && self->rekey && self->rekey < 4096)
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: rekey must be at least 4KiB",
+                                sstream_config_where (options, "client/rekey"));
+    if (!rc && !self->sealed)
+        sstream_log_warning ("%s: client/payload = hop: payloads are protected hop by hop, and "
+                             "each gateway on the way sees them in clear", self->stream);
+    //  Without CURVE there is no key pair yet; sealing needs one to open
+    if (!rc && !self->cert && self->sealed && self->role == SSTREAM_ROLE_CONSUME) {
+        char *secret_path = NULL;
+        rc = sstream_config_path (options, "client/secret-key", &secret_path);
+        if (!rc && !secret_path)
+            rc = sstream_error_set (SSTREAM_EKEY,
+                "stream '%s': a consumer of sealed streams needs its key pair (client/secret-key, "
+                "or --key): the producer seals the stream's data key for it; or set "
+                "client/payload = hop", self->stream);
+        if (!rc)
+            rc = sstream_keys_load_secret (secret_path, &self->cert);
+        free (secret_path);
+    }
+    if (!rc && self->sealed && self->role == SSTREAM_ROLE_PRODUCE) {
+        char *readers = NULL;
+        rc = sstream_config_path (options, "client/readers", &readers);
+        if (!rc && !readers)
+            rc = sstream_error_set (SSTREAM_ECONFIG,
+                "stream '%s' is sealed end to end, and nobody may read it: name its readers' "
+                "public keys (client/readers, a folder or file; --readers), or set "
+                "client/payload = hop", self->stream);
+        if (!rc)
+            rc = sstream_keyring_new (&self->readers, readers);
+        if (!rc && !sstream_keyring_first (self->readers))
+            rc = sstream_error_set (SSTREAM_EKEY, "%s: no public keys in the readers of stream '%s'",
+                                    readers, self->stream);
+        free (readers);
+    }
     return rc;
 }
 
@@ -150,6 +200,8 @@ sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *o
         free (secret_path);
         free (gateway_path);
     }
+    if (!rc && role != SSTREAM_ROLE_NONE)
+        rc = s_read_payload_options (self, options);
     if (!rc) {
         //  The transport's own section: client/<transport name>; several
         //  endpoints are one facility's gateways, on one transport
@@ -194,6 +246,7 @@ sstream_client_options_clear (sstream_client_options_t *self)
     zstr_free (&self->stream);
     zstr_free (&self->transport);
     zcert_destroy (&self->cert);
+    sstream_keyring_destroy (&self->readers);
     free (self->transport_options);
     self->transport_options = NULL;
 }
@@ -242,7 +295,12 @@ s_connect (sstream_client_t *self)
         .handshake_timeout = options->connect_timeout,
         //  Batches come within our window; a producer gets control alone
         .max_frame = options->role == SSTREAM_ROLE_CONSUME && options->window > SSTREAM_WIRE_HEADER_MAX
-                   ? options->window: SSTREAM_WIRE_HEADER_MAX
+                   ? options->window: SSTREAM_WIRE_HEADER_MAX,
+        //  Sealed payloads: a producer of a sealed stream sends them, a
+        //  consumer takes them from any stream
+        .bulk = options->bulk_path
+             && (options->role == SSTREAM_ROLE_CONSUME || options->sealed),
+        .bulk_timeout = options->peer_timeout
     };
     sstream_link_t *link = NULL;
     int rc = sstream_link_new (&link, &config);
@@ -263,7 +321,8 @@ s_connect (sstream_client_t *self)
         .role = options->role,
         .window = options->role == SSTREAM_ROLE_CONSUME? options->window: 0,
         .heartbeat = (uint64_t) options->heartbeat,
-        .flags = self->current + 1 < options->endpoints_size? SSTREAM_WIRE_NEED_PEER: 0
+        .flags = (self->current + 1 < options->endpoints_size? SSTREAM_WIRE_NEED_PEER: 0)
+               | (sstream_link_bulkpath (link)? SSTREAM_WIRE_BULK_OK: 0)
     };
     snprintf (open.stream, sizeof (open.stream), "%s", options->stream);
     zframe_t *header = sstream_wire_encode (&open);
@@ -418,10 +477,30 @@ sstream_client_on_monitor (sstream_client_t *self)
     return SSTREAM_OK;
 }
 
+//  The path failed: the stream with it
+static int
+s_check_bulk (sstream_client_t *self, sstream_bulkpath_t *path)
+{
+    byte routing_id [SSTREAM_ROUTING_ID_MAX];
+    size_t size;
+    char why [300];
+    if (sstream_bulkpath_lost (path, routing_id, &size, why, sizeof (why)))
+        return s_fail (self, sstream_error_set (SSTREAM_ELOST, "gateway at %s: %s",
+                                                self->endpoint, why));
+    return SSTREAM_OK;
+}
+
 int
 sstream_client_on_tick (sstream_client_t *self)
 {
     int64_t now = zclock_mono ();
+    sstream_bulkpath_t *path = self->link? sstream_link_bulkpath (self->link): NULL;
+    if (path) {
+        sstream_bulkpath_tick (path);
+        int rc = s_check_bulk (self, path);
+        if (rc)
+            return rc;
+    }
     const sstream_client_options_t *options = self->options;
     if (self->state == SSTREAM_CLIENT_OPENING
     &&  now - self->started >= options->connect_timeout) {
@@ -460,10 +539,30 @@ sstream_client_on_tick (sstream_client_t *self)
     return SSTREAM_OK;
 }
 
+size_t
+sstream_client_poll_items (sstream_client_t *self, zmq_pollitem_t *items)
+{
+    sstream_bulkpath_t *path = self->link? sstream_link_bulkpath (self->link): NULL;
+    return path? sstream_bulkpath_poll_items (path, items, SSTREAM_CLIENT_BULK_ITEMS): 0;
+}
+
+int
+sstream_client_handle_poll (sstream_client_t *self, const zmq_pollitem_t *items, size_t count)
+{
+    sstream_bulkpath_t *path = self->link? sstream_link_bulkpath (self->link): NULL;
+    if (!path)
+        return SSTREAM_OK;
+    sstream_bulkpath_handle_poll (path, items, count);
+    return s_check_bulk (self, path);
+}
+
 int64_t
 sstream_client_next_tick (sstream_client_t *self)
 {
     int64_t now = zclock_mono ();
+    sstream_bulkpath_t *path = self->link? sstream_link_bulkpath (self->link): NULL;
+    if (path && sstream_bulkpath_readable (path))
+        return 0;
     int64_t next;
     if (self->state == SSTREAM_CLIENT_OPENING)
         next = self->started + self->options->connect_timeout;
@@ -473,6 +572,8 @@ sstream_client_next_tick (sstream_client_t *self)
         if (silence < next)
             next = silence;
     }
+    if (path && sstream_bulkpath_next_wake (path) < next)
+        next = sstream_bulkpath_next_wake (path);
     return next > now? next - now: 0;
 }
 
@@ -508,32 +609,30 @@ sstream_client_msg_close (sstream_client_msg_t *message)
 static int
 s_read_frames (sstream_client_t *self, sstream_client_msg_t *message, bool *got, size_t *frames)
 {
-    void *handle = sstream_link_handle (self->link);
+    sstream_link_msg_t read;
+    *got = sstream_link_recv (self->link, &read);
     zmq_msg_init (&message->frame0);
     zmq_msg_init (&message->frame1);
-    *got = false;
-    if (zmq_msg_recv (&message->frame0, handle, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close (&message->frame0);
-        zmq_msg_close (&message->frame1);
-        return zmq_errno () == EAGAIN || zmq_errno () == EINTR? SSTREAM_OK
-             : sstream_error_set (SSTREAM_ELOST, "gateway at %s: cannot receive: %s",
-                                  self->endpoint, zmq_strerror (zmq_errno ()));
-    }
-    *got = true;
-    *frames = 1;
-    if (zmq_msg_more (&message->frame0)) {
-        zmq_msg_recv (&message->frame1, handle, 0);
-        (*frames)++;
-        zmq_msg_t extra;
-        zmq_msg_init (&extra);
-        bool more = zmq_msg_more (&message->frame1);
-        while (more && zmq_msg_recv (&extra, handle, 0) >= 0) {
-            (*frames)++;
-            more = zmq_msg_more (&extra);
-        }
-        zmq_msg_close (&extra);
-    }
+    if (!*got)
+        return SSTREAM_OK;
+    zmq_msg_move (&message->frame0, &read.frame0);
+    zmq_msg_move (&message->frame1, &read.frame1);
+    sstream_link_msg_close (&read);
+    *frames = read.frames;
     return SSTREAM_OK;
+}
+
+//  The gateway offered its bulk path: sealed payloads take it. A path
+//  that cannot be had is no failure: they go over the link instead.
+static void
+s_connect_bulk (sstream_client_t *self, const sstream_wire_t *accepted)
+{
+    sstream_bulkpath_t *path = sstream_link_bulkpath (self->link);
+    if (!path || !*accepted->bulk)
+        return;
+    if (sstream_bulkpath_connect (path, accepted->bulk, accepted->token) != SSTREAM_OK)
+        sstream_log_warning ("stream '%s': %s (sealed payloads go over the link instead)",
+                             self->options->stream, sstream_errmsg ());
 }
 
 //  Decode one message; handle what is the client's own. Returns an error,
@@ -612,6 +711,7 @@ s_decode (sstream_client_t *self, sstream_client_msg_t *message, size_t frames, 
             if (self->options->role == SSTREAM_ROLE_PRODUCE && self->window == 0)
                 return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
                     "gateway at %s granted a window of 0 bytes", self->endpoint));
+            s_connect_bulk (self, header);
             return SSTREAM_OK;
         default:
             if (self->state != SSTREAM_CLIENT_OPEN)

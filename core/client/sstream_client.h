@@ -29,6 +29,11 @@ typedef struct {
     uint64_t batch;             //  producer: bytes a batch holds, at most
     int64_t linger;             //  producer: msecs a record may wait for
                                 //  others to fill its batch (0: none)
+    bool sealed;                //  payloads sealed end to end (the default)
+    bool bulk_path;             //  sealed payloads may take a bulk path
+    sstream_keyring_t *readers; //  producer, sealed: whom the key is for
+    uint64_t rekey;             //  producer, sealed: bytes a key seals (0:
+                                //  the built-in limit)
 } sstream_client_options_t;
 
 //  Read and check a producer's or consumer's options (may be NULL).
@@ -88,9 +93,20 @@ int
 int
     sstream_client_on_tick (sstream_client_t *self);
 
-//  Milliseconds until on_tick has work, for the poll timeout.
+//  Milliseconds until on_tick has work, for the poll timeout (0 while
+//  whole messages wait in the bulk path).
 int64_t
     sstream_client_next_tick (sstream_client_t *self);
+
+//  The bulk path beside the link: its poll items (at most
+//  SSTREAM_CLIENT_BULK_ITEMS), then what came of them. An error when the
+//  path failed (the client has failed).
+#define SSTREAM_CLIENT_BULK_ITEMS 2
+size_t
+    sstream_client_poll_items (sstream_client_t *self, zmq_pollitem_t *items);
+int
+    sstream_client_handle_poll (sstream_client_t *self, const zmq_pollitem_t *items,
+                                size_t count);
 
 //  One message from the gateway
 typedef struct {

@@ -14,5 +14,7 @@
 #include "sstream_client.h"
 #include "sstream_outbox.h"
 #include "sstream_inbox.h"
+#include "sstream_sealer.h"
+#include "sstream_opener.h"
 
 #endif

@@ -42,6 +42,7 @@ typedef struct {
     sstream_consumer_t *consumer;
     sstream_inbox_t *inbox;
     sstream_client_t *client;
+    sstream_opener_t *opener;   //  Keys, and opening sealed batches
     s_stage_t stage;
     uint64_t next_seq;
     uint64_t received;          //  Payload bytes received
@@ -81,6 +82,9 @@ s_self_new (zsock_t *pipe, sstream_consumer_t *consumer)
     self->consumer = consumer;
     self->inbox = consumer->inbox;
     self->outstanding = consumer->options.window;
+    self->opener = sstream_opener_new (consumer->options.stream, consumer->options.cert,
+                                       consumer->options.sealed);
+    assert (self->opener);
     return self;
 }
 
@@ -90,6 +94,7 @@ s_self_destroy (self_t **self_p)
     if (*self_p) {
         self_t *self = *self_p;
         sstream_client_destroy (&self->client);
+        sstream_opener_destroy (&self->opener);
         free (self);
         *self_p = NULL;
     }
@@ -112,15 +117,20 @@ s_self_take_batch (self_t *self, sstream_client_msg_t *message)
     if (cost > self->outstanding)
         return sstream_error_set (SSTREAM_EPROTO,
             "gateway at %s sent beyond the consumer's window", endpoint);
-    int rc = sstream_batch_check (header, (const byte *) zmq_msg_data (&message->frame0));
-    if (rc)
+    //  Opened and checked whole before a record of it reaches the caller
+    sstream_received_t *batch = sstream_received_new (header, &message->frame0, &message->frame1,
+                                                      cost);
+    if (!batch)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    int rc = sstream_opener_open (self->opener, batch, header);
+    if (rc) {
+        sstream_received_release (batch);
         return rc;
-    rc = sstream_inbox_put (self->inbox, header, &message->frame0, &message->frame1, cost);
-    if (rc)
-        return rc;
+    }
+    self->received += sstream_received_bytes (batch);
+    sstream_inbox_put (self->inbox, batch);
     self->outstanding -= cost;
     self->next_seq += header->count;
-    self->received += header->length;
     return SSTREAM_OK;
 }
 
@@ -131,12 +141,19 @@ s_self_deliver (self_t *self, sstream_client_msg_t *message)
     if (message->binary && message->batch.type == SSTREAM_WIRE_DATA)
         return s_self_take_batch (self, message);
     const sstream_wire_t *header = &message->control;
+    if (!message->binary && header->type == SSTREAM_WIRE_KEY && self->stage == STAGE_STREAMING)
+        return sstream_opener_key (self->opener, header,
+                                   (const byte *) zmq_msg_data (&message->frame1),
+                                   zmq_msg_size (&message->frame1));
     if (!message->binary && header->type == SSTREAM_WIRE_END && self->stage == STAGE_STREAMING) {
         if (header->seq != self->next_seq || header->bytes != self->received)
             return sstream_error_set (SSTREAM_EPROTO,
                 "stream ended after %" PRIu64 " records and %" PRIu64 " bytes, but %"
                 PRIu64 " and %" PRIu64 " arrived: data was lost on the way",
                 header->seq, header->bytes, self->next_seq, self->received);
+        int rc = sstream_opener_check_end (self->opener, header);
+        if (rc)
+            return rc;
         self->stage = STAGE_ENDED;
         sstream_inbox_end (self->inbox);
         return SSTREAM_OK;
@@ -289,9 +306,10 @@ s_consumer_actor (zsock_t *pipe, void *args)
     if (rc)
         s_self_fail (self, rc);
 
-    enum { PIPE, EXITING, CREDIT, LINK, MONITOR };
+    enum { PIPE, EXITING, CREDIT, LINK, MONITOR, BULK };
     while (!self->terminated) {
-        zmq_pollitem_t items [5] = {
+        size_t bulk_items = 0;
+        zmq_pollitem_t items [BULK + SSTREAM_CLIENT_BULK_ITEMS] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
             { NULL, exiting, ZMQ_POLLIN, 0 },
             { NULL, sstream_inbox_fd (self->inbox), ZMQ_POLLIN, 0 },
@@ -306,10 +324,11 @@ s_consumer_actor (zsock_t *pipe, void *args)
             items [LINK] = (zmq_pollitem_t) { sstream_link_handle (link), 0, ZMQ_POLLIN, 0 };
             items [MONITOR] = (zmq_pollitem_t) {
                 zsock_resolve (sstream_link_monitor (link)), 0, ZMQ_POLLIN, 0 };
+            bulk_items = sstream_client_poll_items (self->client, items + BULK);
             if (self->stage != STAGE_DONE)
                 timeout = sstream_client_next_tick (self->client);
         }
-        if (zmq_poll (items, 5, timeout) == -1) {
+        if (zmq_poll (items, (int) (BULK + bulk_items), timeout) == -1) {
             if (zmq_errno () == EINTR)
                 continue;       //  A signal for the application: not ours
             s_self_fail (self, sstream_error_set (SSTREAM_EINTERNAL, "consumer: poll failed: %s",
@@ -330,7 +349,13 @@ s_consumer_actor (zsock_t *pipe, void *args)
             if (rc && self->stage != STAGE_DONE)
                 s_self_fail (self, rc);
         }
-        if ((items [LINK].revents & ZMQ_POLLIN) && !self->failed)
+        if (bulk_items && !self->failed) {
+            rc = sstream_client_handle_poll (self->client, items + BULK, bulk_items);
+            if (rc && self->stage != STAGE_DONE)
+                s_self_fail (self, rc);
+        }
+        //  Payloads that came on the bulk path make their messages whole
+        if (((items [LINK].revents & ZMQ_POLLIN) || bulk_items) && !self->failed)
             s_self_handle_link (self);
         if (self->client && !self->failed && self->stage != STAGE_DONE) {
             rc = sstream_client_on_tick (self->client);

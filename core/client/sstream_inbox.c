@@ -16,10 +16,10 @@
 struct _sstream_received_t {
     atomic_uint refs;           //  Its messages, and the inbox while it hands
                                 //  records out
-    zmq_msg_t frame0;           //  Header, index and metadata
-    zmq_msg_t frame1;           //  Payloads
-    uint32_t count;
-    uint64_t first_seq;
+    zmq_msg_t frame0;           //  Header (and a plain batch's index)
+    zmq_msg_t frame1;           //  Payloads (a sealed batch's everything)
+    sstream_wire_batch_t header;
+    sstream_batch_view_t view;  //  Where its records lie, once checked
     uint64_t cost;
     sstream_received_t *next;   //  In the inbox's queue
 };
@@ -106,21 +106,46 @@ sstream_inbox_destroy (sstream_inbox_t **self_p)
 //  --------------------------------------------------------------------------
 //  The actor's side
 
-int
-sstream_inbox_put (sstream_inbox_t *self, const sstream_wire_batch_t *header,
-                   zmq_msg_t *frame0, zmq_msg_t *frame1, uint64_t cost)
+sstream_received_t *
+sstream_received_new (const sstream_wire_batch_t *header, zmq_msg_t *frame0, zmq_msg_t *frame1,
+                      uint64_t cost)
 {
     sstream_received_t *batch = (sstream_received_t *) zmalloc (sizeof (sstream_received_t));
     if (!batch)
-        return sstream_error_set (SSTREAM_ENOMEM, "out of memory receiving a batch");
+        return NULL;
     atomic_init (&batch->refs, 1);
     zmq_msg_init (&batch->frame0);
     zmq_msg_init (&batch->frame1);
     zmq_msg_move (&batch->frame0, frame0);
     zmq_msg_move (&batch->frame1, frame1);
-    batch->count = header->count;
-    batch->first_seq = header->seq;
+    batch->header = *header;
     batch->cost = cost;
+    return batch;
+}
+
+byte *
+sstream_received_payload (sstream_received_t *batch, size_t *size)
+{
+    *size = zmq_msg_size (&batch->frame1);
+    return (byte *) zmq_msg_data (&batch->frame1);
+}
+
+int
+sstream_received_check (sstream_received_t *batch, size_t size)
+{
+    return sstream_batch_view (&batch->header, (const byte *) zmq_msg_data (&batch->frame0),
+                               (const byte *) zmq_msg_data (&batch->frame1), size, &batch->view);
+}
+
+uint64_t
+sstream_received_bytes (sstream_received_t *batch)
+{
+    return batch->view.bytes;
+}
+
+void
+sstream_inbox_put (sstream_inbox_t *self, sstream_received_t *batch)
+{
     pthread_mutex_lock (&self->lock);
     if (self->tail)
         self->tail->next = batch;
@@ -130,7 +155,6 @@ sstream_inbox_put (sstream_inbox_t *self, const sstream_wire_batch_t *header,
     if (self->caller_waits)
         sstream_wakeup_send (self->caller_fd);
     pthread_mutex_unlock (&self->lock);
-    return SSTREAM_OK;
 }
 
 void
@@ -236,14 +260,11 @@ sstream_inbox_take (sstream_inbox_t *self, sstream_message_t **message_p, int ti
             return sstream_error_set (SSTREAM_EINTR, "interrupted while receiving");
     }
     sstream_received_t *batch = self->current;
-    uint64_t offset;
     size_t size, meta_size;
-    const byte *meta;
-    uint64_t seq = batch->first_seq + self->cursor.next;
+    const byte *data, *meta;
+    uint64_t seq = batch->header.seq + self->cursor.next;
     sstream_batch_cursor_t before = self->cursor;
-    sstream_batch_next ((const byte *) zmq_msg_data (&batch->frame0), batch->count,
-                        &self->cursor, &offset, &size, &meta, &meta_size);
-    const byte *data = (const byte *) zmq_msg_data (&batch->frame1) + offset;
+    sstream_batch_next (&batch->view, &self->cursor, &data, &size, &meta, &meta_size);
     sstream_message_t *message = sstream_message_new (batch, data, size, seq, meta, meta_size);
     if (!message) {
         self->cursor = before;          //  Taken again next time
@@ -251,7 +272,7 @@ sstream_inbox_take (sstream_inbox_t *self, sstream_message_t **message_p, int ti
     }
     self->records++;
     self->bytes += size;
-    if (self->cursor.next == batch->count)
+    if (self->cursor.next == batch->header.count)
         s_finish_current (self);
     *message_p = message;
     return SSTREAM_OK;

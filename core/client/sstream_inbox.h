@@ -17,6 +17,7 @@
 #define SSTREAM_INBOX_H_INCLUDED
 
 typedef struct _sstream_inbox_t sstream_inbox_t;
+typedef struct _sstream_received_t sstream_received_t;
 
 //  window: the consumer's, for when to ask the actor for credit.
 sstream_inbox_t *
@@ -28,11 +29,23 @@ void
 //  The actor's side
 //  ----------------
 
-//  A checked batch: its two frames move in (they are left empty), with the
-//  records from first_seq on. cost is what it took of the window.
+//  A received batch: its frames move in (they are left empty), with the
+//  header read from them and what the batch takes of the window. Open a
+//  sealed one in place (sstream_received_payload), then check it, with the
+//  size of its plaintext: then it can go to the inbox (which takes it), or
+//  be released.
+sstream_received_t *
+    sstream_received_new (const sstream_wire_batch_t *header, zmq_msg_t *frame0,
+                          zmq_msg_t *frame1, uint64_t cost);
+byte *
+    sstream_received_payload (sstream_received_t *batch, size_t *size);
 int
-    sstream_inbox_put (sstream_inbox_t *self, const sstream_wire_batch_t *header,
-                       zmq_msg_t *frame0, zmq_msg_t *frame1, uint64_t cost);
+    sstream_received_check (sstream_received_t *batch, size_t size);
+//  Payload bytes of its records, once checked.
+uint64_t
+    sstream_received_bytes (sstream_received_t *batch);
+void
+    sstream_inbox_put (sstream_inbox_t *self, sstream_received_t *batch);
 
 //  Every batch is in: the caller gets SSTREAM_EEND after the last record.
 void
@@ -71,7 +84,6 @@ uint64_t
 //  ------------------
 
 //  A message viewing record index of a received batch (sstream_message.c).
-typedef struct _sstream_received_t sstream_received_t;
 
 sstream_message_t *
     sstream_message_new (sstream_received_t *batch, const byte *data, size_t size,

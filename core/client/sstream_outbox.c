@@ -265,6 +265,12 @@ sstream_outbox_end (sstream_outbox_t *self)
 //  --------------------------------------------------------------------------
 //  The actor's side
 
+uint64_t
+sstream_outbox_capacity (sstream_outbox_t *self)
+{
+    return self->capacity;
+}
+
 int
 sstream_outbox_fd (sstream_outbox_t *self)
 {

@@ -68,6 +68,11 @@ int
 //  The actor's side
 //  ----------------
 
+//  Bytes a batch holds at most (of records, and as much of index), once
+//  started.
+uint64_t
+    sstream_outbox_capacity (sstream_outbox_t *self);
+
 //  Readable when there is something new: a closed batch, the end, or an
 //  open batch whose linger the actor must time. Read it with
 //  sstream_outbox_woken before looking.

@@ -45,6 +45,8 @@ typedef struct {
     sstream_producer_t *producer;
     sstream_outbox_t *outbox;
     sstream_client_t *client;
+    sstream_sealer_t *sealer;   //  Sealed streams: the key, and sealing
+    bool key_due;               //  Its key message goes before the next batch
     uint64_t credit;            //  Bytes we may still send
     uint64_t window;
     uint64_t sent_records;      //  To the gateway
@@ -92,9 +94,68 @@ s_self_destroy (self_t **self_p)
     if (*self_p) {
         self_t *self = *self_p;
         sstream_client_destroy (&self->client);
+        sstream_sealer_destroy (&self->sealer);
         free (self);
         *self_p = NULL;
     }
+}
+
+//  One batch, sealed end to end or for the hops alone; its key message
+//  first when one is due. Destroys the batch.
+static int
+s_self_send_batch (self_t *self, sstream_batch_t *batch, uint64_t cost)
+{
+    int rc = SSTREAM_OK;
+    if (self->key_due) {
+        zframe_t *header, *payload;
+        rc = sstream_sealer_key_message (self->sealer, &header, &payload);
+        if (!rc)
+            rc = sstream_client_send (self->client, &header, &payload);
+        if (!rc)
+            self->key_due = false;
+    }
+    zmq_msg_t frame0, frame1;
+    if (!rc)
+        rc = self->sealer? sstream_sealer_seal (self->sealer, batch, &frame0, &frame1)
+                         : sstream_batch_seal (batch, &frame0, &frame1);
+    if (!rc)
+        rc = sstream_client_send_batch (self->client, &frame0, &frame1);
+    if (!rc) {
+        self->credit -= cost;
+        self->sent_records += sstream_batch_count (batch);
+        self->sent_bytes += sstream_batch_bytes (batch);
+        if (self->sealer && sstream_sealer_rotate (self->sealer))
+            self->key_due = true;
+    }
+    sstream_batch_destroy (&batch);
+    return rc;
+}
+
+//  After all data, and needing no credit; sealed over its totals
+static int
+s_self_send_end (self_t *self)
+{
+    sstream_wire_t header = {
+        .type = SSTREAM_WIRE_END,
+        .seq = self->sent_records,
+        .bytes = self->sent_bytes
+    };
+    snprintf (header.stream, sizeof (header.stream), "%s", self->producer->options.stream);
+    int rc = self->sealer? sstream_sealer_end (self->sealer, header.seq, header.bytes, header.seal)
+                         : SSTREAM_OK;
+    zframe_t *frame = rc? NULL: sstream_wire_encode (&header);
+    if (!rc && self->key_due) {
+        //  A stream of no records still says who may read it
+        zframe_t *key, *payload;
+        rc = sstream_sealer_key_message (self->sealer, &key, &payload);
+        if (!rc)
+            rc = sstream_client_send (self->client, &key, &payload);
+        self->key_due = false;
+    }
+    if (!rc)
+        rc = frame? sstream_client_send (self->client, &frame, NULL): SSTREAM_ENOMEM;
+    zframe_destroy (&frame);
+    return rc;
 }
 
 //  Send what the outbox holds, as far as credit goes; then the end.
@@ -102,42 +163,24 @@ s_self_destroy (self_t **self_p)
 static void
 s_self_flush (self_t *self)
 {
+    uint64_t overhead = self->sealer? sstream_sealer_overhead (): 0;
     while (!self->done && !self->end_sent) {
         bool end;
-        sstream_batch_t *batch = sstream_outbox_take (self->outbox, self->credit, &end);
-        if (batch) {
-            uint64_t cost = sstream_batch_cost (batch);
-            zmq_msg_t frame0, frame1;
-            int rc = sstream_batch_seal (batch, &frame0, &frame1);
-            if (rc == SSTREAM_OK)
-                rc = sstream_client_send_batch (self->client, &frame0, &frame1);
-            if (rc == SSTREAM_OK) {
-                self->credit -= cost;
-                self->sent_records += sstream_batch_count (batch);
-                self->sent_bytes += sstream_batch_bytes (batch);
-            }
-            sstream_batch_destroy (&batch);
-            if (rc)
-                s_self_fail (self, rc);
-        }
+        uint64_t credit = self->credit > overhead? self->credit - overhead: 0;
+        sstream_batch_t *batch = sstream_outbox_take (self->outbox, credit, &end);
+        int rc = SSTREAM_OK;
+        if (batch)
+            rc = s_self_send_batch (self, batch, sstream_batch_cost (batch) + overhead);
         else
         if (end) {
-            //  After all data, and needing no credit
-            sstream_wire_t header = {
-                .type = SSTREAM_WIRE_END,
-                .seq = self->sent_records,
-                .bytes = self->sent_bytes
-            };
-            snprintf (header.stream, sizeof (header.stream), "%s", self->producer->options.stream);
-            zframe_t *frame = sstream_wire_encode (&header);
-            int rc = frame? sstream_client_send (self->client, &frame, NULL): SSTREAM_ENOMEM;
-            if (rc)
-                s_self_fail (self, rc);
-            else
+            rc = s_self_send_end (self);
+            if (!rc)
                 self->end_sent = true;
         }
         else
             break;
+        if (rc)
+            s_self_fail (self, rc);
     }
 }
 
@@ -195,6 +238,13 @@ s_self_handle_link (self_t *self)
             self->window = self->credit = sstream_client_window (self->client);
             atomic_store (&self->producer->window, (long long) self->window);
             rc = sstream_outbox_start (self->outbox, self->window);
+            const sstream_client_options_t *options = &self->producer->options;
+            if (!rc && options->sealed) {
+                self->sealer = sstream_sealer_new (options->stream, options->readers, options->rekey,
+                                                   sstream_outbox_capacity (self->outbox));
+                rc = self->sealer? SSTREAM_OK: sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+                self->key_due = true;
+            }
             if (rc) {
                 s_self_fail (self, rc);
                 return;
@@ -265,13 +315,14 @@ s_producer_actor (zsock_t *pipe, void *args)
     if (rc)
         s_self_fail (self, rc);
 
-    enum { PIPE, EXITING, LINK, MONITOR, OUTBOX };
+    enum { PIPE, EXITING, LINK, MONITOR, OUTBOX, BULK };
     while (!self->terminated) {
-        zmq_pollitem_t items [5] = {
+        zmq_pollitem_t items [BULK + SSTREAM_CLIENT_BULK_ITEMS] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
             { NULL, exiting, ZMQ_POLLIN, 0 },
             { NULL, -1, 0, 0 }, { NULL, -1, 0, 0 }, { NULL, -1, 0, 0 }
         };
+        size_t bulk_items = 0;
         int64_t timeout = -1;
         //  Once done, the link is not read: what still comes on it (events of
         //  a gateway going away) must not keep the poll awake
@@ -281,6 +332,7 @@ s_producer_actor (zsock_t *pipe, void *args)
             items [LINK] = (zmq_pollitem_t) { sstream_link_handle (link), 0, ZMQ_POLLIN, 0 };
             items [MONITOR] = (zmq_pollitem_t) {
                 zsock_resolve (sstream_link_monitor (link)), 0, ZMQ_POLLIN, 0 };
+            bulk_items = sstream_client_poll_items (self->client, items + BULK);
             timeout = sstream_client_next_tick (self->client);
         }
         bool open = linked && self->reported_open;
@@ -290,7 +342,7 @@ s_producer_actor (zsock_t *pipe, void *args)
             if (linger >= 0 && (timeout < 0 || linger < timeout))
                 timeout = linger;
         }
-        if (zmq_poll (items, 5, timeout) == -1) {
+        if (zmq_poll (items, (int) (BULK + bulk_items), timeout) == -1) {
             if (zmq_errno () == EINTR)
                 continue;       //  A signal for the application: not ours
             s_self_fail (self, sstream_error_set (SSTREAM_EINTERNAL, "producer: poll failed: %s",
@@ -308,7 +360,12 @@ s_producer_actor (zsock_t *pipe, void *args)
             if (rc)
                 s_self_fail (self, rc);
         }
-        if ((items [LINK].revents & ZMQ_POLLIN) && !self->done)
+        if (bulk_items && !self->done) {
+            rc = sstream_client_handle_poll (self->client, items + BULK, bulk_items);
+            if (rc)
+                s_self_fail (self, rc);
+        }
+        if (((items [LINK].revents & ZMQ_POLLIN) || bulk_items) && !self->done)
             s_self_handle_link (self);
         if (items [OUTBOX].revents & ZMQ_POLLIN)
             sstream_outbox_woken (self->outbox);
@@ -405,7 +462,8 @@ s_producer_check (sstream_producer_t *self, const void *data, size_t size,
     if (!meta)
         meta_size = 0;
     uint64_t window = (uint64_t) atomic_load (&self->window);
-    uint64_t cost = sstream_wire_record_cost (size, meta_size);
+    uint64_t cost = sstream_wire_record_cost (size, meta_size)
+                  + (self->options.sealed? sstream_sealer_overhead (): 0);
     if (cost > window)
         return sstream_error_set (SSTREAM_ETOOBIG,
             "record of %zu bytes does not fit the gateway's window of %" PRIu64

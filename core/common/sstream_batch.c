@@ -346,40 +346,114 @@ sstream_batch_seal (sstream_batch_t *self, zmq_msg_t *frame0, zmq_msg_t *frame1)
 }
 
 
+int
+sstream_batch_seal_with (sstream_batch_t *self, sstream_seal_t *seal, sstream_pool_t *pool,
+                         zmq_msg_t *frame0, zmq_msg_t *frame1)
+{
+    size_t entries = self->entries_size, total = entries + self->metas_size + self->payload_size;
+    size_t size = total + SSTREAM_SEAL_TAG_SIZE;
+    //  Into a pool buffer when it fits one, else one of its own
+    bool pooled = size <= sstream_pool_buffer_size (pool);
+    byte *out = pooled? (byte *) sstream_pool_take (pool): (byte *) malloc (size);
+    if (!out)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory sealing a batch");
+    sstream_seal_part_t parts [3] = {
+        { self->entries + SSTREAM_WIRE_BATCH_HEADER, entries },
+        { self->metas, self->metas_size },
+        { self->payload, self->payload_size }
+    };
+    int rc = sstream_seal_batch (seal, self->first_seq, self->count, SSTREAM_WIRE_SEALED,
+                                 parts, 3, out);
+    if (rc == SSTREAM_OK && zmq_msg_init_size (frame0, SSTREAM_WIRE_BATCH_HEADER) != 0)
+        rc = sstream_error_set (SSTREAM_ENOMEM, "out of memory sealing a batch");
+    if (rc) {
+        if (pooled)
+            sstream_pool_give (out, pool);
+        else
+            free (out);
+        return rc;
+    }
+    sstream_wire_batch_t header = {
+        .type = SSTREAM_WIRE_DATA,
+        .flags = SSTREAM_WIRE_SEALED,
+        .seq = self->first_seq,
+        .count = self->count,
+        .length = size
+    };
+    sstream_wire_batch_write (&header, (byte *) zmq_msg_data (frame0));
+    if ((pooled? zmq_msg_init_data (frame1, out, size, sstream_pool_give, pool)
+               : zmq_msg_init_data (frame1, out, size, s_free_index, NULL)) != 0) {
+        zmq_msg_close (frame0);
+        if (pooled)
+            sstream_pool_give (out, pool);
+        else
+            free (out);
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory sealing a batch");
+    }
+    return SSTREAM_OK;
+}
+
+
 //  --------------------------------------------------------------------------
 //  Reading
 
 int
-sstream_batch_check (const sstream_wire_batch_t *header, const byte *frame0)
+sstream_batch_view (const sstream_wire_batch_t *header, const byte *frame0, const byte *frame1,
+                    size_t frame1_size, sstream_batch_view_t *view)
 {
-    const byte *entries = frame0 + SSTREAM_WIRE_BATCH_HEADER;
+    memset (view, 0, sizeof (*view));
+    uint64_t count = header->count;
+    uint64_t index;                     //  Entries and metadata
+    if (header->flags & SSTREAM_WIRE_SEALED) {
+        //  Opened in place: entries, metadata and payloads, all in frame 1
+        view->entries = frame1;
+        index = 0;                      //  Found by adding up the metadata
+    }
+    else {
+        view->entries = frame0 + SSTREAM_WIRE_BATCH_HEADER;
+        index = header->index;
+    }
+    if (8 * count > frame1_size && (header->flags & SSTREAM_WIRE_SEALED))
+        return sstream_error_set (SSTREAM_EPROTO, "malformed batch: its index runs past it");
     uint64_t payloads = 0, metas = 0;
     uint32_t record;
-    for (record = 0; record < header->count; record++) {
-        payloads += s_get32 (entries + 8 * record);
-        metas += s_get32 (entries + 8 * record + 4);
+    for (record = 0; record < count; record++) {
+        payloads += s_get32 (view->entries + 8 * record);
+        metas += s_get32 (view->entries + 8 * record + 4);
     }
-    if (payloads != header->length)
+    view->metas = view->entries + 8 * count;
+    view->count = header->count;
+    if (header->flags & SSTREAM_WIRE_SEALED) {
+        if (8 * count + metas + payloads != frame1_size)
+            return sstream_error_set (SSTREAM_EPROTO,
+                "malformed batch: its index and records add up to %" PRIu64 " bytes, not the %zu "
+                "it opened to", 8 * count + metas + payloads, frame1_size);
+        view->payloads = view->metas + metas;
+        view->bytes = payloads;
+        return SSTREAM_OK;
+    }
+    if (payloads != frame1_size)
         return sstream_error_set (SSTREAM_EPROTO,
-            "malformed batch: its records' payloads add up to %" PRIu64 " bytes, not the %"
-            PRIu64 " it carries", payloads, header->length);
-    if (metas != header->index - 8 * (uint64_t) header->count)
+            "malformed batch: its records' payloads add up to %" PRIu64 " bytes, not the %zu"
+            " it carries", payloads, frame1_size);
+    if (metas != index - 8 * count)
         return sstream_error_set (SSTREAM_EPROTO,
             "malformed batch: its records' metadata add up to %" PRIu64 " bytes, not the %"
-            PRIu64 " its index holds", metas, header->index - 8 * (uint64_t) header->count);
+            PRIu64 " its index holds", metas, index - 8 * count);
+    view->payloads = frame1;
+    view->bytes = payloads;
     return SSTREAM_OK;
 }
 
 void
-sstream_batch_next (const byte *frame0, uint32_t count, sstream_batch_cursor_t *cursor,
-                    uint64_t *offset, size_t *size, const byte **meta, size_t *meta_size)
+sstream_batch_next (const sstream_batch_view_t *view, sstream_batch_cursor_t *cursor,
+                    const byte **data, size_t *size, const byte **meta, size_t *meta_size)
 {
-    const byte *entry = frame0 + SSTREAM_WIRE_BATCH_HEADER + 8 * (size_t) cursor->next;
-    *offset = cursor->payload_at;
+    const byte *entry = view->entries + 8 * (size_t) cursor->next;
     *size = s_get32 (entry);
     *meta_size = s_get32 (entry + 4);
-    *meta = *meta_size? frame0 + SSTREAM_WIRE_BATCH_HEADER + 8 * (size_t) count + cursor->meta_at
-                      : NULL;
+    *data = view->payloads + cursor->payload_at;
+    *meta = *meta_size? view->metas + cursor->meta_at: NULL;
     cursor->payload_at += *size;
     cursor->meta_at += *meta_size;
     cursor->next++;

@@ -96,28 +96,47 @@ uint64_t
 int
     sstream_batch_seal (sstream_batch_t *self, zmq_msg_t *frame0, zmq_msg_t *frame1);
 
+//  Seal the batch end to end instead: frame 0 is the header alone (flag
+//  SSTREAM_WIRE_SEALED), frame 1 the entries, metadata and payloads sealed
+//  with seal, in a buffer from pool (or one of its own, when larger). The
+//  batch keeps its own buffers; destroy it after.
+int
+    sstream_batch_seal_with (sstream_batch_t *self, sstream_seal_t *seal, sstream_pool_t *pool,
+                             zmq_msg_t *frame0, zmq_msg_t *frame1);
+
 
 //  --------------------------------------------------------------------------
 //  Reading a batch (a consumer)
 
-//  Check a received batch's index against its header and frames: every
-//  length in range, payload lengths adding up to frame 1, metadata lengths
-//  to the rest of the index. header is what sstream_wire_batch_read found.
-int
-    sstream_batch_check (const sstream_wire_batch_t *header, const byte *frame0);
+//  A received batch, as records: where its entries (8 bytes a record: the
+//  payload's length, the metadata's), its metadata and its payloads lie
+typedef struct {
+    const byte *entries;
+    const byte *metas;
+    const byte *payloads;
+    uint32_t count;
+    uint64_t bytes;             //  Of payloads
+} sstream_batch_view_t;
 
-//  Where record number index (from 0) of a checked batch lies: *offset
-//  into frame 1 and *size; *meta into frame 0 (NULL if none) and
-//  *meta_size. Walk records in order with a cursor: cursor holds the
-//  running offsets and must start zeroed.
+//  Check a received batch's index against its header and frames, and
+//  find its parts: a plain batch's index is in frame 0, its payloads in
+//  frame 1; a sealed one, once opened, has them all in frame 1 (of
+//  frame1_size bytes of plaintext). Lengths must add up exactly.
+int
+    sstream_batch_view (const sstream_wire_batch_t *header, const byte *frame0,
+                        const byte *frame1, size_t frame1_size, sstream_batch_view_t *view);
+
+//  Walk a checked batch's records in order: each call gives the next
+//  record's payload and size, and its metadata (NULL if none) and size.
+//  cursor must start zeroed.
 typedef struct {
     uint32_t next;              //  Record the next call describes
-    uint64_t payload_at;        //  Its payload's offset in frame 1
-    uint64_t meta_at;           //  Its metadata's offset in frame 0
+    uint64_t payload_at;        //  Its payload's offset among the payloads
+    uint64_t meta_at;           //  Its metadata's offset among the metadata
 } sstream_batch_cursor_t;
 
 void
-    sstream_batch_next (const byte *frame0, uint32_t count, sstream_batch_cursor_t *cursor,
-                        uint64_t *offset, size_t *size, const byte **meta, size_t *meta_size);
+    sstream_batch_next (const sstream_batch_view_t *view, sstream_batch_cursor_t *cursor,
+                        const byte **data, size_t *size, const byte **meta, size_t *meta_size);
 
 #endif

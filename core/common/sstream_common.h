@@ -134,12 +134,13 @@ int
 
 #include "sstream_settings.h"
 #include "sstream_wire.h"
-#include "sstream_batch.h"
 #include "sstream_seal.h"
+#include "sstream_batch.h"
 #include "sstream_keys.h"
 #include "sstream_keyring.h"
 #include "sstream_plugins.h"
 #include "sstream_auth.h"
 #include "sstream_link.h"
+#include "sstream_bulkpath.h"
 
 #endif

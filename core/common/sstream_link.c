@@ -21,6 +21,8 @@ struct _sstream_link_t {
     char *endpoint;             //  As bound/connected
     bool secure;
     sstream_auth_t *auth;       //  A bound secure link: what it admits
+    bool routed;                //  A ROUTER: messages carry routing ids
+    sstream_bulkpath_t *bulkpath;   //  Sealed payloads beside it, or NULL
 };
 
 static int
@@ -183,6 +185,16 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
         }
         self->endpoint = strdup (config->endpoint);
     }
+    self->routed = config->type == ZMQ_ROUTER;
+    if (config->bulk && (self->transport->flags & SSTREAM_TRANSPORT_BULK)) {
+        rc = sstream_bulkpath_new (&self->bulkpath, self->name, self->transport,
+                                   config->endpoint, transport_link.options, config->bind,
+                                   self->endpoint, (uint64_t) max_frame, config->bulk_timeout);
+        if (rc) {
+            sstream_link_destroy (&self);
+            return rc;
+        }
+    }
     if (!self->secure)
         sstream_log_warning ("%s: security = none on %s: traffic is neither authenticated nor encrypted",
                              self->name, self->endpoint);
@@ -200,6 +212,7 @@ sstream_link_destroy (sstream_link_t **self_p)
             zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
         zsock_destroy (&self->monitor);
         zsock_destroy (&self->sock);
+        sstream_bulkpath_destroy (&self->bulkpath);
         //  Only now, with the socket gone, may the handler stop trusting
         sstream_auth_destroy (&self->auth);
         zstr_free (&self->endpoint);
@@ -327,16 +340,33 @@ sstream_link_send (sstream_link_t *self, const byte *routing_id, size_t routing_
     return rc? s_send_failed (self): SSTREAM_OK;
 }
 
+//  A sealed batch the bulk path can take: flag it, and say so
+static bool
+s_takes_bulk (sstream_link_t *self, const byte *routing_id, size_t routing_id_size,
+              zmq_msg_t *frame0)
+{
+    byte *header = (byte *) zmq_msg_data (frame0);
+    if (!self->bulkpath || zmq_msg_size (frame0) != SSTREAM_WIRE_BATCH_HEADER
+    ||  !(sstream_wire_batch_flags (header) & SSTREAM_WIRE_SEALED)
+    ||  !sstream_bulkpath_ready (self->bulkpath, routing_id, routing_id_size))
+        return false;
+    sstream_wire_batch_set_flags (header, sstream_wire_batch_flags (header) | SSTREAM_WIRE_BULK);
+    return true;
+}
+
 int
 sstream_link_send_data (sstream_link_t *self, const byte *routing_id, size_t routing_id_size,
                         zmq_msg_t *frame0, zmq_msg_t *frame1)
 {
     void *handle = zsock_resolve (self->sock);
+    bool bulk = s_takes_bulk (self, routing_id, routing_id_size, frame0);
     int rc = 0;
     if (routing_id)
         rc = zmq_send (handle, routing_id, routing_id_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0? -1: 0;
     if (rc == 0)
-        rc = zmq_msg_send (frame0, handle, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0? -1: 0;
+        rc = zmq_msg_send (frame0, handle, bulk? ZMQ_DONTWAIT: ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0? -1: 0;
+    if (rc == 0 && bulk)
+        return sstream_bulkpath_send (self->bulkpath, routing_id, routing_id_size, frame1);
     if (rc == 0)
         rc = zmq_msg_send (frame1, handle, ZMQ_DONTWAIT) < 0? -1: 0;
     if (rc) {
@@ -347,4 +377,85 @@ sstream_link_send_data (sstream_link_t *self, const byte *routing_id, size_t rou
         return s_send_failed (self);
     }
     return SSTREAM_OK;
+}
+
+//  One message from the socket, if one is waiting
+static bool
+s_read (sstream_link_t *self, sstream_link_msg_t *message)
+{
+    void *handle = zsock_resolve (self->sock);
+    message->routed = self->routed;
+    message->routing_id_size = 0;
+    message->bad_routing_id = false;
+    message->frames = 0;
+    zmq_msg_init (&message->frame0);
+    zmq_msg_init (&message->frame1);
+    if (self->routed) {
+        zmq_msg_t id;
+        zmq_msg_init (&id);
+        if (zmq_msg_recv (&id, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&id);
+            return false;
+        }
+        size_t size = zmq_msg_size (&id);
+        if (size == 0 || size > SSTREAM_ROUTING_ID_MAX)
+            message->bad_routing_id = true;
+        else {
+            memcpy (message->routing_id, zmq_msg_data (&id), size);
+            message->routing_id_size = size;
+        }
+        bool more = zmq_msg_more (&id);
+        zmq_msg_close (&id);
+        if (!more)
+            return true;
+        zmq_msg_recv (&message->frame0, handle, 0);
+    }
+    else
+    if (zmq_msg_recv (&message->frame0, handle, ZMQ_DONTWAIT) < 0)
+        return false;
+    message->frames = 1;
+    if (zmq_msg_more (&message->frame0)) {
+        zmq_msg_recv (&message->frame1, handle, 0);
+        message->frames++;
+        if (zmq_msg_more (&message->frame1)) {
+            zmq_msg_t extra;
+            zmq_msg_init (&extra);
+            bool more = true;
+            while (more && zmq_msg_recv (&extra, handle, 0) >= 0) {
+                message->frames++;
+                more = zmq_msg_more (&extra);
+            }
+            zmq_msg_close (&extra);
+        }
+    }
+    return true;
+}
+
+bool
+sstream_link_recv (sstream_link_t *self, sstream_link_msg_t *message)
+{
+    assert (self && message);
+    //  What the bulk path made whole goes first: it came first
+    if (self->bulkpath && sstream_bulkpath_next (self->bulkpath, message))
+        return true;
+    while (s_read (self, message)) {
+        if (!self->bulkpath || sstream_bulkpath_admit (self->bulkpath, message))
+            return true;
+        sstream_link_msg_close (message);  //  Taken by the path: empty
+    }
+    return false;
+}
+
+void
+sstream_link_msg_close (sstream_link_msg_t *message)
+{
+    zmq_msg_close (&message->frame0);
+    zmq_msg_close (&message->frame1);
+}
+
+sstream_bulkpath_t *
+sstream_link_bulkpath (sstream_link_t *self)
+{
+    assert (self);
+    return self->bulkpath;
 }

@@ -18,6 +18,22 @@
 
 typedef struct _sstream_link_t sstream_link_t;
 
+//  The longest routing id a ROUTER link takes from a peer (libzmq's own
+//  are 5 bytes)
+#define SSTREAM_ROUTING_ID_MAX 64
+typedef struct _sstream_bulkpath_t sstream_bulkpath_t;
+
+//  One whole message read from a link.
+typedef struct {
+    byte routing_id [SSTREAM_ROUTING_ID_MAX];
+    size_t routing_id_size;     //  0 on a DEALER link
+    bool routed;                //  The link is a ROUTER
+    bool bad_routing_id;        //  Empty, or longer than we take
+    size_t frames;              //  After the routing id
+    zmq_msg_t frame0;
+    zmq_msg_t frame1;
+} sstream_link_msg_t;
+
 typedef struct {
     const char *name;           //  For messages: "local", "peer gateway-b"
     int type;                   //  ZMQ_ROUTER or ZMQ_DEALER
@@ -33,6 +49,10 @@ typedef struct {
     uint64_t max_frame;         //  Largest frame taken; a larger one drops
                                 //  the connection as its size is read
     uint64_t affinity;          //  I/O threads (bit mask), 0: any
+    bool bulk;                  //  Sealed payloads may take a bulk path
+                                //  beside the link, where the transport
+                                //  has one (sstream_bulkpath)
+    int64_t bulk_timeout;       //  msecs: see sstream_bulkpath_new
 } sstream_link_config_t;
 
 //  What the monitor saw
@@ -95,9 +115,26 @@ int
                        zframe_t **header, zframe_t **payload);
 
 //  Send a data message: [routing id] frame0 frame1, without copying
-//  either. The frames are spent whatever happens.
+//  either. The frames are spent whatever happens. A sealed batch to a
+//  peer the bulk path is ready for goes there (frame 0 is flagged).
 int
     sstream_link_send_data (sstream_link_t *self, const byte *routing_id,
                             size_t routing_id_size, zmq_msg_t *frame0, zmq_msg_t *frame1);
+
+//  Read the next whole message, if one is waiting: true, and *message to
+//  close with sstream_link_msg_close. Frames beyond two are drained and
+//  counted in message->frames. A payload that came on the bulk path is
+//  frame 1, as if it had come with its header.
+bool
+    sstream_link_recv (sstream_link_t *self, sstream_link_msg_t *message);
+
+void
+    sstream_link_msg_close (sstream_link_msg_t *message);
+
+//  The link's bulk path, or NULL when it has none. Its owner polls it
+//  (sstream_bulkpath_poll_items) and reads the link again when it holds
+//  whole messages (sstream_bulkpath_readable).
+sstream_bulkpath_t *
+    sstream_link_bulkpath (sstream_link_t *self);
 
 #endif

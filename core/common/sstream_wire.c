@@ -17,7 +17,7 @@ static const char *s_type_names [SSTREAM_WIRE_TYPES] = {
     NULL, "hello", "welcome", "open", "accepted", "data", "credit", "end",
     "end-ack", "error", "ping", "session-open", "session-list",
     "session-release", "sessions", "tunnel-open", "tunnel-opened",
-    "tunnel-data", "tunnel-credit", "tunnel-eof", "tunnel-reset"
+    "tunnel-data", "tunnel-credit", "tunnel-eof", "tunnel-reset", "key"
 };
 
 static const char *s_role_names [] = {
@@ -57,7 +57,8 @@ typedef struct {
 enum {
     K_STREAM, K_SID, K_SEQ, K_LEN, K_FLAGS, K_BYTES, K_WINDOW, K_ROLE, K_CODE,
     K_TEXT, K_NAME, K_SESSION, K_HEARTBEAT, K_ID, K_KIND, K_TARGET, K_LINKS,
-    K_RATE, K_HOLD, K_CONN, K_MODE, K_PEER, K_REQ, K_HOLDER, FIELD_COUNT
+    K_RATE, K_HOLD, K_CONN, K_MODE, K_PEER, K_REQ, K_HOLDER, K_EPOCH, K_GEN, K_CIPHER,
+    K_PAYLOAD, K_SEAL, K_BULK, K_TOKEN, FIELD_COUNT
 };
 
 static const s_field_t s_fields [FIELD_COUNT] = {
@@ -84,23 +85,33 @@ static const s_field_t s_fields [FIELD_COUNT] = {
     [K_MODE]      = { "mode", F_STRICT_STR, 0, 0 },     //  checked, not kept
     [K_PEER]      = FIELD ("peer", F_STRICT_STR, peer),
     [K_REQ]       = FIELD ("req", F_UINT, request),
-    [K_HOLDER]    = FIELD ("holder", F_STRICT_STR, holder)
+    [K_HOLDER]    = FIELD ("holder", F_STRICT_STR, holder),
+    [K_EPOCH]     = FIELD ("epoch", F_UINT, epoch),
+    [K_GEN]       = FIELD ("gen", F_UINT, generation),
+    [K_CIPHER]    = FIELD ("cipher", F_UINT, cipher),
+    [K_PAYLOAD]   = FIELD ("payload", F_STRICT_STR, payload),
+    [K_SEAL]      = FIELD ("seal", F_STRICT_STR, seal),
+    [K_BULK]      = FIELD ("bulk", F_STRICT_STR, bulk),
+    [K_TOKEN]     = FIELD ("token", F_STRICT_STR, token)
 };
 
 #define B(key) (1u << (key))
+_Static_assert (FIELD_COUNT <= 32, "field sets are 32-bit masks");
 
 //  What each type must carry, and what it may
 static const struct {
     unsigned required;
     unsigned optional;
 } s_types [SSTREAM_WIRE_TYPES] = {
-    [SSTREAM_WIRE_HELLO]    = { B (K_ROLE) | B (K_NAME) | B (K_SESSION), B (K_HEARTBEAT) },
-    [SSTREAM_WIRE_WELCOME]  = { B (K_NAME), B (K_HEARTBEAT) },
+    [SSTREAM_WIRE_HELLO]    = { B (K_ROLE) | B (K_NAME) | B (K_SESSION),
+                                B (K_HEARTBEAT) | B (K_FLAGS) },
+    [SSTREAM_WIRE_WELCOME]  = { B (K_NAME), B (K_HEARTBEAT) | B (K_BULK) | B (K_TOKEN) },
     [SSTREAM_WIRE_OPEN]     = { B (K_STREAM) | B (K_ROLE) | B (K_SID),
-                                B (K_WINDOW) | B (K_HEARTBEAT) | B (K_MODE) | B (K_FLAGS) },
+                                B (K_WINDOW) | B (K_HEARTBEAT) | B (K_MODE) | B (K_FLAGS)
+                                | B (K_EPOCH) | B (K_PAYLOAD) },
     [SSTREAM_WIRE_ACCEPTED] = { B (K_STREAM) | B (K_WINDOW) | B (K_SID),
-                                B (K_NAME) | B (K_HEARTBEAT) },
-    [SSTREAM_WIRE_END]      = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), 0 },
+                                B (K_NAME) | B (K_HEARTBEAT) | B (K_BULK) | B (K_TOKEN) },
+    [SSTREAM_WIRE_END]      = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), B (K_SEAL) },
     [SSTREAM_WIRE_END_ACK]  = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), 0 },
     [SSTREAM_WIRE_ERROR]    = { B (K_CODE) | B (K_TEXT), B (K_STREAM) | B (K_REQ) },
     [SSTREAM_WIRE_PING]     = { 0, B (K_REQ) | B (K_HOLDER) },
@@ -116,13 +127,15 @@ static const struct {
     [SSTREAM_WIRE_TUNNEL_CREDIT] = { B (K_STREAM) | B (K_CONN) | B (K_BYTES), 0 },
     [SSTREAM_WIRE_TUNNEL_EOF]   = { B (K_STREAM) | B (K_CONN), 0 },
     [SSTREAM_WIRE_TUNNEL_RESET] = { B (K_STREAM) | B (K_CONN), B (K_TEXT) },
+    [SSTREAM_WIRE_KEY]      = { B (K_STREAM) | B (K_EPOCH) | B (K_GEN) | B (K_CIPHER), 0 },
 };
 
 //  Types that carry a payload frame after the header
 bool
 sstream_wire_has_payload (int type)
 {
-    return type == SSTREAM_WIRE_TUNNEL_DATA || type == SSTREAM_WIRE_SESSIONS;
+    return type == SSTREAM_WIRE_TUNNEL_DATA || type == SSTREAM_WIRE_SESSIONS
+        || type == SSTREAM_WIRE_KEY;
 }
 
 //  The binary types, which the table does not describe

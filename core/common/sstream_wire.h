@@ -49,6 +49,8 @@ typedef enum {
     SSTREAM_WIRE_TUNNEL_CREDIT,
     SSTREAM_WIRE_TUNNEL_EOF,
     SSTREAM_WIRE_TUNNEL_RESET,
+    //  Sealed streams (PROTOCOL.md section 3.8)
+    SSTREAM_WIRE_KEY,
     SSTREAM_WIRE_TYPES
 } sstream_wire_type_t;
 
@@ -64,8 +66,12 @@ typedef enum {
 //  Flags of open and session-open: refuse (with SSTREAM_ELOST) unless the
 //  peer gateway is connected; a client with other gateways to try sets it.
 #define SSTREAM_WIRE_NEED_PEER   1
+//  Flags of open and hello: the sender can connect to a bulk path
+//  (accepted and welcome then say where, and with which token)
+#define SSTREAM_WIRE_BULK_OK     2
 
 #define SSTREAM_WIRE_ID_MAX      32
+#define SSTREAM_WIRE_SEAL_TAG    16             //  Bytes of a seal's tag
 #define SSTREAM_WIRE_LIST_MAX    (16 << 20)     //  A sessions payload
 #define SSTREAM_WIRE_ADDRESS_MAX 255
 
@@ -101,6 +107,15 @@ typedef struct {
     char peer [65];             //  session-open: the peer gateway it needs
     uint64_t request;           //  control requests, echoed in their replies
     char holder [33];           //  control requests: who holds held sessions
+    uint64_t epoch;             //  open, key: the producer's run of the stream
+    uint64_t generation;        //  key: the data key's generation
+    uint64_t cipher;            //  key: sstream_cipher_t
+    char payload [16];          //  open: "sealed" or "hop"
+    char seal [2 * SSTREAM_WIRE_SEAL_TAG + 1];   //  end: its seal, in hex
+    char bulk [SSTREAM_BULK_ADDRESS_MAX];       //  accepted, welcome: where the
+                                                //  bulk path listens
+    char token [2 * 32 + 1];    //  accepted, welcome: a single-use token for
+                                //  it, in hex
 } sstream_wire_t;
 
 //  Decode one msgpack header frame into self, whatever self held before.
@@ -156,6 +171,14 @@ typedef struct {
                                 //  credit: bytes granted
 } sstream_wire_batch_t;
 
+//  Data flags: the batch's records are sealed end to end (frame 0 is the
+//  header alone; frame 1 holds the index and payloads, sealed)
+#define SSTREAM_WIRE_SEALED 0x1
+//  The sealed payload follows on the link's bulk path, not as frame 1
+//  (PROTOCOL.md section 3.9). Only a link sets and clears it: above the
+//  link, a message with it is one whose payload never came.
+#define SSTREAM_WIRE_BULK   0x4
+
 //  Records in one batch, at most, and index bytes (entries and metadata)
 #define SSTREAM_WIRE_BATCH_RECORDS_MAX 65536
 #define SSTREAM_WIRE_INDEX_MAX (32 << 20)
@@ -203,6 +226,18 @@ int
 //  batch to the next link).
 void
     sstream_wire_batch_set_sid (byte *frame0, uint32_t sid);
+
+//  A header's flags, read or rewritten in place (frame 0 of a data or
+//  credit message, SSTREAM_WIRE_BATCH_HEADER bytes at least).
+uint16_t
+    sstream_wire_batch_flags (const byte *frame0);
+void
+    sstream_wire_batch_set_flags (byte *frame0, uint16_t flags);
+
+//  True when frame 0 is a whole sealed data message whose payload follows
+//  on the bulk path, with *length its size. Checks no more than that.
+bool
+    sstream_wire_batch_bulk (const byte *frame0, size_t size, uint64_t *length);
 
 //  A credit message for stream sid, of bytes.
 zframe_t *

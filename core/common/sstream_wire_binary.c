@@ -81,6 +81,32 @@ sstream_wire_batch_set_sid (byte *frame0, uint32_t sid)
     s_put32 (frame0 + 4, sid);
 }
 
+uint16_t
+sstream_wire_batch_flags (const byte *frame0)
+{
+    return s_get16 (frame0 + 2);
+}
+
+void
+sstream_wire_batch_set_flags (byte *frame0, uint16_t flags)
+{
+    s_put16 (frame0 + 2, flags);
+}
+
+bool
+sstream_wire_batch_bulk (const byte *frame0, size_t size, uint64_t *length)
+{
+    if (size != SSTREAM_WIRE_BATCH_HEADER || frame0 [0] != SSTREAM_WIRE_VERSION
+    ||  frame0 [1] != SSTREAM_WIRE_DATA)
+        return false;
+    uint16_t flags = s_get16 (frame0 + 2);
+    if ((flags & (SSTREAM_WIRE_BULK | SSTREAM_WIRE_SEALED))
+            != (SSTREAM_WIRE_BULK | SSTREAM_WIRE_SEALED))
+        return false;
+    *length = s_get64 (frame0 + 24);
+    return true;
+}
+
 int
 sstream_wire_batch_read (sstream_wire_batch_t *self, const byte *frame0, size_t size,
                          int64_t frame1_size)
@@ -98,10 +124,17 @@ sstream_wire_batch_read (sstream_wire_batch_t *self, const byte *frame0, size_t 
     self->length = s_get64 (frame0 + 24);
     int rc = SSTREAM_OK;
     if (self->type == SSTREAM_WIRE_DATA) {
+        if (self->flags & SSTREAM_WIRE_BULK)
+            //  The link takes these, and clears the flag when the payload
+            //  has come: this one's never did
+            rc = s_malformed ("a batch whose payload was to come on a bulk path %s",
+                              self->flags & SSTREAM_WIRE_SEALED? "this link does not have"
+                                                               : "without being sealed");
+        else
         if (frame1_size < 0)
             rc = s_malformed ("a data message of one frame");
         else
-        if (self->flags)
+        if (self->flags & ~SSTREAM_WIRE_SEALED)
             //  Flags say how to read the payload: one we do not know is
             //  an error, not something to ignore
             rc = sstream_error_set (SSTREAM_EPROTO,
@@ -111,6 +144,22 @@ sstream_wire_batch_read (sstream_wire_batch_t *self, const byte *frame0, size_t 
         if (self->count == 0 || self->count > SSTREAM_WIRE_BATCH_RECORDS_MAX)
             rc = s_malformed ("a batch of %" PRIu32 " records (1 to %d)", self->count,
                               SSTREAM_WIRE_BATCH_RECORDS_MAX);
+        else
+        if (self->flags & SSTREAM_WIRE_SEALED) {
+            //  Its index is inside the sealed payload: the header stands alone
+            if (self->index != 0 || size != SSTREAM_WIRE_BATCH_HEADER)
+                rc = s_malformed ("a sealed batch with %zu bytes in frame 0 and an index of %"
+                                  PRIu32 " (32 and 0)", size, self->index);
+            else
+            if (self->length != (uint64_t) frame1_size
+            ||  self->length < 8 * (uint64_t) self->count + SSTREAM_WIRE_SEAL_TAG)
+                rc = s_malformed ("a sealed batch of %" PRIu32 " records that says %" PRIu64
+                                  " bytes and carries %" PRId64, self->count, self->length,
+                                  frame1_size);
+            else
+            if (self->seq > UINT64_MAX - self->count - 1)
+                rc = s_malformed ("sequence numbers beyond 2^64");
+        }
         else
         if (self->index != size - SSTREAM_WIRE_BATCH_HEADER
         ||  self->index > SSTREAM_WIRE_INDEX_MAX
@@ -122,7 +171,7 @@ sstream_wire_batch_read (sstream_wire_batch_t *self, const byte *frame0, size_t 
             rc = s_malformed ("a batch that says %" PRIu64 " bytes of payload but carries %"
                               PRId64, self->length, frame1_size);
         else
-        if (self->seq > UINT64_MAX - self->count)
+        if (self->seq > UINT64_MAX - self->count - 1)
             rc = s_malformed ("sequence numbers beyond 2^64");
     }
     else

@@ -25,6 +25,7 @@ static const sstream_setting_t s_gateway_schema [] = {
     { "local/security", SSTREAM_SETTING_CHOICE, "curve|none" },
     { "local/trusted-keys", SSTREAM_SETTING_PATH, NULL },
     { "local/transport", SSTREAM_SETTING_TEXT, NULL },
+    { "local/bulk-path", SSTREAM_SETTING_CHOICE, "on|off" },
     { "local/*", SSTREAM_SETTING_PASS, NULL },
     { "peer/name", SSTREAM_SETTING_TEXT, NULL },
     { "peer/endpoint", SSTREAM_SETTING_TEXT, NULL },
@@ -32,6 +33,7 @@ static const sstream_setting_t s_gateway_schema [] = {
     { "peer/public-key", SSTREAM_SETTING_PATH, NULL },
     { "peer/security", SSTREAM_SETTING_CHOICE, "curve|none" },
     { "peer/transport", SSTREAM_SETTING_TEXT, NULL },
+    { "peer/bulk-path", SSTREAM_SETTING_CHOICE, "on|off" },
     { "peer/*", SSTREAM_SETTING_PASS, NULL },
     { "control/endpoint", SSTREAM_SETTING_TEXT, NULL },
     { "control/security", SSTREAM_SETTING_CHOICE, "curve|none" },
@@ -150,6 +152,16 @@ s_transport_options (sstream_config_t *config, const char *link, const char *end
     return *options_p? SSTREAM_OK: sstream_error_set (SSTREAM_ENOMEM, "out of memory");
 }
 
+//  Sealed payloads take a bulk path beside the link (where its transport
+//  has one) unless the link's bulk-path is off. The control link has none.
+static bool
+s_bulk_path (sstream_config_t *config, const char *section)
+{
+    char path [64];
+    snprintf (path, sizeof (path), "%s/bulk-path", section);
+    return !streq (section, "control") && streq (sstream_config_get (config, path, "on"), "on");
+}
+
 static int
 s_self_start_bound (self_t *self, sstream_config_t *config, const char *section,
                     const char *whose_keys, uint64_t max_frame, uint64_t affinity,
@@ -191,7 +203,9 @@ s_self_start_bound (self_t *self, sstream_config_t *config, const char *section,
             .trusted = trusted,
             .handshake_timeout = SSTREAM_CONNECT_TIMEOUT_DEFAULT,
             .max_frame = max_frame,
-            .affinity = self->io_threads > 1? affinity: 0
+            .affinity = self->io_threads > 1? affinity: 0,
+            .bulk = s_bulk_path (config, section),
+            .bulk_timeout = self->peer_timeout
         };
         rc = sstream_link_new (link_p, &link);
     }
@@ -251,7 +265,9 @@ s_self_start_peer (self_t *self, sstream_config_t *config)
             .trusted = key_path,
             .handshake_timeout = SSTREAM_CONNECT_TIMEOUT_DEFAULT,
             .max_frame = s_max_frame (self),
-            .affinity = self->io_threads > 1? AFFINITY_WAN: 0
+            .affinity = self->io_threads > 1? AFFINITY_WAN: 0,
+            .bulk = s_bulk_path (config, "peer"),
+            .bulk_timeout = self->peer_timeout
         };
         rc = sstream_link_new (&self->wan, &link);
     }
@@ -588,7 +604,8 @@ s_gateway_actor (zsock_t *pipe, void *args)
     size_t capacity = FIXED + 64;
     zmq_pollitem_t *items = (zmq_pollitem_t *) malloc (capacity * sizeof (zmq_pollitem_t));
     while (items && !self->terminated) {
-        size_t wanted = FIXED + sstream_tunnels_poll_count (self->tunnels);
+        size_t wanted = FIXED + sstream_tunnels_poll_count (self->tunnels)
+                      + sstream_router_poll_count (self->router);
         if (wanted > capacity) {
             zmq_pollitem_t *larger = (zmq_pollitem_t *) realloc (items, wanted * 2 * sizeof (zmq_pollitem_t));
             if (!larger)
@@ -613,12 +630,17 @@ s_gateway_actor (zsock_t *pipe, void *args)
             zsock_resolve (sstream_link_monitor (self->control)), 0, ZMQ_POLLIN, 0 }: nothing;
         size_t tunnel_items = sstream_tunnels_poll_items (self->tunnels, items + FIXED,
                                                           capacity - FIXED);
+        size_t bulk_items = sstream_router_poll_items (self->router, items + FIXED + tunnel_items,
+                                                       capacity - FIXED - tunnel_items);
         int64_t now = zclock_mono ();
         int64_t wake = sstream_router_next_wake (self->router);
         int64_t tunnel_wake = sstream_tunnels_next_wake (self->tunnels);
         if (tunnel_wake && tunnel_wake < wake)
             wake = tunnel_wake;
-        if (zmq_poll (items, (int) (FIXED + tunnel_items), wake > now? wake - now: 0) == -1) {
+        if (sstream_router_readable (self->router))
+            wake = now;
+        if (zmq_poll (items, (int) (FIXED + tunnel_items + bulk_items),
+                      wake > now? wake - now: 0) == -1) {
             if (zmq_errno () == EINTR)
                 continue;       //  A signal for the application: not ours
             sstream_log_error ("%s: poll failed: %s", self->name, zmq_strerror (zmq_errno ()));
@@ -641,6 +663,9 @@ s_gateway_actor (zsock_t *pipe, void *args)
             sstream_router_handle_monitor (self->router, self->wan);
         if (items [CONTROL_MONITOR].revents & ZMQ_POLLIN)
             sstream_link_event (self->control, NULL, NULL);
+        //  Bulk connections before the links: a payload that came makes
+        //  its header's message whole, which goes before what follows it
+        sstream_router_handle_poll (self->router, items + FIXED + tunnel_items, bulk_items);
         if (items [LOCAL].revents & ZMQ_POLLIN)
             sstream_router_handle_local (self->router);
         if (items [WAN].revents & ZMQ_POLLIN)

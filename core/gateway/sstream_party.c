@@ -45,9 +45,31 @@ void
 sstream_party_destroy (sstream_party_t **self_p)
 {
     if (self_p && *self_p) {
-        free (*self_p);
+        sstream_party_t *self = *self_p;
+        sstream_party_forget_bulk (self);
+        free (self);
         *self_p = NULL;
     }
+}
+
+void
+sstream_party_offer_bulk (sstream_party_t *self, sstream_wire_t *reply)
+{
+    sstream_bulkpath_t *path = sstream_link_bulkpath (self->link);
+    const char *address = path? sstream_bulkpath_address (path): NULL;
+    //  Once per party: one that has a connection, or a token out, is
+    //  refused another
+    if (address && sstream_bulkpath_offer (path, self->routing_id, self->routing_id_size,
+                                           reply->token) == SSTREAM_OK)
+        snprintf (reply->bulk, sizeof (reply->bulk), "%s", address);
+}
+
+void
+sstream_party_forget_bulk (sstream_party_t *self)
+{
+    sstream_bulkpath_t *path = sstream_link_bulkpath (self->link);
+    if (path)
+        sstream_bulkpath_forget (path, self->routing_id, self->routing_id_size);
 }
 
 sstream_party_kind_t

@@ -13,9 +13,6 @@
 #ifndef SSTREAM_PARTY_H_INCLUDED
 #define SSTREAM_PARTY_H_INCLUDED
 
-//  Longest routing id taken from a client (libzmq's own are 5 bytes)
-#define SSTREAM_ROUTING_ID_MAX 64
-
 typedef enum {
     SSTREAM_PARTY_CLIENT,       //  A producer or consumer on the local link
     SSTREAM_PARTY_GATEWAY       //  The other facility's gateway
@@ -33,6 +30,15 @@ sstream_party_t *
 
 void
     sstream_party_destroy (sstream_party_t **self_p);
+
+//  Offer it the link's bulk path, where the link has one and the party
+//  has not been offered it yet: reply (an accepted or welcome) gets where
+//  to connect and the token to show. The path forgets it with the party,
+//  or when told to (the party's session starts over).
+void
+    sstream_party_offer_bulk (sstream_party_t *self, sstream_wire_t *reply);
+void
+    sstream_party_forget_bulk (sstream_party_t *self);
 
 sstream_party_kind_t
     sstream_party_kind (sstream_party_t *self);

@@ -102,7 +102,8 @@ s_send_hello (sstream_peering_t *self)
         .type = SSTREAM_WIRE_HELLO,
         .role = SSTREAM_ROLE_GATEWAY,
         .session = self->session,
-        .heartbeat = (uint64_t) self->heartbeat
+        .heartbeat = (uint64_t) self->heartbeat,
+        .flags = sstream_link_bulkpath (self->wan)? SSTREAM_WIRE_BULK_OK: 0
     };
     snprintf (hello.text, sizeof (hello.text), "%s", self->gateway);
     zframe_t *frame = sstream_wire_encode (&hello);
@@ -161,6 +162,8 @@ sstream_peering_hello (sstream_peering_t *self, const byte *routing_id, size_t s
     sstream_party_expect_heartbeat (self->peer, (int64_t) hello->heartbeat);
     sstream_wire_t welcome = { .type = SSTREAM_WIRE_WELCOME, .heartbeat = (uint64_t) self->heartbeat };
     snprintf (welcome.text, sizeof (welcome.text), "%s", self->gateway);
+    if (hello->flags & SSTREAM_WIRE_BULK_OK)
+        sstream_party_offer_bulk (self->peer, &welcome);
     zframe_t *frame = sstream_wire_encode (&welcome);
     if (frame)
         sstream_party_send (self->peer, &frame, NULL);
@@ -175,6 +178,15 @@ bool
 sstream_peering_welcome (sstream_peering_t *self, const sstream_wire_t *welcome)
 {
     sstream_party_expect_heartbeat (self->peer, (int64_t) welcome->heartbeat);
+    sstream_bulkpath_t *path = sstream_link_bulkpath (self->wan);
+    if (path && *welcome->bulk) {
+        //  A new token: whatever connection we had belongs to a session
+        //  the peer has dropped
+        sstream_party_forget_bulk (self->peer);
+        if (sstream_bulkpath_connect (path, welcome->bulk, welcome->token) != SSTREAM_OK)
+            sstream_log_warning ("%s: %s (sealed payloads go over the link instead)",
+                                 self->gateway, sstream_errmsg ());
+    }
     if (self->up)
         return false;
     s_came_up (self);
@@ -189,6 +201,7 @@ sstream_peering_lost (sstream_peering_t *self)
         sstream_party_destroy (&self->peer);
     else {
         //  A new session: the other side must drop what it had with us
+        sstream_party_forget_bulk (self->peer);
         randombytes_buf (&self->session, sizeof (self->session));
         self->next_hello = 0;       //  Say hello again at once
     }

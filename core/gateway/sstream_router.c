@@ -4,7 +4,7 @@
     Copyright the sstream authors. Licensed under the Apache License 2.0.
     =========================================================================
 
-    The hot path is s_read and sstream_streams_data: a batch arrives as
+    The hot path is sstream_link_recv and sstream_streams_data: a batch arrives as
     frames (zmq_msg_t), its 32-byte header is read, and the frames move on
     to the stream, which sends them to the next link as they are.
 */
@@ -31,20 +31,14 @@ struct _sstream_router_t {
     int64_t probe_at;           //  Check who is gone after a disconnect
     int64_t next_tick;
     sstream_replies_t *replies; //  Errors we answer with, within a budget
+    size_t local_items;         //  Bulk path poll items, last poll
+    size_t wan_items;
 };
 
 typedef sstream_router_t self_t;
 
 //  A message as read from a link
-typedef struct {
-    byte routing_id [SSTREAM_ROUTING_ID_MAX];
-    size_t routing_id_size;     //  0 on a DEALER link
-    bool routed;                //  The link is a ROUTER
-    zmq_msg_t frame0;
-    zmq_msg_t frame1;
-    size_t frames;              //  After the routing id
-    bool bad_routing_id;        //  Empty, or longer than we take
-} s_message_t;
+typedef sstream_link_msg_t s_message_t;
 
 static void
 s_party_destructor (void **item_p)
@@ -173,68 +167,6 @@ s_check_gone (self_t *self, sstream_party_t *gone)
 
 //  --------------------------------------------------------------------------
 //  Reading
-
-//  One whole message, if one is waiting: true, with its frames (and
-//  routing id on a ROUTER link). Frames beyond two are drained and
-//  counted.
-static bool
-s_read (sstream_link_t *link, bool routed, s_message_t *message)
-{
-    void *handle = sstream_link_handle (link);
-    message->routed = routed;
-    message->routing_id_size = 0;
-    message->bad_routing_id = false;
-    zmq_msg_init (&message->frame0);
-    zmq_msg_init (&message->frame1);
-    if (routed) {
-        zmq_msg_t id;
-        zmq_msg_init (&id);
-        if (zmq_msg_recv (&id, handle, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&id);
-            return false;
-        }
-        size_t size = zmq_msg_size (&id);
-        if (size == 0 || size > SSTREAM_ROUTING_ID_MAX)
-            message->bad_routing_id = true;
-        else {
-            memcpy (message->routing_id, zmq_msg_data (&id), size);
-            message->routing_id_size = size;
-        }
-        bool more = zmq_msg_more (&id);
-        zmq_msg_close (&id);
-        if (!more) {
-            message->frames = 0;
-            return true;
-        }
-        zmq_msg_recv (&message->frame0, handle, 0);
-    }
-    else
-    if (zmq_msg_recv (&message->frame0, handle, ZMQ_DONTWAIT) < 0)
-        return false;
-    message->frames = 1;
-    if (zmq_msg_more (&message->frame0)) {
-        zmq_msg_recv (&message->frame1, handle, 0);
-        message->frames++;
-        if (zmq_msg_more (&message->frame1)) {
-            zmq_msg_t extra;
-            zmq_msg_init (&extra);
-            bool more = true;
-            while (more && zmq_msg_recv (&extra, handle, 0) >= 0) {
-                message->frames++;
-                more = zmq_msg_more (&extra);
-            }
-            zmq_msg_close (&extra);
-        }
-    }
-    return true;
-}
-
-static void
-s_message_close (s_message_t *message)
-{
-    zmq_msg_close (&message->frame0);
-    zmq_msg_close (&message->frame1);
-}
 
 static void
 s_malformed (self_t *self, sstream_link_t *link, const s_message_t *message,
@@ -377,6 +309,12 @@ s_handle_local (self_t *self, s_message_t *message)
                           sstream_wire_type_name (header.type));
     }
     else
+    if (header.type == SSTREAM_WIRE_KEY) {
+        s_check_gone (self, sstream_streams_key (self->streams, party, &header,
+                                                 &message->frame0, &message->frame1));
+        s_sweep_client (self, party, message);
+    }
+    else
     if (*header.stream) {
         s_check_gone (self, sstream_streams_control (self->streams, party, &header));
         s_sweep_client (self, party, message);
@@ -392,9 +330,9 @@ sstream_router_handle_local (sstream_router_t *self)
 {
     int budget = TURN_BUDGET;
     s_message_t message;
-    while (budget-- && s_read (self->local, true, &message)) {
+    while (budget-- && sstream_link_recv (self->local, &message)) {
         s_handle_local (self, &message);
-        s_message_close (&message);
+        sstream_link_msg_close (&message);
     }
 }
 
@@ -472,6 +410,10 @@ s_handle_wan (self_t *self, s_message_t *message)
             sstream_tunnels_handle (self->tunnels, &header, &message->frame1);
     }
     else
+    if (header.type == SSTREAM_WIRE_KEY)
+        s_check_gone (self, sstream_streams_key (self->streams, peer, &header,
+                                                 &message->frame0, &message->frame1));
+    else
     if (*header.stream)
         s_check_gone (self, sstream_streams_control (self->streams, peer, &header));
     else
@@ -484,10 +426,90 @@ sstream_router_handle_wan (sstream_router_t *self)
 {
     int budget = TURN_BUDGET;
     s_message_t message;
-    while (budget-- && s_read (self->wan, self->wan_bind, &message)) {
+    while (budget-- && sstream_link_recv (self->wan, &message)) {
         s_handle_wan (self, &message);
-        s_message_close (&message);
+        sstream_link_msg_close (&message);
     }
+}
+
+
+//  --------------------------------------------------------------------------
+//  The bulk paths beside the links
+
+//  Parties whose bulk path failed are gone
+static void
+s_bulk_lost (self_t *self, sstream_link_t *link)
+{
+    sstream_bulkpath_t *path = link? sstream_link_bulkpath (link): NULL;
+    byte routing_id [SSTREAM_ROUTING_ID_MAX];
+    size_t size;
+    char why [300];
+    while (path && sstream_bulkpath_lost (path, routing_id, &size, why, sizeof (why))) {
+        if (link == self->wan) {
+            sstream_party_t *peer = sstream_peering_sender (self->peering,
+                                                            self->wan_bind? routing_id: NULL, size);
+            if (peer && sstream_peering_is_up (self->peering))
+                s_party_lost (self, peer, why);
+            continue;
+        }
+        s_message_t message = { .routing_id_size = size, .routed = true };
+        memcpy (message.routing_id, routing_id, size);
+        char id [SSTREAM_ROUTING_ID_MAX * 2 + 1];
+        s_client_key (&message, id, sizeof (id));
+        sstream_party_t *party = (sstream_party_t *) zhashx_lookup (self->clients, id);
+        if (party) {
+            s_party_lost (self, party, why);
+            s_sweep_client (self, party, &message);
+        }
+    }
+}
+
+size_t
+sstream_router_poll_count (sstream_router_t *self)
+{
+    sstream_bulkpath_t *local = sstream_link_bulkpath (self->local);
+    sstream_bulkpath_t *wan = self->wan? sstream_link_bulkpath (self->wan): NULL;
+    return (local? sstream_bulkpath_poll_count (local): 0)
+         + (wan? sstream_bulkpath_poll_count (wan): 0);
+}
+
+size_t
+sstream_router_poll_items (sstream_router_t *self, zmq_pollitem_t *items, size_t max)
+{
+    sstream_bulkpath_t *local = sstream_link_bulkpath (self->local);
+    sstream_bulkpath_t *wan = self->wan? sstream_link_bulkpath (self->wan): NULL;
+    self->local_items = local? sstream_bulkpath_poll_items (local, items, max): 0;
+    self->wan_items = wan? sstream_bulkpath_poll_items (wan, items + self->local_items,
+                                                         max - self->local_items): 0;
+    return self->local_items + self->wan_items;
+}
+
+bool
+sstream_router_readable (sstream_router_t *self)
+{
+    sstream_bulkpath_t *local = sstream_link_bulkpath (self->local);
+    sstream_bulkpath_t *wan = self->wan? sstream_link_bulkpath (self->wan): NULL;
+    return (local && sstream_bulkpath_readable (local)) || (wan && sstream_bulkpath_readable (wan));
+}
+
+void
+sstream_router_handle_poll (sstream_router_t *self, const zmq_pollitem_t *items, size_t count)
+{
+    sstream_bulkpath_t *local = sstream_link_bulkpath (self->local);
+    sstream_bulkpath_t *wan = self->wan? sstream_link_bulkpath (self->wan): NULL;
+    if (count < self->local_items + self->wan_items)
+        return;
+    if (local)
+        sstream_bulkpath_handle_poll (local, items, self->local_items);
+    if (wan)
+        sstream_bulkpath_handle_poll (wan, items + self->local_items, self->wan_items);
+    s_bulk_lost (self, self->local);
+    s_bulk_lost (self, self->wan);
+    //  Payloads that came make their messages whole
+    if (local && sstream_bulkpath_readable (local))
+        sstream_router_handle_local (self);
+    if (wan && sstream_bulkpath_readable (wan))
+        sstream_router_handle_wan (self);
 }
 
 
@@ -599,6 +621,13 @@ sstream_router_tick (sstream_router_t *self)
     if (self->access)
         sstream_access_refresh (self->access);
     sstream_replies_tick (self->replies);
+    sstream_link_t *links [2] = { self->local, self->wan };
+    size_t index;
+    for (index = 0; index < 2; index++)
+        if (links [index] && sstream_link_bulkpath (links [index])) {
+            sstream_bulkpath_tick (sstream_link_bulkpath (links [index]));
+            s_bulk_lost (self, links [index]);
+        }
     self->next_tick = now + self->heartbeat / 2;
 }
 
@@ -610,6 +639,15 @@ sstream_router_next_wake (sstream_router_t *self)
         wake = self->probe_at;
     if (self->peering && sstream_peering_next_hello (self->peering) < wake)
         wake = sstream_peering_next_hello (self->peering);
+    sstream_link_t *links [2] = { self->local, self->wan };
+    size_t index;
+    for (index = 0; index < 2; index++) {
+        sstream_bulkpath_t *path = links [index]? sstream_link_bulkpath (links [index]): NULL;
+        if (!path)
+            continue;
+        if (sstream_bulkpath_next_wake (path) < wake)
+            wake = sstream_bulkpath_next_wake (path);
+    }
     return wake;
 }
 

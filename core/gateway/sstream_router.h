@@ -48,6 +48,20 @@ void
     sstream_router_handle_wan (sstream_router_t *self);
 
 //  One event from a link's monitor.
+//  The bulk paths beside the links: how many poll items at most, the
+//  items, and what came of them (messages they made whole are handled).
+size_t
+    sstream_router_poll_count (sstream_router_t *self);
+size_t
+    sstream_router_poll_items (sstream_router_t *self, zmq_pollitem_t *items, size_t max);
+void
+    sstream_router_handle_poll (sstream_router_t *self, const zmq_pollitem_t *items,
+                                size_t count);
+//  True when whole messages wait in a bulk path (left over from a turn's
+//  budget): poll without waiting.
+bool
+    sstream_router_readable (sstream_router_t *self);
+
 void
     sstream_router_handle_monitor (sstream_router_t *self, sstream_link_t *link);
 

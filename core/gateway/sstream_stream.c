@@ -10,11 +10,14 @@
 
 #include "sstream_gateway_classes.h"
 
+//  A batch, or a key message (forwarded in order with the batches, as it
+//  came: its cost is 0)
 typedef struct {
     zmq_msg_t frame0;
     zmq_msg_t frame1;
     uint64_t cost;
     uint64_t bytes;
+    bool key;
 } s_entry_t;
 
 struct _sstream_stream_t {
@@ -37,8 +40,11 @@ struct _sstream_stream_t {
     size_t count;
     uint64_t queued;            //  Payload bytes in the ring
     bool end_queued;            //  After what the ring holds
+    bool sealed;                //  Its batches are sealed end to end
     uint64_t end_seq;
     uint64_t end_bytes;
+    char end_seal [2 * SSTREAM_WIRE_SEAL_TAG + 1];
+    zhashx_t *readers;          //  Sealed: the readers' keys, once said
 
     //  To the sink
     bool to_peer;
@@ -85,6 +91,7 @@ sstream_stream_destroy (sstream_stream_t **self_p)
             zmq_msg_close (&entry->frame1);
         }
         self->stats->buffered -= self->queued;
+        zhashx_destroy (&self->readers);
         free (self->ring);
         free (self);
         *self_p = NULL;
@@ -142,6 +149,14 @@ sstream_stream_open_sink (sstream_stream_t *self, uint32_t sink_sid, uint64_t wi
     self->sink_open = true;
     self->sink_sid = sink_sid;
     self->sink_credit = self->sink_window = window < self->window? window: self->window;
+}
+
+void
+sstream_stream_drop_sink (sstream_stream_t *self)
+{
+    self->sink = NULL;
+    self->sink_open = false;
+    self->sink_credit = self->sink_window = 0;
 }
 
 sstream_party_t *
@@ -206,6 +221,7 @@ s_ring_grow (sstream_stream_t *self)
         zmq_msg_move (&ring [index].frame1, &from->frame1);
         ring [index].cost = from->cost;
         ring [index].bytes = from->bytes;
+        ring [index].key = from->key;
         zmq_msg_close (&from->frame0);
         zmq_msg_close (&from->frame1);
     }
@@ -254,6 +270,9 @@ sstream_stream_push (sstream_stream_t *self, const sstream_wire_batch_t *header,
     zmq_msg_move (&entry->frame1, frame1);
     entry->cost = cost;
     entry->bytes = header->length;
+    entry->key = false;
+    if (header->flags & SSTREAM_WIRE_SEALED)
+        self->sealed = true;
     self->count++;
     self->source_credit -= cost;
     self->next_seq += header->count;
@@ -271,7 +290,9 @@ sstream_stream_push_end (sstream_stream_t *self, const sstream_wire_t *header)
 {
     if (self->end_queued)
         return sstream_error_set (SSTREAM_EPROTO, "stream '%s' ended twice", self->name);
-    if (header->seq != self->next_seq || header->bytes != self->received)
+    //  Sealed batches hide how many of their bytes are records: their
+    //  consumer checks the sealed totals, we the records
+    if (header->seq != self->next_seq || (!self->sealed && header->bytes != self->received))
         return sstream_error_set (SSTREAM_EPROTO,
             "stream '%s' ended after %" PRIu64 " records and %" PRIu64 " bytes, but %" PRIu64
             " and %" PRIu64 " arrived", self->name, header->seq, header->bytes,
@@ -279,7 +300,67 @@ sstream_stream_push_end (sstream_stream_t *self, const sstream_wire_t *header)
     self->end_queued = true;
     self->end_seq = header->seq;
     self->end_bytes = header->bytes;
+    snprintf (self->end_seal, sizeof (self->end_seal), "%s", header->seal);
     return sstream_stream_pump (self);
+}
+
+//  The readers a key message names, as a set
+static int
+s_readers (const byte *payload, size_t size, zhashx_t **readers_p)
+{
+    zlistx_t *rows;
+    int rc = sstream_wire_list_decode (payload, size, &rows);
+    if (rc)
+        return rc;
+    zhashx_t *readers = zhashx_new ();
+    zhashx_t *row;
+    for (row = (zhashx_t *) zlistx_first (rows); row && readers;
+         row = (zhashx_t *) zlistx_next (rows)) {
+        const char *reader = (const char *) zhashx_lookup (row, "reader");
+        if (reader)
+            zhashx_update (readers, reader, (void *) "");
+    }
+    zlistx_destroy (&rows);
+    *readers_p = readers;
+    return readers? SSTREAM_OK: sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+}
+
+int
+sstream_stream_push_key (sstream_stream_t *self, zmq_msg_t *frame0, zmq_msg_t *frame1)
+{
+    int rc = SSTREAM_OK;
+    zhashx_t *readers = NULL;
+    if (self->end_queued)
+        rc = sstream_error_set (SSTREAM_EPROTO, "a key after the end of stream '%s'", self->name);
+    else
+        rc = s_readers ((const byte *) zmq_msg_data (frame1), zmq_msg_size (frame1), &readers);
+    if (!rc && self->count == self->ring_size)
+        rc = s_ring_grow (self);
+    if (rc) {
+        zhashx_destroy (&readers);
+        zmq_msg_close (frame0);
+        zmq_msg_close (frame1);
+        return rc;
+    }
+    zhashx_destroy (&self->readers);
+    self->readers = readers;
+    s_entry_t *entry = &self->ring [(self->head + self->count) & (self->ring_size - 1)];
+    zmq_msg_init (&entry->frame0);
+    zmq_msg_init (&entry->frame1);
+    zmq_msg_move (&entry->frame0, frame0);
+    zmq_msg_move (&entry->frame1, frame1);
+    entry->cost = entry->bytes = 0;
+    entry->key = true;
+    self->count++;
+    return sstream_stream_pump (self);
+}
+
+bool
+sstream_stream_admits_reader (sstream_stream_t *self, const char *key)
+{
+    //  Until a key message said who may read, and without a key to check
+    //  (no security on the link), the consumer's own check decides
+    return !self->readers || !key || !*key || zhashx_lookup (self->readers, key);
 }
 
 
@@ -302,6 +383,7 @@ s_send_end (sstream_stream_t *self)
 {
     sstream_wire_t end = { .type = SSTREAM_WIRE_END, .seq = self->end_seq, .bytes = self->end_bytes };
     snprintf (end.stream, sizeof (end.stream), "%s", self->name);
+    snprintf (end.seal, sizeof (end.seal), "%s", self->end_seal);
     zframe_t *frame = sstream_wire_encode (&end);
     int rc = frame? sstream_party_send (self->sink, &frame, NULL): SSTREAM_ENOMEM;
     if (rc == SSTREAM_OK)
@@ -324,7 +406,8 @@ sstream_stream_pump (sstream_stream_t *self)
         if (entry->cost > self->sink_credit)
             break;
         //  The batch goes on as it came: only its stream number changes
-        sstream_wire_batch_set_sid ((byte *) zmq_msg_data (&entry->frame0), self->sink_sid);
+        if (!entry->key)
+            sstream_wire_batch_set_sid ((byte *) zmq_msg_data (&entry->frame0), self->sink_sid);
         rc = sstream_party_send_data (self->sink, &entry->frame0, &entry->frame1);
         self->head = (self->head + 1) & (self->ring_size - 1);
         self->count--;

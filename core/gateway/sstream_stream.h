@@ -66,6 +66,10 @@ void
     sstream_stream_open_sink (sstream_stream_t *self, uint32_t sink_sid, uint64_t window);
 sstream_party_t *
     sstream_stream_sink (sstream_stream_t *self);
+//  A consumer that may not have the stream lets go of it, before anything
+//  went to it: it waits for the next.
+void
+    sstream_stream_drop_sink (sstream_stream_t *self);
 bool
     sstream_stream_sink_is_open (sstream_stream_t *self);
 
@@ -86,6 +90,15 @@ int
 //  The end from the source: checks its counts, and pumps.
 int
     sstream_stream_push_end (sstream_stream_t *self, const sstream_wire_t *header);
+
+//  A key message from the source (a sealed stream): forwarded in order
+//  with the batches, as it came. Takes the frames; learns the readers.
+int
+    sstream_stream_push_key (sstream_stream_t *self, zmq_msg_t *frame0, zmq_msg_t *frame1);
+
+//  False when the stream is sealed for readers that do not include key.
+bool
+    sstream_stream_admits_reader (sstream_stream_t *self, const char *key);
 
 //  Credit from the sink: checks it against the window, and pumps.
 int

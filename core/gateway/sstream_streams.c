@@ -262,6 +262,12 @@ s_refusal (self_t *self, sstream_party_t *party, const sstream_wire_t *header,
         snprintf (why, why_size, "stream '%s' already has a consumer", header->stream);
         return why;
     }
+    if (stream && !produce && client
+    &&  !sstream_stream_admits_reader (stream, sstream_party_key (party))) {
+        snprintf (why, why_size, "not a reader of stream '%s': its producer did not seal it for "
+                  "key %s", header->stream, sstream_party_key (party));
+        return why;
+    }
     if (stream && !produce && sstream_stream_to_peer (stream)) {
         snprintf (why, why_size, "stream '%s' is produced here and goes to %s: consume it there",
                   header->stream, sstream_peering_name (self->peering));
@@ -302,6 +308,8 @@ sstream_streams_open (sstream_streams_t *self, sstream_party_t *party, const sst
     };
     snprintf (accepted.stream, sizeof (accepted.stream), "%s", header->stream);
     snprintf (accepted.text, sizeof (accepted.text), "%s", self->gateway);
+    if (header->flags & SSTREAM_WIRE_BULK_OK)
+        sstream_party_offer_bulk (party, &accepted);
     if (produce) {
         sstream_stream_set_source (stream, party, header->sid);
         accepted.window = sstream_stream_window (stream);
@@ -475,6 +483,36 @@ sstream_streams_control (sstream_streams_t *self, sstream_party_t *party,
                 "unexpected %s message on stream '%s'", sstream_wire_type_name (header->type),
                 header->stream));
     }
+}
+
+
+sstream_party_t *
+sstream_streams_key (sstream_streams_t *self, sstream_party_t *party, const sstream_wire_t *header,
+                     zmq_msg_t *frame0, zmq_msg_t *frame1)
+{
+    sstream_stream_t *stream = (sstream_stream_t *) zhashx_lookup (self->by_name, header->stream);
+    if (!stream || sstream_stream_source (stream) != party) {
+        zmq_msg_close (frame0);
+        zmq_msg_close (frame1);
+        s_send_error (self, party, SSTREAM_EPROTO, header->stream,
+                      "a key for stream '%s', which is not yours to produce here", header->stream);
+        return NULL;
+    }
+    int rc = sstream_stream_push_key (stream, frame0, frame1);
+    if (rc == SSTREAM_OK) {
+        //  A consumer that came before the key said who may read: if it
+        //  is not one, it goes, and the stream waits for one who is
+        sstream_party_t *sink = sstream_stream_sink (stream);
+        if (sink && sstream_party_kind (sink) == SSTREAM_PARTY_CLIENT
+        &&  !sstream_stream_admits_reader (stream, sstream_party_key (sink))) {
+            s_send_error (self, sink, SSTREAM_EDENIED, header->stream,
+                          "not a reader of stream '%s': its producer did not seal it for key %s",
+                          header->stream, sstream_party_key (sink));
+            sstream_stream_drop_sink (stream);
+            sstream_party_drop_stream (sink);
+        }
+    }
+    return s_outcome (self, stream, rc);
 }
 
 

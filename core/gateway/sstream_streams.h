@@ -61,6 +61,12 @@ sstream_party_t *
     sstream_streams_control (sstream_streams_t *self, sstream_party_t *party,
                              const sstream_wire_t *header);
 
+//  A key message of a sealed stream, from its source (frames taken):
+//  forwarded in order; a consumer that is not among its readers goes.
+sstream_party_t *
+    sstream_streams_key (sstream_streams_t *self, sstream_party_t *party,
+                         const sstream_wire_t *header, zmq_msg_t *frame0, zmq_msg_t *frame1);
+
 //  The peer gateway is up: open the streams routed to it.
 sstream_party_t *
     sstream_streams_peer_up (sstream_streams_t *self);

@@ -110,6 +110,13 @@ s_assert_same (const sstream_wire_t *in, const sstream_wire_t *out, const char *
     cr_assert_str_eq (out->peer, in->peer, "%s: peer", what);
     cr_assert_eq (out->request, in->request, "%s: request", what);
     cr_assert_str_eq (out->holder, in->holder, "%s: holder", what);
+    cr_assert_eq (out->epoch, in->epoch, "%s: epoch", what);
+    cr_assert_eq (out->generation, in->generation, "%s: generation", what);
+    cr_assert_eq (out->cipher, in->cipher, "%s: cipher", what);
+    cr_assert_str_eq (out->payload, in->payload, "%s: payload", what);
+    cr_assert_str_eq (out->seal, in->seal, "%s: seal", what);
+    cr_assert_str_eq (out->bulk, in->bulk, "%s: bulk", what);
+    cr_assert_str_eq (out->token, in->token, "%s: token", what);
 }
 
 //  Little-endian reads, independent of the codec's own
@@ -238,6 +245,25 @@ static const sstream_wire_t s_samples [] = {
     { .type = SSTREAM_WIRE_TUNNEL_EOF, .stream = "t", .conn = 5 },
     { .type = SSTREAM_WIRE_TUNNEL_RESET, .stream = "t", .conn = 5, .text = "connection refused" },
     { .type = SSTREAM_WIRE_TUNNEL_RESET, .stream = "t", .conn = 6 },
+    //  Sealed streams and the bulk path
+    { .type = SSTREAM_WIRE_KEY, .stream = "run-42/detector.a", .epoch = UINT64_MAX,
+      .generation = UINT32_MAX, .cipher = SSTREAM_CIPHER_XCHACHA20POLY1305 },
+    { .type = SSTREAM_WIRE_KEY, .stream = "s", .epoch = 0, .generation = 0, .cipher = 0 },
+    { .type = SSTREAM_WIRE_HELLO, .role = SSTREAM_ROLE_GATEWAY, .text = "gateway-a", .session = 1,
+      .flags = SSTREAM_WIRE_BULK_OK },
+    { .type = SSTREAM_WIRE_WELCOME, .text = "gateway-b", .heartbeat = 250,
+      .bulk = "tcp://10.0.0.2:7002",
+      .token = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff" },
+    { .type = SSTREAM_WIRE_OPEN, .stream = "s", .role = SSTREAM_ROLE_PRODUCE, .sid = 9,
+      .flags = SSTREAM_WIRE_NEED_PEER | SSTREAM_WIRE_BULK_OK, .epoch = 0x0123456789abcdefULL,
+      .payload = "sealed" },
+    { .type = SSTREAM_WIRE_OPEN, .stream = "s", .role = SSTREAM_ROLE_CONSUME, .sid = 10,
+      .window = 1, .flags = SSTREAM_WIRE_BULK_OK, .payload = "hop" },
+    { .type = SSTREAM_WIRE_ACCEPTED, .stream = "s", .window = 1 << 20, .sid = 2,
+      .text = "gateway-a", .bulk = "ipc:///tmp/sstream-bulk",
+      .token = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100" },
+    { .type = SSTREAM_WIRE_END, .stream = "s", .seq = 12, .bytes = 3456,
+      .seal = "0123456789abcdef0123456789abcdef" },
 };
 #define SAMPLE_COUNT (sizeof (s_samples) / sizeof (s_samples [0]))
 
@@ -989,14 +1015,334 @@ Test (wire, type_names_and_payload_types)
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_DATA), "data");
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_CREDIT), "credit");
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_TUNNEL_RESET), "tunnel-reset");
+    cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_KEY), "key");
     cr_assert_str_eq (sstream_wire_type_name (0), "unknown");
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_TYPES), "unknown");
     cr_assert_str_eq (sstream_wire_type_name (-1), "unknown");
     int type;
     for (type = 1; type < SSTREAM_WIRE_TYPES; type++)
         cr_assert_eq (sstream_wire_has_payload (type),
-                      type == SSTREAM_WIRE_TUNNEL_DATA || type == SSTREAM_WIRE_SESSIONS,
+                      type == SSTREAM_WIRE_TUNNEL_DATA || type == SSTREAM_WIRE_SESSIONS
+                      || type == SSTREAM_WIRE_KEY,
                       "%s", sstream_wire_type_name (type));
+}
+
+
+//  --------------------------------------------------------------------------
+//  Sealed streams and the bulk path: key, and the new keys of hello,
+//  welcome, open, accepted and end
+
+//  True when the encoded header has key (through msgpack-c itself)
+static bool
+s_has_key (const sstream_wire_t *message, const char *key)
+{
+    zframe_t *frame = sstream_wire_encode (message);
+    cr_assert_not_null (frame);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    msgpack_object value;
+    bool found = s_lookup (frame, key, &value, &unpacked);
+    msgpack_unpacked_destroy (&unpacked);
+    zframe_destroy (&frame);
+    return found;
+}
+
+Test (wire, a_key_message_round_trips_with_its_payload_frame)
+{
+    //  The wrapped key, as a consumer gets it: a payload frame after the header
+    byte wrapped [SSTREAM_SEAL_WRAP_SIZE];
+    size_t at;
+    for (at = 0; at < sizeof (wrapped); at++)
+        wrapped [at] = (byte) (at * 13 + 5);
+    sstream_wire_t in = { .type = SSTREAM_WIRE_KEY, .stream = "run-1/sealed",
+                          .epoch = 0xfedcba9876543210ULL, .generation = 7,
+                          .cipher = SSTREAM_CIPHER_AES256GCM };
+    zmsg_t *message = zmsg_new ();
+    zframe_t *encoded = sstream_wire_encode (&in);
+    cr_assert_not_null (encoded);
+    cr_assert_eq (zmsg_append (message, &encoded), 0);
+    cr_assert_eq (zmsg_addmem (message, wrapped, sizeof (wrapped)), 0);
+
+    //  The receiving side: the header says a payload frame follows
+    zframe_t *header = zmsg_first (message);
+    cr_assert_not (sstream_wire_is_batch (zframe_data (header), zframe_size (header)));
+    sstream_wire_t out;
+    cr_assert_eq (sstream_wire_decode (&out, zframe_data (header), zframe_size (header)),
+                  SSTREAM_OK, "%s", sstream_errmsg ());
+    s_assert_same (&in, &out, "key");
+    cr_assert_eq (out.type, SSTREAM_WIRE_KEY);
+    cr_assert_eq (out.epoch, 0xfedcba9876543210ULL);
+    cr_assert_eq (out.generation, 7);
+    cr_assert_eq (out.cipher, SSTREAM_CIPHER_AES256GCM);
+    cr_assert (sstream_wire_has_payload (out.type), "a key without its payload frame");
+    zframe_t *payload = zmsg_next (message);
+    cr_assert_not_null (payload);
+    cr_assert_eq (zframe_size (payload), sizeof (wrapped));
+    cr_assert_eq (memcmp (zframe_data (payload), wrapped, sizeof (wrapped)), 0);
+    cr_assert_null (zmsg_next (message));
+    zmsg_destroy (&message);
+
+    //  Its type travels as "key", and the required numbers go even when 0
+    sstream_wire_t zero = { .type = SSTREAM_WIRE_KEY, .stream = "s" };
+    cr_assert (s_has_key (&zero, "epoch"));
+    cr_assert (s_has_key (&zero, "gen"));
+    cr_assert (s_has_key (&zero, "cipher"));
+    zframe_t *frame = sstream_wire_encode (&zero);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    msgpack_object value;
+    cr_assert (s_lookup (frame, "t", &value, &unpacked));
+    cr_assert_eq (value.type, MSGPACK_OBJECT_STR);
+    cr_assert_eq (value.via.str.size, 3);
+    cr_assert_eq (memcmp (value.via.str.ptr, "key", 3), 0);
+    msgpack_unpacked_destroy (&unpacked);
+    zframe_destroy (&frame);
+}
+
+static void s_key_without_stream (msgpack_packer *packer)
+{
+    s_head (packer, 5, "key");
+    s_str (packer, "epoch"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "gen"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "cipher"); msgpack_pack_uint8 (packer, 1);
+}
+static void s_key_without_epoch (msgpack_packer *packer)
+{
+    s_head (packer, 5, "key");
+    s_str (packer, "stream"); s_str (packer, "s");
+    s_str (packer, "gen"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "cipher"); msgpack_pack_uint8 (packer, 1);
+}
+static void s_key_without_gen (msgpack_packer *packer)
+{
+    s_head (packer, 5, "key");
+    s_str (packer, "stream"); s_str (packer, "s");
+    s_str (packer, "epoch"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "cipher"); msgpack_pack_uint8 (packer, 1);
+}
+static void s_key_without_cipher (msgpack_packer *packer)
+{
+    s_head (packer, 5, "key");
+    s_str (packer, "stream"); s_str (packer, "s");
+    s_str (packer, "epoch"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "gen"); msgpack_pack_uint8 (packer, 1);
+}
+static void s_key_gen_not_number (msgpack_packer *packer)
+{
+    s_head (packer, 6, "key");
+    s_str (packer, "stream"); s_str (packer, "s");
+    s_str (packer, "epoch"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "gen"); s_str (packer, "1");
+    s_str (packer, "cipher"); msgpack_pack_uint8 (packer, 1);
+}
+static void s_key_negative_epoch (msgpack_packer *packer)
+{
+    s_head (packer, 6, "key");
+    s_str (packer, "stream"); s_str (packer, "s");
+    s_str (packer, "epoch"); msgpack_pack_int8 (packer, -1);
+    s_str (packer, "gen"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "cipher"); msgpack_pack_uint8 (packer, 1);
+}
+static void s_key_complete (msgpack_packer *packer)
+{
+    s_head (packer, 6, "key");
+    s_str (packer, "stream"); s_str (packer, "s");
+    s_str (packer, "epoch"); msgpack_pack_uint64 (packer, UINT64_MAX);
+    s_str (packer, "gen"); msgpack_pack_uint8 (packer, 2);
+    s_str (packer, "cipher"); msgpack_pack_uint8 (packer, 1);
+}
+
+Test (wire, a_key_message_without_a_required_field_is_refused)
+{
+    struct {
+        s_builder_fn *builder;
+        const char *reason;
+    } cases [] = {
+        { s_key_without_stream, "key message without 'stream'" },
+        { s_key_without_epoch, "key message without 'epoch'" },
+        { s_key_without_gen, "key message without 'gen'" },
+        { s_key_without_cipher, "key message without 'cipher'" },
+        { s_key_gen_not_number, "'gen' is not an unsigned integer" },
+        { s_key_negative_epoch, "'epoch' is not an unsigned integer" },
+    };
+    size_t index;
+    for (index = 0; index < sizeof (cases) / sizeof (cases [0]); index++) {
+        sstream_wire_t out;
+        memset (&out, 0x5a, sizeof (out));
+        cr_assert_eq (s_decode_built (cases [index].builder, &out), SSTREAM_EPROTO,
+                      "case %zu was taken", index);
+        cr_assert (strstr (sstream_errmsg (), cases [index].reason),
+                   "case %zu: '%s' does not say '%s'", index, sstream_errmsg (),
+                   cases [index].reason);
+        cr_assert_eq (out.type, 0, "case %zu left a half-decoded header", index);
+        cr_assert_eq (out.epoch, 0, "case %zu left a half-decoded header", index);
+    }
+    //  With all four it is taken
+    sstream_wire_t out;
+    cr_assert_eq (s_decode_built (s_key_complete, &out), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (out.type, SSTREAM_WIRE_KEY);
+    cr_assert_str_eq (out.stream, "s");
+    cr_assert_eq (out.epoch, UINT64_MAX);
+    cr_assert_eq (out.generation, 2);
+    cr_assert_eq (out.cipher, 1);
+}
+
+//  A bulk address of the longest length there is room for, and a token of
+//  32 bytes in hex
+static void
+s_fill (char *text, size_t length, char with)
+{
+    memset (text, with, length);
+    text [length] = 0;
+}
+
+Test (wire, accepted_and_welcome_carry_a_bulk_path_and_its_token)
+{
+    const char *token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    cr_assert_eq (strlen (token), 64);
+    const int types [] = { SSTREAM_WIRE_ACCEPTED, SSTREAM_WIRE_WELCOME };
+    size_t index;
+    for (index = 0; index < 2; index++) {
+        sstream_wire_t in = { .type = types [index], .stream = "s", .sid = 4, .window = 4096,
+                              .text = "gateway-a" }, out;
+        if (types [index] == SSTREAM_WIRE_WELCOME)
+            in.stream [0] = 0, in.sid = 0, in.window = 0;
+        const char *what = sstream_wire_type_name (types [index]);
+        //  Without a bulk path, neither key is sent, and none comes back
+        cr_assert_not (s_has_key (&in, "bulk"), "%s", what);
+        cr_assert_not (s_has_key (&in, "token"), "%s", what);
+        cr_assert_eq (s_round_trip (&in, &out), SSTREAM_OK, "%s: %s", what, sstream_errmsg ());
+        cr_assert_str_eq (out.bulk, "");
+        cr_assert_str_eq (out.token, "");
+
+        //  With one: both, as they were
+        snprintf (in.bulk, sizeof (in.bulk), "tcp://192.168.1.20:7002");
+        snprintf (in.token, sizeof (in.token), "%s", token);
+        cr_assert (s_has_key (&in, "bulk"), "%s", what);
+        cr_assert (s_has_key (&in, "token"), "%s", what);
+        memset (&out, 0x5a, sizeof (out));
+        cr_assert_eq (s_round_trip (&in, &out), SSTREAM_OK, "%s: %s", what, sstream_errmsg ());
+        s_assert_same (&in, &out, what);
+        cr_assert_str_eq (out.bulk, "tcp://192.168.1.20:7002");
+        cr_assert_str_eq (out.token, token);
+
+        //  The longest address there is room for
+        s_fill (in.bulk, sizeof (in.bulk) - 1, 'a');
+        cr_assert_eq (s_round_trip (&in, &out), SSTREAM_OK, "%s: %s", what, sstream_errmsg ());
+        cr_assert_eq (strlen (out.bulk), SSTREAM_BULK_ADDRESS_MAX - 1);
+        cr_assert_str_eq (out.bulk, in.bulk);
+    }
+}
+
+static void s_accepted_bulk_too_long (msgpack_packer *packer)
+{
+    char bulk [SSTREAM_BULK_ADDRESS_MAX + 1];
+    s_fill (bulk, SSTREAM_BULK_ADDRESS_MAX, 'a');
+    s_head (packer, 6, "accepted");
+    s_str (packer, "stream"); s_str (packer, "s");
+    s_str (packer, "window"); msgpack_pack_uint32 (packer, 1024);
+    s_str (packer, "sid"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "bulk"); s_str (packer, bulk);
+}
+static void s_welcome_token_too_long (msgpack_packer *packer)
+{
+    char token [66];
+    s_fill (token, 65, 'f');
+    s_head (packer, 4, "welcome");
+    s_str (packer, "name"); s_str (packer, "g");
+    s_str (packer, "token"); s_str (packer, token);
+}
+static void s_welcome_token_not_string (msgpack_packer *packer)
+{
+    s_head (packer, 4, "welcome");
+    s_str (packer, "name"); s_str (packer, "g");
+    s_str (packer, "token"); msgpack_pack_uint8 (packer, 1);
+}
+static void s_end_seal_too_long (msgpack_packer *packer)
+{
+    char seal [2 * SSTREAM_WIRE_SEAL_TAG + 2];
+    s_fill (seal, 2 * SSTREAM_WIRE_SEAL_TAG + 1, '0');
+    s_head (packer, 6, "end");
+    s_str (packer, "stream"); s_str (packer, "s");
+    s_str (packer, "seq"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "bytes"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "seal"); s_str (packer, seal);
+}
+static void s_open_payload_too_long (msgpack_packer *packer)
+{
+    s_head (packer, 6, "open");
+    s_str (packer, "stream"); s_str (packer, "s");
+    s_str (packer, "role"); s_str (packer, "produce");
+    s_str (packer, "sid"); msgpack_pack_uint8 (packer, 1);
+    s_str (packer, "payload"); s_str (packer, "sealed-and-then-some");
+}
+
+Test (wire, bulk_token_seal_and_payload_texts_longer_than_their_room_are_refused)
+{
+    struct {
+        s_builder_fn *builder;
+        const char *reason;
+    } cases [] = {
+        { s_accepted_bulk_too_long, "'bulk' is 256 bytes long, over the limit of 255" },
+        { s_welcome_token_too_long, "'token' is 65 bytes long, over the limit of 64" },
+        { s_welcome_token_not_string, "'token' is not a string" },
+        { s_end_seal_too_long, "'seal' is 33 bytes long, over the limit of 32" },
+        { s_open_payload_too_long, "'payload' is 20 bytes long, over the limit of 15" },
+    };
+    size_t index;
+    for (index = 0; index < sizeof (cases) / sizeof (cases [0]); index++) {
+        sstream_wire_t out;
+        cr_assert_eq (s_decode_built (cases [index].builder, &out), SSTREAM_EPROTO,
+                      "case %zu was taken", index);
+        cr_assert (strstr (sstream_errmsg (), cases [index].reason),
+                   "case %zu: '%s' does not say '%s'", index, sstream_errmsg (),
+                   cases [index].reason);
+    }
+}
+
+Test (wire, hello_and_open_say_they_can_use_a_bulk_path_in_their_flags)
+{
+    cr_assert_eq (SSTREAM_WIRE_BULK_OK, 2);
+    cr_assert_eq (SSTREAM_WIRE_BULK_OK & SSTREAM_WIRE_NEED_PEER, 0);
+    sstream_wire_t hello = { .type = SSTREAM_WIRE_HELLO, .role = SSTREAM_ROLE_GATEWAY,
+                             .text = "gateway-a", .session = 77 }, out;
+    //  No flags: none sent, 0 decoded
+    cr_assert_not (s_has_key (&hello, "flags"));
+    memset (&out, 0x5a, sizeof (out));
+    cr_assert_eq (s_round_trip (&hello, &out), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (out.flags, 0);
+    //  Bulk-capable
+    hello.flags = SSTREAM_WIRE_BULK_OK;
+    cr_assert (s_has_key (&hello, "flags"));
+    cr_assert_eq (s_round_trip (&hello, &out), SSTREAM_OK, "%s", sstream_errmsg ());
+    s_assert_same (&hello, &out, "hello with flags");
+    cr_assert_eq (out.flags, SSTREAM_WIRE_BULK_OK);
+    cr_assert_eq (out.session, 77);
+
+    //  Open: both flags at once, with an epoch and a payload kind
+    sstream_wire_t open = { .type = SSTREAM_WIRE_OPEN, .stream = "s", .role = SSTREAM_ROLE_PRODUCE,
+                            .sid = 3, .flags = SSTREAM_WIRE_NEED_PEER | SSTREAM_WIRE_BULK_OK,
+                            .epoch = 42, .payload = "sealed" };
+    cr_assert_eq (s_round_trip (&open, &out), SSTREAM_OK, "%s", sstream_errmsg ());
+    s_assert_same (&open, &out, "open, bulk-capable");
+    cr_assert_eq (out.flags & SSTREAM_WIRE_BULK_OK, SSTREAM_WIRE_BULK_OK);
+    cr_assert_eq (out.flags & SSTREAM_WIRE_NEED_PEER, SSTREAM_WIRE_NEED_PEER);
+    //  Neither epoch nor payload when they are not set
+    open.epoch = 0;
+    open.payload [0] = 0;
+    cr_assert_not (s_has_key (&open, "epoch"));
+    cr_assert_not (s_has_key (&open, "payload"));
+    cr_assert_eq (s_round_trip (&open, &out), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (out.epoch, 0);
+    cr_assert_str_eq (out.payload, "");
+    //  End: its seal, and none when unsealed
+    sstream_wire_t end = { .type = SSTREAM_WIRE_END, .stream = "s", .seq = 3, .bytes = 30,
+                           .seal = "00112233445566778899aabbccddeeff" };
+    cr_assert (s_has_key (&end, "seal"));
+    cr_assert_eq (s_round_trip (&end, &out), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_str_eq (out.seal, "00112233445566778899aabbccddeeff");
+    end.seal [0] = 0;
+    cr_assert_not (s_has_key (&end, "seal"));
 }
 
 
@@ -1215,7 +1561,7 @@ Test (wire, batch_header_round_trips_extreme_values)
     //  The most a data header can say
     sstream_wire_batch_t most = {
         .type = SSTREAM_WIRE_DATA, .sid = UINT32_MAX,
-        .seq = UINT64_MAX - SSTREAM_WIRE_BATCH_RECORDS_MAX,
+        .seq = UINT64_MAX - SSTREAM_WIRE_BATCH_RECORDS_MAX - 1,
         .count = SSTREAM_WIRE_BATCH_RECORDS_MAX, .index = SSTREAM_WIRE_INDEX_MAX,
         .length = INT64_MAX
     };
@@ -1229,9 +1575,10 @@ Test (wire, batch_header_round_trips_extreme_values)
     cr_assert_eq (s_read_made (&least, SSTREAM_WIRE_BATCH_HEADER + 8, 0, &out), SSTREAM_OK,
                   "%s", sstream_errmsg ());
     s_assert_same_batch (&least, &out);
-    //  The last sequence numbers there are: seq + count == 2^64 - 1
+    //  The last sequence numbers there are: seq + count == 2^64 - 2, the
+    //  next batch's first, so that 2^64 - 1 stays reserved
     sstream_wire_batch_t last = {
-        .type = SSTREAM_WIRE_DATA, .sid = 1, .seq = UINT64_MAX - 2, .count = 2, .index = 16,
+        .type = SSTREAM_WIRE_DATA, .sid = 1, .seq = UINT64_MAX - 3, .count = 2, .index = 16,
         .length = 3
     };
     cr_assert_eq (s_read_made (&last, SSTREAM_WIRE_BATCH_HEADER + 16, 3, &out), SSTREAM_OK,
@@ -1342,7 +1689,7 @@ Test (wire, batch_read_refuses_every_out_of_range_header_with_a_reason)
         { "length under frame 1", data, 48, 11, 0,
           "a batch that says 10 bytes of payload but carries 11" },
         { "data of one frame", data, 48, -1, 0, "a data message of one frame" },
-        { "data flag 1", data, 48, 10, 0, "flags 0x1, which this version does not support" },
+        { "data flag 0x2", data, 48, 10, 0, "flags 0x2, which this version does not support" },
         { "data flag 0x8000", data, 48, 10, 0,
           "flags 0x8000, which this version does not support" },
         { "seq overflow", data, 48, 10, 0, "sequence numbers beyond 2^64" },
@@ -1371,9 +1718,9 @@ Test (wire, batch_read_refuses_every_out_of_range_header_with_a_reason)
     cases [5].header.index = 15;
     cases [6].header.index = 8;
     cases [7].header.index = SSTREAM_WIRE_INDEX_MAX + 8;
-    cases [11].header.flags = 1;
+    cases [11].header.flags = 0x2;          //  Reserved (droppable): unknown yet
     cases [12].header.flags = 0x8000;
-    cases [13].header.seq = UINT64_MAX - 1;     //  Records 2^64-2, 2^64-1, and beyond
+    cases [13].header.seq = UINT64_MAX - 2;     //  Records 2^64-3, 2^64-2: next is 2^64-1
     cases [14].header.seq = UINT64_MAX;
     cases [18].header.length = SSTREAM_WIRE_WINDOW_MAX + 1;
     cases [19].header.type = 0;
@@ -1445,35 +1792,326 @@ Test (wire, binary_headers_shorter_than_32_bytes_are_refused_at_every_length)
     zframe_destroy (&credit);
 }
 
+//  The first sequence number of the last batch of count records that fits
+#define LAST_SEQ(count) (UINT64_MAX - (uint64_t) (count) - 1)
+
+Test (wire, sequence_numbers_stop_short_of_2_64)
+{
+    const uint32_t counts [] = { 1, 2, 1000, SSTREAM_WIRE_BATCH_RECORDS_MAX };
+    size_t index;
+    for (index = 0; index < sizeof (counts) / sizeof (counts [0]); index++) {
+        uint32_t count = counts [index];
+        sstream_wire_batch_t plain = {
+            .type = SSTREAM_WIRE_DATA, .sid = 1, .seq = LAST_SEQ (count), .count = count,
+            .index = 8 * count, .length = 5
+        };
+        sstream_wire_batch_t sealed = {
+            .type = SSTREAM_WIRE_DATA, .flags = SSTREAM_WIRE_SEALED, .sid = 1,
+            .seq = LAST_SEQ (count), .count = count,
+            .length = 8 * (uint64_t) count + SSTREAM_WIRE_SEAL_TAG
+        };
+        size_t plain_size = SSTREAM_WIRE_BATCH_HEADER + 8 * (size_t) count;
+        sstream_wire_batch_t out;
+        //  The last batch there is: taken, plain or sealed
+        cr_assert_eq (s_read_made (&plain, plain_size, 5, &out), SSTREAM_OK,
+                      "count %" PRIu32 " at seq 2^64-%" PRIu64 ": %s", count,
+                      UINT64_MAX - plain.seq + 1, sstream_errmsg ());
+        s_assert_same_batch (&plain, &out);
+        cr_assert_eq (s_read_made (&sealed, SSTREAM_WIRE_BATCH_HEADER, (int64_t) sealed.length,
+                                   &out), SSTREAM_OK, "sealed, count %" PRIu32 ": %s", count,
+                      sstream_errmsg ());
+        s_assert_same_batch (&sealed, &out);
+        //  One further, and the top itself: refused
+        const uint64_t beyond [] = { LAST_SEQ (count) + 1, LAST_SEQ (count) + 2, UINT64_MAX };
+        size_t step;
+        for (step = 0; step < sizeof (beyond) / sizeof (beyond [0]); step++) {
+            plain.seq = sealed.seq = beyond [step];
+            cr_assert_eq (s_read_made (&plain, plain_size, 5, &out), SSTREAM_EPROTO,
+                          "count %" PRIu32 " at seq 2^64-%" PRIu64 " was taken", count,
+                          UINT64_MAX - plain.seq + 1);
+            cr_assert (strstr (sstream_errmsg (), "sequence numbers beyond 2^64"), "%s",
+                       sstream_errmsg ());
+            cr_assert_eq (s_read_made (&sealed, SSTREAM_WIRE_BATCH_HEADER,
+                                       (int64_t) sealed.length, &out), SSTREAM_EPROTO,
+                          "sealed, count %" PRIu32 " at seq 2^64-%" PRIu64 " was taken", count,
+                          UINT64_MAX - sealed.seq + 1);
+            cr_assert (strstr (sstream_errmsg (), "sequence numbers beyond 2^64"), "%s",
+                       sstream_errmsg ());
+        }
+    }
+}
+
+Test (wire, a_sealed_batch_header_stands_alone_and_says_at_least_its_entries_and_tag)
+{
+    //  Three sealed records: frame 0 is the header alone, frame 1 at least
+    //  8 bytes an entry and the tag
+    const sstream_wire_batch_t sealed = {
+        .type = SSTREAM_WIRE_DATA, .flags = SSTREAM_WIRE_SEALED, .sid = 7, .seq = 100,
+        .count = 3, .index = 0, .length = 8 * 3 + SSTREAM_WIRE_SEAL_TAG + 100
+    };
+    cr_assert_eq (SSTREAM_WIRE_SEALED, 0x1);
+    cr_assert_eq (SSTREAM_WIRE_SEAL_TAG, 16);
+    struct {
+        const char *what;
+        sstream_wire_batch_t header;
+        size_t size;                //  Of frame 0
+        int64_t frame1;             //  Size of frame 1, -1: none
+        const char *reason;         //  NULL: taken
+    } cases [] = {
+        { "valid", sealed, 32, 140, NULL },
+        { "the least a sealed batch of 3 carries", sealed, 32, 40, NULL },
+        { "one record of nothing", sealed, 32, 24, NULL },
+        { "the most records", sealed, 32, 8 * 65536 + 16, NULL },
+        { "an index", sealed, 32, 140,
+          "a sealed batch with 32 bytes in frame 0 and an index of 8 (32 and 0)" },
+        { "frame 0 a byte longer", sealed, 33, 140,
+          "a sealed batch with 33 bytes in frame 0 and an index of 0 (32 and 0)" },
+        { "frame 0 with an index after the header", sealed, 56, 140,
+          "a sealed batch with 56 bytes in frame 0 and an index of 24 (32 and 0)" },
+        { "a byte short of entries and tag", sealed, 32, 39,
+          "a sealed batch of 3 records that says 39 bytes and carries 39" },
+        { "the tag alone", sealed, 32, 16,
+          "a sealed batch of 3 records that says 16 bytes and carries 16" },
+        { "nothing", sealed, 32, 0,
+          "a sealed batch of 3 records that says 0 bytes and carries 0" },
+        { "length over frame 1", sealed, 32, 139,
+          "a sealed batch of 3 records that says 140 bytes and carries 139" },
+        { "length under frame 1", sealed, 32, 141,
+          "a sealed batch of 3 records that says 140 bytes and carries 141" },
+        { "one frame", sealed, 32, -1, "a data message of one frame" },
+        { "no records", sealed, 32, 140, "a batch of 0 records (1 to 65536)" },
+        { "sealed and an unknown flag", sealed, 32, 140,
+          "flags 0x3, which this version does not support" },
+    };
+    size_t count = sizeof (cases) / sizeof (cases [0]);
+    cases [1].header.length = 40;
+    cases [2].header.count = 1;
+    cases [2].header.length = 24;
+    cases [3].header.count = 65536;
+    cases [3].header.length = 8 * 65536 + 16;
+    cases [4].header.index = 8;
+    cases [6].header.index = 24;
+    cases [7].header.length = 39;
+    cases [8].header.length = 16;
+    cases [9].header.length = 0;
+    cases [13].header.count = 0;
+    cases [14].header.flags = SSTREAM_WIRE_SEALED | 0x2;
+
+    size_t index;
+    for (index = 0; index < count; index++) {
+        sstream_wire_batch_t out;
+        int rc = s_read_made (&cases [index].header, cases [index].size, cases [index].frame1,
+                              &out);
+        if (cases [index].reason) {
+            cr_assert_eq (rc, SSTREAM_EPROTO, "%s was taken (rc %d)", cases [index].what, rc);
+            cr_assert (strstr (sstream_errmsg (), cases [index].reason),
+                       "%s: '%s' does not say '%s'", cases [index].what, sstream_errmsg (),
+                       cases [index].reason);
+        }
+        else {
+            cr_assert_eq (rc, SSTREAM_OK, "%s: %s", cases [index].what, sstream_errmsg ());
+            s_assert_same_batch (&cases [index].header, &out);
+            cr_assert_eq (out.flags, SSTREAM_WIRE_SEALED);
+        }
+    }
+}
+
+Test (wire, a_batch_still_marked_bulk_is_refused_by_batch_read)
+{
+    cr_assert_eq (SSTREAM_WIRE_BULK, 0x4);      //  0x2 is reserved (PROTOCOL.md 6)
+    const sstream_wire_batch_t sealed = {
+        .type = SSTREAM_WIRE_DATA, .flags = SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK, .sid = 3,
+        .seq = 10, .count = 2, .length = 1000
+    };
+    sstream_wire_batch_t out;
+    //  Its payload never came: as the link left it, one frame
+    cr_assert_eq (s_read_made (&sealed, 32, -1, &out), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "malformed header: a batch whose payload was to come "
+                                          "on a bulk path this link does not have"),
+               "%s", sstream_errmsg ());
+    //  ... nor with a frame 1 of the right size: the flag alone says so
+    cr_assert_eq (s_read_made (&sealed, 32, 1000, &out), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "bulk path this link does not have"), "%s",
+               sstream_errmsg ());
+    //  Bulk without sealed is no message at all
+    sstream_wire_batch_t plain = {
+        .type = SSTREAM_WIRE_DATA, .flags = SSTREAM_WIRE_BULK, .count = 1, .index = 8, .length = 5
+    };
+    cr_assert_eq (s_read_made (&plain, 40, 5, &out), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "a batch whose payload was to come on a bulk path "
+                                          "without being sealed"), "%s", sstream_errmsg ());
+    cr_assert_eq (s_read_made (&plain, 40, -1, &out), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "without being sealed"), "%s", sstream_errmsg ());
+    //  Bulk with flags unknown besides
+    plain.flags = SSTREAM_WIRE_BULK | 0x8000;
+    cr_assert_eq (s_read_made (&plain, 40, 5, &out), SSTREAM_EPROTO);
+
+    //  Once the link has the payload it clears the flag: then it is taken
+    byte frame0 [SSTREAM_WIRE_BATCH_HEADER];
+    sstream_wire_batch_write (&sealed, frame0);
+    cr_assert_eq (sstream_wire_batch_read (&out, frame0, sizeof (frame0), 1000), SSTREAM_EPROTO);
+    sstream_wire_batch_set_flags (frame0, sstream_wire_batch_flags (frame0) & ~SSTREAM_WIRE_BULK);
+    cr_assert_eq (sstream_wire_batch_read (&out, frame0, sizeof (frame0), 1000), SSTREAM_OK,
+                  "%s", sstream_errmsg ());
+    cr_assert_eq (out.flags, SSTREAM_WIRE_SEALED);
+    cr_assert_eq (out.seq, 10);
+    cr_assert_eq (out.count, 2);
+    cr_assert_eq (out.length, 1000);
+}
+
+Test (wire, batch_bulk_is_true_only_for_a_sealed_data_header_marked_bulk)
+{
+    const sstream_wire_batch_t bulk = {
+        .type = SSTREAM_WIRE_DATA, .flags = SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK, .sid = 9,
+        .seq = 1, .count = 4, .length = 0x0123456789abcdefULL
+    };
+    //  In buffers of exactly their size, so that AddressSanitizer sees a
+    //  read past them
+    byte *frame0 = (byte *) malloc (SSTREAM_WIRE_BATCH_HEADER);
+    sstream_wire_batch_write (&bulk, frame0);
+    uint64_t length = 0;
+    cr_assert (sstream_wire_batch_bulk (frame0, SSTREAM_WIRE_BATCH_HEADER, &length));
+    cr_assert_eq (length, 0x0123456789abcdefULL, "all 64 bits of the length");
+    sstream_wire_batch_t small = bulk;
+    small.length = 40;
+    sstream_wire_batch_write (&small, frame0);
+    cr_assert (sstream_wire_batch_bulk (frame0, SSTREAM_WIRE_BATCH_HEADER, &length));
+    cr_assert_eq (length, 40);
+
+    //  Each of these is that header with one thing different
+    struct {
+        const char *what;
+        uint16_t flags;
+        int type;
+        int version;
+        size_t size;
+    } cases [] = {
+        { "not sealed", SSTREAM_WIRE_BULK, SSTREAM_WIRE_DATA, 2, 32 },
+        { "not bulk", SSTREAM_WIRE_SEALED, SSTREAM_WIRE_DATA, 2, 32 },
+        { "no flags", 0, SSTREAM_WIRE_DATA, 2, 32 },
+        { "a credit", SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK, SSTREAM_WIRE_CREDIT, 2, 32 },
+        { "type end", SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK, SSTREAM_WIRE_END, 2, 32 },
+        { "version 1", SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK, SSTREAM_WIRE_DATA, 1, 32 },
+        { "frame 0 a byte short", SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK, SSTREAM_WIRE_DATA,
+          2, 31 },
+        { "frame 0 a byte longer", SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK, SSTREAM_WIRE_DATA,
+          2, 33 },
+        { "frame 0 with an index", SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK, SSTREAM_WIRE_DATA,
+          2, 64 },
+        { "empty", SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK, SSTREAM_WIRE_DATA, 2, 0 },
+    };
+    size_t index;
+    for (index = 0; index < sizeof (cases) / sizeof (cases [0]); index++) {
+        sstream_wire_batch_t header = bulk;
+        header.flags = cases [index].flags;
+        header.type = cases [index].type;
+        byte full [64] = { 0 };
+        sstream_wire_batch_write (&header, full);
+        full [0] = (byte) cases [index].version;
+        byte *exact = s_copy (full, cases [index].size);
+        length = 77;
+        cr_assert_not (sstream_wire_batch_bulk (exact, cases [index].size, &length),
+                       "%s was taken as a bulk header", cases [index].what);
+        free (exact);
+    }
+    //  A credit from sstream_wire_credit, flags set by hand as well
+    zframe_t *credit = sstream_wire_credit (1, 2);
+    sstream_wire_batch_set_flags (zframe_data (credit), SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK);
+    cr_assert_not (sstream_wire_batch_bulk (zframe_data (credit), zframe_size (credit), &length));
+    zframe_destroy (&credit);
+    free (frame0);
+}
+
+Test (wire, batch_flags_read_and_rewrite_only_the_flags)
+{
+    //  What the writer put there, the reader finds
+    sstream_wire_batch_t header = {
+        .type = SSTREAM_WIRE_DATA, .flags = 0xbeef, .sid = 0x01020304, .seq = 5, .count = 1,
+        .index = 8, .length = 9
+    };
+    byte frame0 [SSTREAM_WIRE_BATCH_HEADER + 8];
+    memset (frame0, 0x33, sizeof (frame0));
+    sstream_wire_batch_write (&header, frame0);
+    cr_assert_eq (sstream_wire_batch_flags (frame0), 0xbeef);
+
+    //  Around the flags, bytes none of which is 0 or 0xff
+    byte pattern [SSTREAM_WIRE_BATCH_HEADER + 8], expected [sizeof (pattern)];
+    size_t offset;
+    for (offset = 0; offset < sizeof (pattern); offset++)
+        pattern [offset] = expected [offset] = (byte) (0x40 + offset);
+    const uint16_t values [] = {
+        SSTREAM_WIRE_SEALED, SSTREAM_WIRE_BULK, SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK,
+        0x8001, 0x0100, UINT16_MAX, 0
+    };
+    size_t index;
+    for (index = 0; index < sizeof (values) / sizeof (values [0]); index++) {
+        sstream_wire_batch_set_flags (pattern, values [index]);
+        cr_assert_eq (sstream_wire_batch_flags (pattern), values [index]);
+        expected [2] = (byte) values [index];           //  Little-endian
+        expected [3] = (byte) (values [index] >> 8);
+        cr_assert_eq (memcmp (pattern, expected, sizeof (pattern)), 0,
+                      "flags 0x%x: bytes other than the flags changed, or big-endian",
+                      (unsigned) values [index]);
+    }
+
+    //  As a link uses them: mark a sealed message bulk, and clear it again
+    sstream_wire_batch_t sealed = {
+        .type = SSTREAM_WIRE_DATA, .flags = SSTREAM_WIRE_SEALED, .sid = 0x0a0b0c0d,
+        .seq = 12345, .count = 2, .length = 8 * 2 + 16 + 7
+    }, out;
+    byte message [SSTREAM_WIRE_BATCH_HEADER];
+    sstream_wire_batch_write (&sealed, message);
+    byte before [SSTREAM_WIRE_BATCH_HEADER];
+    memcpy (before, message, sizeof (message));
+    uint64_t length = 0;
+    cr_assert_not (sstream_wire_batch_bulk (message, sizeof (message), &length));
+    sstream_wire_batch_set_flags (message, sstream_wire_batch_flags (message) | SSTREAM_WIRE_BULK);
+    cr_assert_eq (sstream_wire_batch_flags (message), SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK);
+    cr_assert (sstream_wire_batch_bulk (message, sizeof (message), &length));
+    cr_assert_eq (length, sealed.length);
+    cr_assert_eq (sstream_wire_batch_read (&out, message, sizeof (message), -1), SSTREAM_EPROTO);
+    sstream_wire_batch_set_flags (message, sstream_wire_batch_flags (message) & ~SSTREAM_WIRE_BULK);
+    cr_assert_eq (memcmp (message, before, sizeof (message)), 0, "not as it was");
+    cr_assert_eq (sstream_wire_batch_read (&out, message, sizeof (message),
+                                           (int64_t) sealed.length), SSTREAM_OK,
+                  "%s", sstream_errmsg ());
+    s_assert_same_batch (&sealed, &out);
+}
+
 
 //  --------------------------------------------------------------------------
 //  Batches
 
-//  Walk a checked batch and compare it, record by record, with the samples
+//  Walk a checked batch's view and compare it, record by record, with the
+//  samples: metas (metas_size bytes) is where the records' metadata must
+//  lie, payloads (payloads_size bytes) where their payloads must
 static void
-s_assert_samples (const byte *frame0, size_t size0, const byte *frame1, size_t size1,
-                  uint32_t count)
+s_assert_samples (const sstream_batch_view_t *view, const byte *metas, size_t metas_size,
+                  const byte *payloads, size_t payloads_size, uint32_t count)
 {
+    cr_assert_eq (view->count, count);
+    cr_assert_eq (view->bytes, payloads_size);
+    cr_assert_eq (view->metas, metas);
+    cr_assert_eq (view->payloads, payloads);
+    cr_assert_eq (view->entries + 8 * (size_t) count, metas, "entries right before metadata");
     sstream_batch_cursor_t cursor = { 0 };
     uint64_t payload_at = 0, meta_at = 0;
     uint32_t record;
     for (record = 0; record < count; record++) {
-        uint64_t offset;
+        const byte *data, *meta;
         size_t size, meta_size;
-        const byte *meta;
-        sstream_batch_next (frame0, count, &cursor, &offset, &size, &meta, &meta_size);
+        sstream_batch_next (view, &cursor, &data, &size, &meta, &meta_size);
         size_t sample = record % SAMPLE_RECORDS;
-        cr_assert_eq (offset, payload_at, "record %u", record);
+        cr_assert_eq (data, payloads + payload_at, "record %u", record);
         cr_assert_eq (size, s_sample_sizes [sample], "record %u", record);
         cr_assert_eq (meta_size, s_sample_meta_sizes [sample], "record %u", record);
-        cr_assert_leq (offset + size, size1);
+        cr_assert_leq (payload_at + size, payloads_size);
         size_t at;
         for (at = 0; at < size; at++)
-            cr_assert_eq (frame1 [offset + at], s_pattern (sample, at),
-                          "record %u byte %zu", record, at);
+            cr_assert_eq (data [at], s_pattern (sample, at), "record %u byte %zu", record, at);
         if (meta_size) {
-            cr_assert_eq (meta, frame0 + SSTREAM_WIRE_BATCH_HEADER + 8 * count + meta_at);
-            cr_assert_leq ((size_t) (meta + meta_size - frame0), size0);
+            cr_assert_eq (meta, metas + meta_at, "record %u", record);
+            cr_assert_leq (meta_at + meta_size, metas_size);
             cr_assert_eq (memcmp (meta, s_sample_metas [sample], meta_size), 0, "record %u",
                           record);
         }
@@ -1485,8 +2123,20 @@ s_assert_samples (const byte *frame0, size_t size0, const byte *frame1, size_t s
         cr_assert_eq (cursor.payload_at, payload_at);
         cr_assert_eq (cursor.meta_at, meta_at);
     }
-    cr_assert_eq (payload_at, size1);
-    cr_assert_eq (SSTREAM_WIRE_BATCH_HEADER + 8 * count + meta_at, size0);
+    cr_assert_eq (payload_at, payloads_size);
+    cr_assert_eq (meta_at, metas_size);
+}
+
+//  The same for a plain batch: metadata in frame 0 after the entries,
+//  payloads in frame 1
+static void
+s_assert_plain_samples (const sstream_batch_view_t *view, const byte *frame0, size_t size0,
+                        const byte *frame1, size_t size1, uint32_t count)
+{
+    size_t entries_end = SSTREAM_WIRE_BATCH_HEADER + 8 * (size_t) count;
+    cr_assert_leq (entries_end, size0);
+    cr_assert_eq (view->entries, frame0 + SSTREAM_WIRE_BATCH_HEADER);
+    s_assert_samples (view, frame0 + entries_end, size0 - entries_end, frame1, size1, count);
 }
 
 Test (wire, a_sealed_batch_carries_every_record_and_sends_its_pool_buffer_without_a_copy)
@@ -1546,8 +2196,11 @@ Test (wire, a_sealed_batch_carries_every_record_and_sends_its_pool_buffer_withou
         cr_assert_eq (s_le32 (bytes + 32 + 8 * record), s_sample_sizes [record]);
         cr_assert_eq (s_le32 (bytes + 32 + 8 * record + 4), s_sample_meta_sizes [record]);
     }
-    cr_assert_eq (sstream_batch_check (&header, bytes), SSTREAM_OK, "%s", sstream_errmsg ());
-    s_assert_samples (bytes, size0, (const byte *) zmq_msg_data (&frame1), size1, SAMPLE_RECORDS);
+    sstream_batch_view_t view;
+    cr_assert_eq (sstream_batch_view (&header, bytes, (const byte *) zmq_msg_data (&frame1), size1,
+                                      &view), SSTREAM_OK, "%s", sstream_errmsg ());
+    s_assert_plain_samples (&view, bytes, size0, (const byte *) zmq_msg_data (&frame1), size1,
+                            SAMPLE_RECORDS);
 
     //  Closing frame 1 gives the buffer back to the pool, which keeps it
     sstream_pool_give (other, pool);
@@ -1577,19 +2230,25 @@ Test (wire, a_batch_of_empty_records_has_an_empty_payload_frame)
                                            0), SSTREAM_OK, "%s", sstream_errmsg ());
     cr_assert_eq (header.count, 2);
     cr_assert_eq (header.length, 0);
-    cr_assert_eq (sstream_batch_check (&header, zmq_msg_data (&frame0)), SSTREAM_OK);
+    sstream_batch_view_t view;
+    cr_assert_eq (sstream_batch_view (&header, zmq_msg_data (&frame0), zmq_msg_data (&frame1), 0,
+                                      &view), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (view.count, 2);
+    cr_assert_eq (view.bytes, 0);
     sstream_batch_cursor_t cursor = { 0 };
-    uint64_t offset;
+    const byte *data, *meta;
     size_t size, meta_size;
-    const byte *meta;
-    sstream_batch_next (zmq_msg_data (&frame0), 2, &cursor, &offset, &size, &meta, &meta_size);
+    sstream_batch_next (&view, &cursor, &data, &size, &meta, &meta_size);
     cr_assert_eq (size, 0);
+    cr_assert_eq (meta_size, 0);
     cr_assert_null (meta);
-    sstream_batch_next (zmq_msg_data (&frame0), 2, &cursor, &offset, &size, &meta, &meta_size);
-    cr_assert_eq (offset, 0);
+    sstream_batch_next (&view, &cursor, &data, &size, &meta, &meta_size);
+    cr_assert_eq (data, view.payloads, "an empty record's payload lies at offset 0");
     cr_assert_eq (size, 0);
     cr_assert_eq (meta_size, sizeof (s_meta_small));
+    cr_assert_eq (meta, (const byte *) zmq_msg_data (&frame0) + 32 + 16);
     cr_assert_eq (memcmp (meta, s_meta_small, meta_size), 0);
+    cr_assert_eq (cursor.next, 2);
     zmq_msg_close (&frame0);
     zmq_msg_close (&frame1);
     //  Nothing took the buffer: it goes back when the batch does
@@ -1645,18 +2304,22 @@ Test (wire, batch_fits_refuses_the_65537th_record)
                   SSTREAM_OK, "%s", sstream_errmsg ());
     cr_assert_eq (header.count, 65536);
     cr_assert_eq (header.seq, 1);
-    cr_assert_eq (sstream_batch_check (&header, zmq_msg_data (&frame0)), SSTREAM_OK);
     const byte *payloads = (const byte *) zmq_msg_data (&frame1);
+    sstream_batch_view_t view;
+    cr_assert_eq (sstream_batch_view (&header, zmq_msg_data (&frame0), payloads,
+                                      zmq_msg_size (&frame1), &view), SSTREAM_OK, "%s",
+                  sstream_errmsg ());
+    cr_assert_eq (view.count, 65536);
+    cr_assert_eq (view.bytes, 65536);
     sstream_batch_cursor_t cursor = { 0 };
     for (record = 0; record < header.count; record++) {
-        uint64_t offset;
+        const byte *data, *meta;
         size_t size, meta_size;
-        const byte *meta;
-        sstream_batch_next (zmq_msg_data (&frame0), header.count, &cursor, &offset, &size, &meta,
-                            &meta_size);
-        cr_assert_eq (offset, record);
+        sstream_batch_next (&view, &cursor, &data, &size, &meta, &meta_size);
+        cr_assert_eq (data, payloads + record);
         cr_assert_eq (size, 1);
-        cr_assert_eq (payloads [offset], (byte) record);
+        cr_assert_eq (*data, (byte) record);
+        cr_assert_null (meta);
     }
     zmq_msg_close (&frame0);
     zmq_msg_close (&frame1);
@@ -1750,14 +2413,15 @@ Test (wire, a_single_record_batch_sends_the_callers_buffer_and_releases_it_once)
     cr_assert_eq (header.seq, 77);
     cr_assert_eq (header.count, 1);
     cr_assert_eq (header.length, size);
-    cr_assert_eq (sstream_batch_check (&header, zmq_msg_data (&frame0)), SSTREAM_OK);
+    sstream_batch_view_t view;
+    cr_assert_eq (sstream_batch_view (&header, zmq_msg_data (&frame0), zmq_msg_data (&frame1),
+                                      zmq_msg_size (&frame1), &view), SSTREAM_OK, "%s",
+                  sstream_errmsg ());
     sstream_batch_cursor_t cursor = { 0 };
-    uint64_t at;
+    const byte *record_data, *record_meta;
     size_t record_size, meta_size;
-    const byte *record_meta;
-    sstream_batch_next (zmq_msg_data (&frame0), 1, &cursor, &at, &record_size, &record_meta,
-                        &meta_size);
-    cr_assert_eq (at, 0);
+    sstream_batch_next (&view, &cursor, &record_data, &record_size, &record_meta, &meta_size);
+    cr_assert_eq (record_data, data, "the record is not the caller's buffer");
     cr_assert_eq (record_size, size);
     cr_assert_eq (meta_size, sizeof (s_meta_shape));
     cr_assert_eq (memcmp (record_meta, s_meta_shape, meta_size), 0);
@@ -1803,7 +2467,7 @@ Test (wire, a_single_record_batch_dropped_unsent_is_released_once)
     free (data);
 }
 
-Test (wire, batch_check_refuses_lengths_that_do_not_add_up)
+Test (wire, batch_view_refuses_lengths_that_do_not_add_up)
 {
     sstream_pool_t *pool = sstream_pool_new (4096, 1);
     zmq_msg_t frame0, frame1;
@@ -1812,7 +2476,9 @@ Test (wire, batch_check_refuses_lengths_that_do_not_add_up)
     int64_t size1 = zmq_msg_size (&frame1);
     byte *bytes = s_copy (zmq_msg_data (&frame0), size0);
     byte *entries = bytes + SSTREAM_WIRE_BATCH_HEADER;
+    const byte *payloads = (const byte *) zmq_msg_data (&frame1);
     sstream_wire_batch_t header;
+    sstream_batch_view_t view;
 
     struct {
         const char *what;
@@ -1846,7 +2512,7 @@ Test (wire, batch_check_refuses_lengths_that_do_not_add_up)
         //  The header alone cannot tell
         cr_assert_eq (sstream_wire_batch_read (&header, bytes, size0, size1), SSTREAM_OK,
                       "%s: %s", cases [index].what, sstream_errmsg ());
-        int rc = sstream_batch_check (&header, bytes);
+        int rc = sstream_batch_view (&header, bytes, payloads, (size_t) size1, &view);
         if (cases [index].reason) {
             cr_assert_eq (rc, SSTREAM_EPROTO, "%s was taken", cases [index].what);
             cr_assert (strstr (sstream_errmsg (), "malformed batch"), "%s", sstream_errmsg ());
@@ -1854,9 +2520,22 @@ Test (wire, batch_check_refuses_lengths_that_do_not_add_up)
                        "%s: '%s' does not say '%s'", cases [index].what, sstream_errmsg (),
                        cases [index].reason);
         }
-        else
+        else {
             cr_assert_eq (rc, SSTREAM_OK, "%s: %s", cases [index].what, sstream_errmsg ());
+            cr_assert_eq (view.count, SAMPLE_RECORDS);
+            cr_assert_eq (view.bytes, (uint64_t) size1);
+        }
     }
+    //  The payloads must add up to what frame 1 holds, not merely to what
+    //  the header says
+    cr_assert_eq (sstream_wire_batch_read (&header, zmq_msg_data (&frame0), size0, size1),
+                  SSTREAM_OK);
+    cr_assert_eq (sstream_batch_view (&header, zmq_msg_data (&frame0), payloads, (size_t) size1,
+                                      &view), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_batch_view (&header, zmq_msg_data (&frame0), payloads,
+                                      (size_t) size1 - 1, &view), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "payloads add up to 2002 bytes, not the 2001"), "%s",
+               sstream_errmsg ());
     //  Sums are not taken modulo 2^32: two records of 2^32-1 and 1 bytes
     //  do not add up to an empty payload
     byte wrapped [SSTREAM_WIRE_BATCH_HEADER + 16] = { 0 };
@@ -1865,12 +2544,17 @@ Test (wire, batch_check_refuses_lengths_that_do_not_add_up)
     s_put_le32 (wrapped + 32, UINT32_MAX);
     s_put_le32 (wrapped + 40, 1);
     cr_assert_eq (sstream_wire_batch_read (&header, wrapped, sizeof (wrapped), 0), SSTREAM_OK);
-    cr_assert_eq (sstream_batch_check (&header, wrapped), SSTREAM_EPROTO);
+    byte none [1];
+    cr_assert_eq (sstream_batch_view (&header, wrapped, none, 0, &view), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "payloads add up to 4294967296 bytes, not the 0"), "%s",
+               sstream_errmsg ());
     s_put_le32 (wrapped + 32, 0);
     s_put_le32 (wrapped + 36, UINT32_MAX);
     s_put_le32 (wrapped + 40, 0);
     s_put_le32 (wrapped + 44, 1);
-    cr_assert_eq (sstream_batch_check (&header, wrapped), SSTREAM_EPROTO);
+    cr_assert_eq (sstream_batch_view (&header, wrapped, none, 0, &view), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "metadata add up to 4294967296 bytes, not the 0"), "%s",
+               sstream_errmsg ());
 
     free (bytes);
     zmq_msg_close (&frame0);
@@ -1878,7 +2562,152 @@ Test (wire, batch_check_refuses_lengths_that_do_not_add_up)
     sstream_pool_release (&pool);
 }
 
-//  Read, check and walk one frame 0; returns true when it was walked
+Test (wire, a_batch_sealed_end_to_end_is_viewed_once_opened)
+{
+    sstream_pool_t *pool = sstream_pool_new (64 * 1024, 2);
+    byte key [SSTREAM_SEAL_KEY_SIZE];
+    size_t at;
+    for (at = 0; at < sizeof (key); at++)
+        key [at] = (byte) (at * 7 + 3);
+    sstream_seal_t *producer = sstream_seal_new_from (SSTREAM_CIPHER_XCHACHA20POLY1305, "s", 11,
+                                                      1, key);
+    sstream_seal_t *consumer = sstream_seal_new_from (SSTREAM_CIPHER_XCHACHA20POLY1305, "s", 11,
+                                                      1, key);
+    cr_assert (producer && consumer);
+    sstream_batch_t *batch = sstream_batch_new (pool, 500, 0);
+    s_add_samples (batch);
+    size_t payloads = 0, metas = 0, record;
+    for (record = 0; record < SAMPLE_RECORDS; record++) {
+        payloads += s_sample_sizes [record];
+        metas += s_sample_meta_sizes [record];
+    }
+    size_t plain = 8 * SAMPLE_RECORDS + metas + payloads;
+    zmq_msg_t frame0, frame1;
+    cr_assert_eq (sstream_batch_seal_with (batch, producer, pool, &frame0, &frame1), SSTREAM_OK,
+                  "%s", sstream_errmsg ());
+    sstream_batch_destroy (&batch);
+
+    //  Frame 0 is the header alone; frame 1 the records and the tag
+    cr_assert_eq (zmq_msg_size (&frame0), SSTREAM_WIRE_BATCH_HEADER);
+    size_t size1 = zmq_msg_size (&frame1);
+    cr_assert_eq (size1, plain + SSTREAM_WIRE_SEAL_TAG);
+    const byte *bytes = (const byte *) zmq_msg_data (&frame0);
+    sstream_wire_batch_t header;
+    cr_assert_eq (sstream_wire_batch_read (&header, bytes, SSTREAM_WIRE_BATCH_HEADER,
+                                           (int64_t) size1), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (header.type, SSTREAM_WIRE_DATA);
+    cr_assert_eq (header.flags, SSTREAM_WIRE_SEALED);
+    cr_assert_eq (sstream_wire_batch_flags (bytes), SSTREAM_WIRE_SEALED);
+    cr_assert_eq (header.seq, 500);
+    cr_assert_eq (header.count, SAMPLE_RECORDS);
+    cr_assert_eq (header.index, 0);
+    cr_assert_eq (header.length, size1);
+    uint64_t length;
+    cr_assert_not (sstream_wire_batch_bulk (bytes, SSTREAM_WIRE_BATCH_HEADER, &length),
+                   "sealed but not bulk");
+
+    //  Opened in a copy of exactly its size, then viewed: every record
+    byte *opened = s_copy (zmq_msg_data (&frame1), size1);
+    cr_assert_eq (sstream_seal_open_batch (consumer, header.seq, header.count, header.flags,
+                                           opened, size1), SSTREAM_OK, "%s", sstream_errmsg ());
+    sstream_batch_view_t view;
+    cr_assert_eq (sstream_batch_view (&header, bytes, opened, size1 - SSTREAM_WIRE_SEAL_TAG,
+                                      &view), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (view.entries, opened);
+    s_assert_samples (&view, opened + 8 * SAMPLE_RECORDS, metas,
+                      opened + 8 * SAMPLE_RECORDS + metas, payloads, SAMPLE_RECORDS);
+    //  The tag is not plaintext: with it counted, lengths do not add up
+    cr_assert_eq (sstream_batch_view (&header, bytes, opened, size1, &view), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "not the"), "%s", sstream_errmsg ());
+    free (opened);
+
+    zmq_msg_close (&frame0);
+    zmq_msg_close (&frame1);
+    sstream_seal_destroy (&producer);
+    sstream_seal_destroy (&consumer);
+    sstream_pool_release (&pool);
+}
+
+Test (wire, a_sealed_batch_view_finds_its_parts_in_frame_1_and_checks_their_lengths)
+{
+    //  Two records once opened: (3 bytes, 1 of metadata) and (2 bytes, none)
+    const byte opened [] = {
+        3, 0, 0, 0, 1, 0, 0, 0,   2, 0, 0, 0, 0, 0, 0, 0,
+        0x80,                                       //  {}
+        'a', 'b', 'c',   'd', 'e'
+    };
+    byte frame0 [SSTREAM_WIRE_BATCH_HEADER];
+    sstream_wire_batch_t header = {
+        .type = SSTREAM_WIRE_DATA, .flags = SSTREAM_WIRE_SEALED, .seq = 1, .count = 2,
+        .length = sizeof (opened) + SSTREAM_WIRE_SEAL_TAG
+    };
+    sstream_wire_batch_write (&header, frame0);
+    cr_assert_eq (sstream_wire_batch_read (&header, frame0, sizeof (frame0),
+                                           (int64_t) header.length), SSTREAM_OK);
+    //  In a buffer of exactly its size
+    byte *plain = s_copy (opened, sizeof (opened));
+    sstream_batch_view_t view;
+    cr_assert_eq (sstream_batch_view (&header, frame0, plain, sizeof (opened), &view), SSTREAM_OK,
+                  "%s", sstream_errmsg ());
+    cr_assert_eq (view.entries, plain);
+    cr_assert_eq (view.metas, plain + 16);
+    cr_assert_eq (view.payloads, plain + 17);
+    cr_assert_eq (view.count, 2);
+    cr_assert_eq (view.bytes, 5);
+    sstream_batch_cursor_t cursor = { 0 };
+    const byte *data, *meta;
+    size_t size, meta_size;
+    sstream_batch_next (&view, &cursor, &data, &size, &meta, &meta_size);
+    cr_assert_eq (size, 3);
+    cr_assert_eq (memcmp (data, "abc", 3), 0);
+    cr_assert_eq (meta, plain + 16);
+    cr_assert_eq (meta_size, 1);
+    sstream_batch_next (&view, &cursor, &data, &size, &meta, &meta_size);
+    cr_assert_eq (size, 2);
+    cr_assert_eq (memcmp (data, "de", 2), 0);
+    cr_assert_null (meta);
+    cr_assert_eq (meta_size, 0);
+    cr_assert_eq (cursor.next, 2);
+    cr_assert_eq (cursor.payload_at, 5);
+    cr_assert_eq (cursor.meta_at, 1);
+    free (plain);
+
+    //  A byte short or over: refused
+    plain = s_copy (opened, sizeof (opened) - 1);
+    cr_assert_eq (sstream_batch_view (&header, frame0, plain, sizeof (opened) - 1, &view),
+                  SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "malformed batch: its index and records add up to 22 "
+                                          "bytes, not the 21 it opened to"), "%s",
+               sstream_errmsg ());
+    free (plain);
+    byte longer [sizeof (opened) + 1];
+    memcpy (longer, opened, sizeof (opened));
+    longer [sizeof (opened)] = 'f';
+    cr_assert_eq (sstream_batch_view (&header, frame0, longer, sizeof (longer), &view),
+                  SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "add up to 22 bytes, not the 23"), "%s",
+               sstream_errmsg ());
+    //  Too short to hold the entries: refused before reading past it
+    plain = s_copy (opened, 15);
+    cr_assert_eq (sstream_batch_view (&header, frame0, plain, 15, &view), SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "its index runs past it"), "%s", sstream_errmsg ());
+    free (plain);
+    plain = s_copy (opened, sizeof (opened));
+    header.count = 3;                           //  24 bytes of entries in 22
+    cr_assert_eq (sstream_batch_view (&header, frame0, plain, sizeof (opened), &view),
+                  SSTREAM_EPROTO);
+    cr_assert (strstr (sstream_errmsg (), "its index runs past it"), "%s", sstream_errmsg ());
+    header.count = 2;
+    //  Lengths whose sum wraps 2^32 do not pass for small ones
+    s_put_le32 (plain, UINT32_MAX);
+    s_put_le32 (plain + 8, 6);                  //  2^32 - 1 + 6 = 5 (mod 2^32)
+    cr_assert_eq (sstream_batch_view (&header, frame0, plain, sizeof (opened), &view),
+                  SSTREAM_EPROTO);
+    free (plain);
+}
+
+//  Read, check and walk one frame 0 (and a frame 1 of frame1_size bytes,
+//  or none when -1); returns true when it was walked
 static bool
 s_walk_if_taken (const byte *frame0, size_t size, int64_t frame1_size)
 {
@@ -1889,23 +2718,39 @@ s_walk_if_taken (const byte *frame0, size_t size, int64_t frame1_size)
         return false;
     //  What read takes is in range
     cr_assert (header.count >= 1 && header.count <= SSTREAM_WIRE_BATCH_RECORDS_MAX);
+    cr_assert_eq (header.length, (uint64_t) frame1_size);
+    cr_assert_eq (header.flags & ~SSTREAM_WIRE_SEALED, 0, "flags 0x%x taken", header.flags);
+    cr_assert_leq (header.seq, UINT64_MAX - header.count - 1);
+    if (header.flags & SSTREAM_WIRE_SEALED) {
+        //  Its records are ciphertext: nothing to walk without the key
+        cr_assert_eq (size, SSTREAM_WIRE_BATCH_HEADER);
+        cr_assert_eq (header.index, 0);
+        cr_assert_geq (header.length, 8 * (uint64_t) header.count + SSTREAM_WIRE_SEAL_TAG);
+        return false;
+    }
     cr_assert_eq (header.index, size - SSTREAM_WIRE_BATCH_HEADER);
     cr_assert_geq (header.index, 8 * (uint64_t) header.count);
-    cr_assert_eq (header.length, (uint64_t) frame1_size);
-    rc = sstream_batch_check (&header, frame0);
+    byte *frame1 = (byte *) malloc (frame1_size? (size_t) frame1_size: 1);
+    sstream_batch_view_t view;
+    rc = sstream_batch_view (&header, frame0, frame1, (size_t) frame1_size, &view);
     cr_assert (rc == SSTREAM_OK || rc == SSTREAM_EPROTO, "unexpected code %d", rc);
-    if (rc)
+    if (rc) {
+        free (frame1);
         return false;
+    }
     const byte *metas = frame0 + SSTREAM_WIRE_BATCH_HEADER + 8 * (size_t) header.count;
+    cr_assert_eq (view.metas, metas);
+    cr_assert_eq (view.payloads, frame1);
+    cr_assert_eq (view.count, header.count);
+    cr_assert_eq (view.bytes, header.length);
     sstream_batch_cursor_t cursor = { 0 };
     uint32_t record;
     for (record = 0; record < header.count; record++) {
-        uint64_t offset;
+        const byte *data, *meta;
         size_t record_size, meta_size;
-        const byte *meta;
-        sstream_batch_next (frame0, header.count, &cursor, &offset, &record_size, &meta,
-                            &meta_size);
-        cr_assert_leq (offset + record_size, (uint64_t) frame1_size,
+        sstream_batch_next (&view, &cursor, &data, &record_size, &meta, &meta_size);
+        cr_assert_geq ((uintptr_t) data, (uintptr_t) frame1, "record %u's payload", record);
+        cr_assert_leq ((uint64_t) (data - frame1) + record_size, (uint64_t) frame1_size,
                        "record %u lies past frame 1", record);
         if (meta_size) {
             cr_assert_geq ((uintptr_t) meta, (uintptr_t) metas, "record %u's metadata", record);
@@ -1917,6 +2762,7 @@ s_walk_if_taken (const byte *frame0, size_t size, int64_t frame1_size)
     }
     cr_assert_eq (cursor.payload_at, header.length);
     cr_assert_eq (cursor.meta_at, header.index - 8 * (uint64_t) header.count);
+    free (frame1);
     return true;
 }
 

@@ -171,6 +171,13 @@ s_client_config (support_path_t *path, bool producer)
         if (!rc) rc = s_set (config, "client/gateway-key", "%s/gateway-%c.pub",
                              path->gateways, producer? 'a': 'b');
     }
+    //  Sealed end to end, for the consumer's key, unless no link has
+    //  security (then nobody has a key) or the test says hop
+    bool sealed = !options->insecure && !options->hop;
+    if (!rc && !sealed)
+        rc = s_set (config, "client/payload", "hop");
+    if (!rc && sealed && producer)
+        rc = s_set (config, "client/readers", "%s/consumer.pub", path->facility_b);
     if (!rc && options->heartbeat)
         rc = s_set (config, "client/heartbeat", "%s", options->heartbeat);
     if (!rc && options->peer_timeout)

@@ -28,7 +28,9 @@ char *support_read_file (const char *path);
 
 typedef struct {
     const char *transport;      //  "tcp" (default) or "ipc"
-    bool insecure;              //  security = none on every link
+    bool insecure;              //  security = none on every link (and
+                                //  client/payload = hop: nobody has a key)
+    bool hop;                   //  client/payload = hop: not sealed
     const char *buffer;         //  gateway/buffer of both gateways
     const char *buffer_b;       //  gateway/buffer of gateway B, if not buffer
     const char *heartbeat;      //  gateway/heartbeat, client/heartbeat
