@@ -25,7 +25,10 @@
 #   security anywhere. For each, record sizes 64 B, 1 KiB, 64 KiB, 1 MiB and
 #   8 MiB, sending as fast as the path takes them. Then one-way latency:
 #   1 KiB records at 10000 per second for 5 s, security none and all, with
-#   client/linger=0 (left out, with a note, while the library refuses it).
+#   client/linger=0 (left out, with a note, while the library refuses it),
+#   beside its own anchor: test/zmq_latency, raw libzmq through two relays
+#   in four processes, paced the same way (what libzmq's own thread
+#   hand-offs cost on this machine).
 #
 #   Standard output, one JSON line each: the machine, the anchors as
 #   anchors.sh prints them, one line per case, a summary. In a case line:
@@ -260,6 +263,11 @@ elif command == "table":
                 fmt(row["latency_p999_us"], "%.0f"), fmt(row["latency_max_us"], "%.0f"),
                 fmt(row["late_records"], "%d"),
                 "" if row["client_linger"] else "  (without client/linger)"))
+        item = marks.get("zmq_relay2_latency")
+        if item:
+            out.append("%-5s %-7s %7d %8s %8.0f %8.0f %8.0f %8.0f %6s  (anchor: raw libzmq, 2 relays)" % (
+                "zmq", size_name(item["msg_size"]), item["rate"], "-", item["p50_us"],
+                item["p99_us"], item["p999_us"], item["max_us"], "-"))
     out.append("")
     out.append("anchors, same run (../shared/bench/anchors.sh):")
     if not marks:
@@ -574,6 +582,19 @@ latency_case () {
 
 #   --------------------------------------------------------------------------
 #   The run
+
+#   The latency anchor: raw libzmq through two relays, paced the same way
+latency_anchor=$build/test/zmq_latency
+if [ "$anchors" != skip ] && [ -x "$latency_anchor" ]; then
+    note "anchor: zmq_relay2 latency, $latency_count messages of 1024 bytes at $latency_rate/s"
+    if timeout -k 5 120 "$latency_anchor" $latency_count 1024 $latency_rate \
+           >> "$anchors_out" 2> "$work/zmq_latency.err"; then
+        tail -n1 "$anchors_out"
+    else
+        note "error: zmq_latency failed: $(first_error "$work/zmq_latency.err")"
+        failures=$(( failures + 1 ))
+    fi
+fi
 
 for security in ${securities//,/ }; do
     note "security $security: starting gateways"

@@ -74,7 +74,10 @@ Test (failures, a_producer_that_goes_away_aborts_the_stream_for_the_consumer)
     while ((rc = sstream_consumer_recv (consumer, &message, 5000)) == SSTREAM_OK)
         sstream_message_destroy (&message);
     cr_assert_eq (rc, SSTREAM_EABORTED, "got %d: %s", rc, sstream_errmsg ());
-    cr_assert (strstr (sstream_errmsg (), "producer went away without ending the stream"),
+    //  The producer's own word, or, when gateway A sees its connection close
+    //  before it reads that word (a loaded machine), the connection's end
+    cr_assert (strstr (sstream_errmsg (), "producer went away without ending the stream")
+            || strstr (sstream_errmsg (), "lost the producer of stream 'orphan'"),
                "%s", sstream_errmsg ());
     cr_assert_eq (sstream_consumer_close (consumer, 1000), SSTREAM_EINVAL);
     sstream_consumer_destroy (&consumer);
@@ -98,8 +101,13 @@ Test (failures, a_consumer_that_gives_up_fails_the_producers_close)
     int rc = sstream_producer_close (producer, 5000);
     cr_assert_eq (rc, SSTREAM_EABORTED, "got %d: %s", rc, sstream_errmsg ());
     cr_assert (strstr (sstream_errmsg (), "the consumer gave up: disk full"), "%s", sstream_errmsg ());
-    //  Later calls keep failing the same way
-    cr_assert_eq (sstream_producer_send (producer, data, 1, NULL, 0, 100), SSTREAM_ECLOSED);
+    //  Later calls keep failing: as closed if close had sent the end before
+    //  the abort came, with the abort if it came first (the library lets
+    //  timing decide which)
+    rc = sstream_producer_send (producer, data, 1, NULL, 0, 100);
+    cr_assert (rc == SSTREAM_ECLOSED || rc == SSTREAM_EABORTED, "got %d: %s", rc, sstream_errmsg ());
+    if (rc == SSTREAM_EABORTED)
+        cr_assert (strstr (sstream_errmsg (), "the consumer gave up: disk full"), "%s", sstream_errmsg ());
     sstream_consumer_destroy (&consumer);
     sstream_producer_destroy (&producer);
 }
@@ -551,10 +559,20 @@ Test (failures, max_streams_is_enforced)
     sstream_config_destroy (&config);
 }
 
-//  A fake peer gateway with gateway B's own key, at gateway A's WAN link
+//  A fake peer gateway with gateway B's own key, at gateway A's WAN link,
+//  once the real B is gone and A knows it: a fake that came sooner could
+//  be taken for the real B's lost connection
 static zsock_t *
 s_fake_peer (void)
 {
+    sstream_gateway_destroy (&s_path.b);
+    uint64_t up = 1;
+    int64_t start = zclock_mono ();
+    while (up && zclock_mono () - start < 30000) {
+        usleep (10 * 1000);
+        sstream_gateway_stat (s_path.a, "peer-up", &up);
+    }
+    cr_assert_eq (up, 0, "gateway a still has its peer 30 s after it went");
     char secret [600], server [600];
     snprintf (secret, sizeof (secret), "%s/gateway-b.secret", s_path.gateways);
     snprintf (server, sizeof (server), "%s/gateway-a.pub", s_path.gateways);
@@ -575,10 +593,24 @@ s_next_type (zsock_t *sock, char *type, size_t size)
     zmsg_destroy (&message);
 }
 
+typedef struct {
+    sstream_producer_t *producer;
+    int rc;
+    char error [1024];
+} s_opening_t;
+
+static void *
+s_open_session_producer (void *args)
+{
+    s_opening_t *self = (s_opening_t *) args;
+    self->rc = sstream_producer_new (&self->producer, s_a (), "session", s_path.producer_options);
+    snprintf (self->error, sizeof (self->error), "%s", sstream_errmsg ());
+    return NULL;
+}
+
 Test (failures, a_peer_that_starts_a_new_session_loses_its_old_streams)
 {
     //  The real gateway B goes; a fake one with its key takes its place
-    sstream_gateway_destroy (&s_path.b);
     zsock_t *fake = s_fake_peer ();
     const char *hello_1 [] = { "t", "hello", "role", "gateway", "name", "gateway-b",
                                "session", "#1", NULL };
@@ -590,12 +622,22 @@ Test (failures, a_peer_that_starts_a_new_session_loses_its_old_streams)
     }
     cr_assert_str_eq (type, "welcome");
 
-    sstream_producer_t *producer;
-    cr_assert_eq (sstream_producer_new (&producer, s_a (), "session", s_path.producer_options), SSTREAM_OK);
-    do
+    //  The producer opens while the fake answers A's pings: a fake that
+    //  fell silent for the peer-timeout (1 s) would be given up
+    s_opening_t opening = { NULL };
+    pthread_t opener;
+    pthread_create (&opener, NULL, s_open_session_producer, &opening);
+    const char *ping [] = { "t", "ping", NULL };
+    do {
         s_next_type (fake, type, sizeof (type));
+        if (streq (type, "ping"))
+            s_send_fields (fake, ping);
+    }
     while (*type && !streq (type, "open"));
+    pthread_join (opener, NULL);
+    cr_assert_eq (opening.rc, SSTREAM_OK, "%s", opening.error);
     cr_assert_str_eq (type, "open");
+    sstream_producer_t *producer = opening.producer;
     const char *accepted [] = { "t", "accepted", "stream", "session", "window", "#1048576",
                                 "sid", "#1", NULL };
     s_send_fields (fake, accepted);
@@ -624,7 +666,6 @@ Test (failures, a_peer_that_starts_a_new_session_loses_its_old_streams)
 
 Test (failures, gateways_never_answer_an_error_with_an_error)
 {
-    sstream_gateway_destroy (&s_path.b);
     zsock_t *fake = s_fake_peer ();
     //  Not yet introduced, and stream errors for streams it has nothing to do with
     const char *error [] = { "t", "error", "code", "#11", "text", "yours", "stream", "nobody", NULL };

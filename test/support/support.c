@@ -189,6 +189,24 @@ s_client_config (support_path_t *path, bool producer)
     return config;
 }
 
+//  Both gateways have heard each other: until then a test that takes one
+//  away can race its first hello
+static int
+s_path_wait_paired (support_path_t *path)
+{
+    double deadline = support_now () + 60;
+    while (support_now () < deadline) {
+        uint64_t up_a = 0, up_b = 0;
+        sstream_gateway_stat (path->a, "peer-up", &up_a);
+        sstream_gateway_stat (path->b, "peer-up", &up_b);
+        if (up_a && up_b)
+            return SSTREAM_OK;
+        usleep (10 * 1000);
+    }
+    fprintf (stderr, "support: the gateways did not pair within 60 s\n");
+    return SSTREAM_ETIMEDOUT;
+}
+
 int
 support_path_start (support_path_t *path, const support_options_t *options)
 {
@@ -218,6 +236,8 @@ support_path_start (support_path_t *path, const support_options_t *options)
     config = support_gateway_config (path, 'b');
     rc = config? sstream_gateway_new (&path->b, config): SSTREAM_ENOMEM;
     sstream_config_destroy (&config);
+    if (!rc)
+        rc = s_path_wait_paired (path);
     if (rc)
         return rc;
     path->producer_options = s_client_config (path, true);

@@ -51,8 +51,8 @@ typedef struct {
     sstream_config_t *consumer_options;
 } support_path_t;
 
-//  Make keys (unless insecure), configs, and start both gateways. Returns
-//  an sstream error code (0 on success).
+//  Make keys (unless insecure), configs, and start both gateways; return
+//  once they are paired. Returns an sstream error code (0 on success).
 int support_path_start (support_path_t *path, const support_options_t *options);
 
 //  A gateway config as support_path_start makes it, for 'a' or 'b'; the
