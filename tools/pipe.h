@@ -74,6 +74,8 @@ typedef struct {
     const char *window;
     const char *batch;
     const char *linger;
+    const char *readers;        //  send: the readers' public keys
+    const char *payload;        //  send: sealed or hop
 } pipe_client_args_t;
 
 //  Build the library options from the command line (and -c FILE).

@@ -186,6 +186,10 @@ pipe_client_options (const pipe_client_args_t *args, sstream_config_t **options_
         rc = sstream_config_set (options, "client/batch", args->batch);
     if (!rc && args->linger)
         rc = sstream_config_set (options, "client/linger", args->linger);
+    if (!rc && args->readers)
+        rc = sstream_config_set (options, "client/readers", args->readers);
+    if (!rc && args->payload)
+        rc = sstream_config_set (options, "client/payload", args->payload);
     if (rc)
         sstream_config_destroy (&options);
     *options_p = options;

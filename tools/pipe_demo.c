@@ -207,13 +207,21 @@ s_path_start (const s_run_t *run, s_path_t *path)
     if (!rc && run->secure) {
         rc = s_set (path->producer_options, "client/secret-key", "%s/producer.secret", facility_a);
         if (!rc) rc = s_set (path->producer_options, "client/gateway-key", "%s/gateway-a.pub", gateways);
+        //  Sealed end to end for the consumer's key
+        if (!rc) rc = s_set (path->producer_options, "client/readers", "%s/consumer.pub", facility_b);
     }
+    else
+    if (!rc)                            //  Nobody has a key to seal for
+        rc = s_set (path->producer_options, "client/payload", "hop");
     if (!rc) rc = sstream_config_new (&path->consumer_options);
     if (!rc) rc = s_set (path->consumer_options, "client/security", "%s", security);
     if (!rc && run->secure) {
         rc = s_set (path->consumer_options, "client/secret-key", "%s/consumer.secret", facility_b);
         if (!rc) rc = s_set (path->consumer_options, "client/gateway-key", "%s/gateway-b.pub", gateways);
     }
+    else
+    if (!rc)
+        rc = s_set (path->consumer_options, "client/payload", "hop");
     return rc;
 }
 
@@ -448,7 +456,9 @@ s_bench_help (void)
         "\n"
         "Measures memory-to-memory throughput from a producer through gateway A\n"
         "and gateway B to a consumer, in one process, and prints one JSON line:\n"
-        "bytes, messages, seconds, gbytes_per_s, msg_size, security, transport.\n"
+        "bytes, messages, seconds, gbytes_per_s, msg_size, security, payload,\n"
+        "transport. With security curve, payloads are sealed end to end for the\n"
+        "consumer (payload \"sealed\"); with none, nobody has a key (\"hop\").\n"
         "The clock runs from opening the stream to the consumer's end-of-stream\n"
         "acknowledgement. Exits 0 only if every byte arrived.\n"
         "\n"
@@ -487,10 +497,11 @@ pipe_bench_main (int argc, char **argv)
     if (rc || job.received != run.bytes)
         return PIPE_EXIT_FAILED;
     printf ("{\"bytes\": %llu, \"messages\": %llu, \"seconds\": %.4f, "
-            "\"gbytes_per_s\": %.4f, \"msg_size\": %llu, \"security\": \"%s\", "
+            "\"gbytes_per_s\": %.4f, \"msg_size\": %llu, \"security\": \"%s\", \"payload\": \"%s\", "
             "\"transport\": \"%s\", \"links\": 3}\n",
             (unsigned long long) run.bytes, (unsigned long long) path.messages,
             path.seconds, path.seconds > 0? run.bytes / path.seconds / 1e9: 0.0,
-            (unsigned long long) run.msg_size, run.secure? "curve": "none", run.transport);
+            (unsigned long long) run.msg_size, run.secure? "curve": "none",
+            run.secure? "sealed": "hop", run.transport);
     return PIPE_EXIT_OK;
 }

@@ -41,6 +41,9 @@ s_help (void)
         "  -t, --transport NAME    transport plugin (default: ENDPOINT's scheme)\n"
         "      --timeout DURATION  how long to wait for the gateway (default 10s)\n"
         "      --security MODE     curve (default) or none (logged as a warning)\n"
+        "      --payload MODE      sealed (default: only a stream sealed for our key\n"
+        "                          is taken, and --key is needed) or hop: also a\n"
+        "                          stream that is not sealed end to end\n"
         "  -h, --help              show this help\n"
         "\n" PIPE_EXIT_STATUSES);
 }
@@ -72,6 +75,7 @@ pipe_recv_main (int argc, char **argv)
         { "transport", required_argument, NULL, 't' },
         { "timeout", required_argument, NULL, 'T' },
         { "security", required_argument, NULL, 'S' },
+        { "payload", required_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -87,6 +91,7 @@ pipe_recv_main (int argc, char **argv)
             case 't': args.transport = optarg; break;
             case 'T': args.timeout = optarg; break;
             case 'S': args.security = optarg; break;
+            case 'P': args.payload = optarg; break;
             case 'h': s_help (); return PIPE_EXIT_OK;
             default: return pipe_bad_option (argv, option);
         }

@@ -41,6 +41,13 @@ s_help (void)
         "                          (default 256KiB)\n"
         "      --linger DURATION   how long a record may wait for its batch to fill\n"
         "                          (default 1ms; 0: send each record at once)\n"
+        "  -r, --readers PATH      the public keys (NAME.pub) of those who may read\n"
+        "                          the stream: a file, or a folder of them. Records\n"
+        "                          are sealed end to end for them; gateways forward\n"
+        "                          what they cannot read\n"
+        "      --payload MODE      sealed (default: needs --readers) or hop: no\n"
+        "                          end-to-end sealing, each link's CURVE only\n"
+        "                          (logged as a warning)\n"
         "  -t, --transport NAME    transport plugin (default: ENDPOINT's scheme)\n"
         "      --timeout DURATION  how long to wait for the gateway (default 10s)\n"
         "      --security MODE     curve (default) or none; none must match the\n"
@@ -83,6 +90,8 @@ pipe_send_main (int argc, char **argv)
         { "security", required_argument, NULL, 'S' },
         { "batch", required_argument, NULL, 'B' },
         { "linger", required_argument, NULL, 'L' },
+        { "readers", required_argument, NULL, 'r' },
+        { "payload", required_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -90,7 +99,7 @@ pipe_send_main (int argc, char **argv)
     const char *chunk_text = NULL;
     int option;
     opterr = 0;
-    while ((option = getopt_long (argc, argv, ":k:g:c:s:t:h", s_options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, ":k:g:c:s:t:r:h", s_options, NULL)) != -1) {
         switch (option) {
             case 'k': args.key = optarg; break;
             case 'g': args.gateway_key = optarg; break;
@@ -101,6 +110,8 @@ pipe_send_main (int argc, char **argv)
             case 'S': args.security = optarg; break;
             case 'B': args.batch = optarg; break;
             case 'L': args.linger = optarg; break;
+            case 'r': args.readers = optarg; break;
+            case 'P': args.payload = optarg; break;
             case 'h': s_help (); return PIPE_EXIT_OK;
             default: return pipe_bad_option (argv, option);
         }

@@ -120,7 +120,7 @@ sstream_opener_open (sstream_opener_t *self, sstream_received_t *batch,
     if (self->required)
         return sstream_error_set (SSTREAM_EDENIED,
             "stream '%s' is not sealed end to end (its producer sends with client/payload = hop): "
-            "to take it, set client/payload = hop here too", self->stream);
+            "to take it, set client/payload = hop here too (--payload hop)", self->stream);
     int rc = sstream_received_check (batch, size);
     if (rc) {
         char detail [512];
@@ -141,7 +141,7 @@ sstream_opener_check_end (sstream_opener_t *self, const sstream_wire_t *header)
         if (self->required)
             return sstream_error_set (SSTREAM_EDENIED,
                 "stream '%s' is not sealed end to end (its producer sends with client/payload "
-                "= hop): to take it, set client/payload = hop here too", self->stream);
+                "= hop): to take it, set client/payload = hop here too (--payload hop)", self->stream);
         return SSTREAM_OK;
     }
     byte tag [SSTREAM_SEAL_TAG_SIZE];

@@ -88,6 +88,9 @@ s_client (const char *who)
     char *gateway = zsys_sprintf ("%s/gateway.pub", s_keys);
     sstream_config_set (options, "client/secret-key", secret);
     sstream_config_set (options, "client/gateway-key", gateway);
+    //  What is checked here is who may open which stream, not who may
+    //  read it: the streams are not sealed
+    sstream_config_set (options, "client/payload", "hop");
     zstr_free (&secret);
     zstr_free (&gateway);
     return options;

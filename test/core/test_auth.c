@@ -36,6 +36,10 @@ s_client (const char *secret, const char *gateway_key, const char *timeout)
     sstream_config_set (options, "client/secret-key", secret);
     sstream_config_set (options, "client/gateway-key", gateway_key);
     sstream_config_set (options, "client/connect-timeout", timeout? timeout: "10s");
+    //  Sealed for the path's consumer, as the support's producers are
+    char *readers = zsys_sprintf ("%s/consumer.pub", s_path.facility_b);
+    sstream_config_set (options, "client/readers", readers);
+    zstr_free (&readers);
     return options;
 }
 
@@ -188,6 +192,7 @@ Test (auth, a_client_without_security_cannot_reach_a_curve_gateway)
     sstream_config_t *options;
     sstream_config_new (&options);
     sstream_config_set (options, "client/security", "none");
+    sstream_config_set (options, "client/payload", "hop");
     sstream_producer_t *producer = NULL;
     int rc = sstream_producer_new (&producer, sstream_gateway_endpoint (s_path.a, "local"),
                                    "plain", options);

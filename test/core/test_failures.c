@@ -250,6 +250,7 @@ Test (failures, bad_arguments_are_refused)
     sstream_config_new (&fixed);
     sstream_config_set (fixed, "client/secret-key", sstream_config_get (s_path.producer_options, "client/secret-key", NULL));
     sstream_config_set (fixed, "client/gateway-key", sstream_config_get (s_path.producer_options, "client/gateway-key", NULL));
+    sstream_config_set (fixed, "client/readers", sstream_config_get (s_path.producer_options, "client/readers", NULL));
     cr_assert_eq (sstream_producer_new (&producer, s_a (), "limits", fixed), SSTREAM_OK, "%s", sstream_errmsg ());
     char byte = 0;
     cr_assert_eq (sstream_producer_send (producer, &byte, SSTREAM_MESSAGE_MAX + 1, NULL, 0, 100),

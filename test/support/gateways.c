@@ -71,6 +71,7 @@ gateways_keys (gateways_t *self, const char *folder)
     }
     snprintf (self->producer_key, sizeof (self->producer_key), "%s/keys/facility-a/producer.secret", folder);
     snprintf (self->consumer_key, sizeof (self->consumer_key), "%s/keys/facility-b/consumer.secret", folder);
+    snprintf (self->consumer_pub, sizeof (self->consumer_pub), "%s/keys/facility-b/consumer.pub", folder);
     snprintf (self->operator_key, sizeof (self->operator_key), "%s/keys/operators/operator.secret", folder);
     snprintf (self->gateway_a_pub, sizeof (self->gateway_a_pub), "%s/keys/gateway-a.pub", folder);
     snprintf (self->gateway_b_pub, sizeof (self->gateway_b_pub), "%s/keys/gateway-b.pub", folder);

@@ -43,6 +43,7 @@ typedef struct {
     char control_a [64], control_b [64];
     char endpoint_wan [64];
     char producer_key [600], consumer_key [600], operator_key [600];
+    char consumer_pub [600];            //  The producers' reader
     char gateway_a_pub [600], gateway_b_pub [600];
 } gateways_t;
 

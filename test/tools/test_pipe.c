@@ -163,6 +163,10 @@ s_spawn_client (s_gateways_t *self, bool send, const char *stream, const char *i
     argv [count++] = send? self->producer_key: self->consumer_key;
     argv [count++] = "-g";
     argv [count++] = send? self->gateway_a_pub: self->gateway_b_pub;
+    if (send) {
+        argv [count++] = "--readers";
+        argv [count++] = self->consumer_pub;
+    }
     if (extra)
         argv [count++] = (char *) extra;
     argv [count++] = send? self->endpoint_a: self->endpoint_b;
@@ -262,17 +266,28 @@ Test (pipe, bad_input_gets_one_line_and_a_nonzero_exit)
                          "--security", "maybe", gateways.endpoint_a, "s", NULL), 3);
     s_assert_one_line ("'maybe' is not one of curve|none");
 
+    //  Sealed (the default) without readers, or with a reader's file missing
+    cr_assert_eq (s_run (NULL, "send", "-k", gateways.producer_key, "-g", gateways.gateway_a_pub,
+                         gateways.endpoint_a, "s", NULL), 3);
+    s_assert_one_line ("nobody may read it: name its readers' public keys");
+    cr_assert_eq (s_run (NULL, "send", "-k", gateways.producer_key, "-g", gateways.gateway_a_pub,
+                         "--readers", missing, gateways.endpoint_a, "s", NULL), 3);
+    s_assert_one_line ("missing.secret");
+    cr_assert_eq (s_run (NULL, "send", "-k", gateways.producer_key, "-g", gateways.gateway_a_pub,
+                         "--payload", "maybe", gateways.endpoint_a, "s", NULL), 3);
+    s_assert_one_line ("'maybe' is not one of sealed|hop");
+
     //  A key the gateway does not know
     char *strangers = s_path ("strangers");
     cr_assert_eq (s_run (NULL, "keygen", "stranger", "--dir", strangers, NULL), 0);
     char *stranger = s_path ("strangers/stranger.secret");
     cr_assert_eq (s_run (NULL, "send", "-k", stranger, "-g", gateways.gateway_a_pub,
-                         gateways.endpoint_a, "s", NULL), 4);
+                         "--readers", gateways.consumer_pub, gateways.endpoint_a, "s", NULL), 4);
     s_assert_one_line ("refused our key");
     //  A secret key others may read
     chmod (stranger, 0644);
     cr_assert_eq (s_run (NULL, "send", "-k", stranger, "-g", gateways.gateway_a_pub,
-                         gateways.endpoint_a, "s", NULL), 3);
+                         "--readers", gateways.consumer_pub, gateways.endpoint_a, "s", NULL), 3);
     s_assert_one_line ("open to group or others");
 
     //  Configs: syntax, unknown keys, missing files

@@ -644,7 +644,7 @@ Test (sessions, clients_and_tunnels_fail_over_to_the_other_pair)
                                           "-g", one.gateway_b_pub, "--timeout", "3s",
                                           endpoints_b, "failover", NULL);
     char *send_argv [] = { SSTREAM_PIPE, "send", "-k", one.producer_key, "-g", one.gateway_a_pub,
-                           "--timeout", "3s", endpoints_a, "failover", NULL };
+                           "--readers", one.consumer_pub, "--timeout", "3s", endpoints_a, "failover", NULL };
     pid_t sender = support_spawn (send_argv, data, NULL, send_err);
     cr_assert_eq (support_wait (sender, 60000), 0, "send: %s", support_read_file (send_err));
     cr_assert_eq (support_wait (receiver, 60000), 0, "recv: %s", support_read_file (recv_err));

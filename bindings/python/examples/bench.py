@@ -59,7 +59,9 @@ def main():
 
         def produce():
             extra = ({"key": os.path.join(folder, "a", "producer.secret"),
-                      "gateway_key": os.path.join(keys, "gateway-a.pub")} if secure else {})
+                      "gateway_key": os.path.join(keys, "gateway-a.pub"),
+                      "readers": os.path.join(folder, "b", "consumer.pub")}
+                     if secure else {"payload": "hop"})
             with sstream.Producer(a.endpoint(), "bench", **client, **extra) as producer:
                 sent = 0
                 while sent < args.bytes:

@@ -45,6 +45,8 @@ def main():
     parser.add_argument("-c", "--config", help="client options (ZPL), e.g. conf/producer.cfg")
     parser.add_argument("-k", "--key", help="our secret key file")
     parser.add_argument("-g", "--gateway-key", help="the gateway's public key file")
+    parser.add_argument("-r", "--readers",
+                        help="public key file (or folder) of who may read the stream")
     parser.add_argument("--frames", type=int, default=100, help="how many frames (100)")
     parser.add_argument("--rate", type=float, default=10.0,
                         help="frames per second; 0 for as fast as possible (10)")
@@ -54,7 +56,8 @@ def main():
     started = time.monotonic()
     try:
         with sstream.Producer(args.endpoint, args.stream, key=args.key,
-                              gateway_key=args.gateway_key, config=args.config) as producer:
+                              gateway_key=args.gateway_key, config=args.config,
+                              **({"readers": args.readers} if args.readers else {})) as producer:
             for number, frame in frames(args.frames, args.size):
                 if args.rate > 0:
                     due = started + number / args.rate

@@ -137,8 +137,11 @@ class Producer:
     key is our secret key file, gateway_key the gateway's public key file;
     config a ZPL file with a 'client' section. Options are the client
     settings of the README with '_' for '-': connect_timeout, heartbeat,
-    peer_timeout, security ("curve" or "none"), transport, pipe. Connecting
-    waits at most connect_timeout (default 10 s).
+    peer_timeout, security ("curve" or "none"), transport, pipe, readers
+    (the public key file, or folder of them, of those who may read the
+    stream: records are sealed end to end for them, the default), payload
+    ("sealed" or "hop": no end-to-end sealing). Connecting waits at most
+    connect_timeout (default 10 s).
     """
 
     def __init__(self, endpoint, stream, key=None, gateway_key=None, config=None, **options):

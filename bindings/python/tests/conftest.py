@@ -35,6 +35,8 @@ class Path:
         return os.path.join(self.gateways, name)
 
     def producer(self, stream, **options):
+        #   Sealed end to end for the consumer, unless the test says otherwise
+        options.setdefault("readers", os.path.join(self.facility_b, "consumer.pub"))
         return sstream.Producer(self.a.endpoint(), stream,
                                 key=os.path.join(self.facility_a, "producer.secret"),
                                 gateway_key=self.key("gateway-a.pub"), **options)

@@ -162,7 +162,8 @@ def test_an_unknown_key_raises_authentication_error(path, tmp_path):
     started = time.monotonic()
     with pytest.raises(sstream.AuthenticationError, match="refused our key"):
         sstream.Producer(path.a.endpoint(), "s", key=tmp_path / "strangers" / "stranger.secret",
-                         gateway_key=path.key("gateway-a.pub"))
+                         gateway_key=path.key("gateway-a.pub"),
+                         readers=os.path.join(path.facility_b, "consumer.pub"))
     assert time.monotonic() - started < 5
 
 
@@ -210,7 +211,7 @@ def test_a_gateway_speaking_garbage_raises_protocol_error():
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
     with pytest.raises(sstream.ProtocolError, match="malformed header"):
-        sstream.Consumer("tcp://127.0.0.1:%d" % port, "s", security="none")
+        sstream.Consumer("tcp://127.0.0.1:%d" % port, "s", security="none", payload="hop")
     thread.join(5)
     fake.close(0)
 
@@ -249,7 +250,7 @@ def test_closed_handles_raise(path):
 
 SCRIPT = textwrap.dedent("""
     import sys, sstream
-    consumer = sstream.Consumer(sys.argv[1], "never", security="none")
+    consumer = sstream.Consumer(sys.argv[1], "never", security="none", payload="hop")
     print("waiting", flush=True)
     consumer.recv()
 """)
@@ -305,7 +306,8 @@ def test_the_examples_run_through_two_gateways(path, tmp_path):
     producer = subprocess.run(
         [sys.executable, os.path.join(examples, "detector_producer.py"), path.a.endpoint(),
          "detector", "-k", os.path.join(path.facility_a, "producer.secret"),
-         "-g", path.key("gateway-a.pub"), "--frames", "12", "--rate", "0", "--size", "512"],
+         "-g", path.key("gateway-a.pub"), "-r", os.path.join(path.facility_b, "consumer.pub"),
+         "--frames", "12", "--rate", "0", "--size", "512"],
         capture_output=True, env=env, timeout=120)
     out, err = consumer.communicate(timeout=120)
     assert producer.returncode == 0, producer.stderr
