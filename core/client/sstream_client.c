@@ -622,17 +622,22 @@ s_read_frames (sstream_client_t *self, sstream_client_msg_t *message, bool *got,
     return SSTREAM_OK;
 }
 
-//  The gateway offered its bulk path: sealed payloads take it. A path
-//  that cannot be had is no failure: they go over the link instead.
-static void
+//  The gateway offered its bulk path: sealed payloads take it both ways
+//  from now on (the gateway's wait for our connection), so a path that
+//  cannot be had fails the stream, with the reason; client/bulk-path = off
+//  is the way round a firewall that stands between.
+static int
 s_connect_bulk (sstream_client_t *self, const sstream_wire_t *accepted)
 {
     sstream_bulkpath_t *path = sstream_link_bulkpath (self->link);
     if (!path || !*accepted->bulk)
-        return;
-    if (sstream_bulkpath_connect (path, accepted->bulk, accepted->token) != SSTREAM_OK)
-        sstream_log_warning ("stream '%s': %s (sealed payloads go over the link instead)",
-                             self->options->stream, sstream_errmsg ());
+        return SSTREAM_OK;
+    int rc = sstream_bulkpath_connect (path, accepted->bulk, accepted->token);
+    if (rc)
+        return s_fail (self, sstream_error_set (rc, "stream '%s': %s (set client/bulk-path = off "
+                       "to send sealed payloads over the link instead)", self->options->stream,
+                       sstream_errmsg ()));
+    return SSTREAM_OK;
 }
 
 //  Decode one message; handle what is the client's own. Returns an error,
@@ -711,8 +716,7 @@ s_decode (sstream_client_t *self, sstream_client_msg_t *message, size_t frames, 
             if (self->options->role == SSTREAM_ROLE_PRODUCE && self->window == 0)
                 return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
                     "gateway at %s granted a window of 0 bytes", self->endpoint));
-            s_connect_bulk (self, header);
-            return SSTREAM_OK;
+            return s_connect_bulk (self, header);
         default:
             if (self->state != SSTREAM_CLIENT_OPEN)
                 return s_fail (self, sstream_error_set (SSTREAM_EPROTO,

@@ -325,6 +325,13 @@ s_peer_progress (sstream_bulkpath_t *self, s_peer_t *peer)
     do {
         char error [256] = "";
         count = self->transport->bulk_progress (peer->connection, done, 32, error, sizeof (error));
+        if (count < 0 && !zlistx_size (peer->held) && !zlistx_size (peer->sending)) {
+            //  Closed with nothing owed either way: the peer is leaving,
+            //  and the link says why (its last messages may still be on
+            //  the way there). Should it stay, its payloads go by the link.
+            self->transport->bulk_close (&peer->connection);
+            return;
+        }
         if (count < 0) {
             s_peer_fail (self, peer, "connection lost: %s", *error? error: "closed");
             return;
@@ -545,6 +552,16 @@ s_stranger_presented (sstream_bulkpath_t *self, s_stranger_t *stranger)
     peer->connection = stranger->connection;
     stranger->connection = NULL;
     self->connections++;
+    //  What was sent to it meanwhile goes now, in order
+    zmq_msg_t *sending = (zmq_msg_t *) zlistx_first (peer->sending);
+    while (sending && !peer->failed) {
+        char error [256] = "";
+        if (self->transport->bulk_send (peer->connection, zmq_msg_data (sending),
+                                        zmq_msg_size (sending), sending, error,
+                                        sizeof (error)) != 0)
+            s_peer_fail (self, peer, "cannot send: %s", error);
+        sending = (zmq_msg_t *) zlistx_next (peer->sending);
+    }
     s_peer_advance (self, peer);
 }
 
@@ -627,8 +644,10 @@ bool
 sstream_bulkpath_ready (sstream_bulkpath_t *self, const byte *routing_id,
                         size_t routing_id_size)
 {
+    //  A peer with an offer out will connect: what is sent to it waits
+    //  for its connection (or fails the peer, at the offer's deadline)
     s_peer_t *peer = s_peer_lookup (self, routing_id, routing_id_size);
-    return peer && peer->connection && !peer->failed;
+    return peer && (peer->connection || peer->offered) && !peer->failed;
 }
 
 int
@@ -637,7 +656,7 @@ sstream_bulkpath_send (sstream_bulkpath_t *self, const byte *routing_id,
 {
     s_peer_t *peer = s_peer_lookup (self, routing_id, routing_id_size);
     zmq_msg_t *sending = (zmq_msg_t *) malloc (sizeof (zmq_msg_t));
-    if (!peer || !peer->connection || peer->failed || !sending) {
+    if (!peer || !(peer->connection || peer->offered) || peer->failed || !sending) {
         zmq_msg_close (payload);
         free (sending);
         return sstream_error_set (SSTREAM_ELOST, "%s: bulk path: %s", self->name,
@@ -646,6 +665,8 @@ sstream_bulkpath_send (sstream_bulkpath_t *self, const byte *routing_id,
     zmq_msg_init (sending);
     zmq_msg_move (sending, payload);
     zlistx_add_end (peer->sending, sending);
+    if (!peer->connection)
+        return SSTREAM_OK;              //  Posted once it has come
     char error [256] = "";
     if (self->transport->bulk_send (peer->connection, zmq_msg_data (sending),
                                     zmq_msg_size (sending), sending, error, sizeof (error)) != 0) {
@@ -818,7 +839,7 @@ sstream_bulkpath_tick (sstream_bulkpath_t *self)
             //  An offer nobody took: a payload that waits for it is lost
             peer->offered = false;
             sodium_memzero (peer->token, sizeof (peer->token));
-            if (zlistx_size (peer->held))
+            if (zlistx_size (peer->held) || zlistx_size (peer->sending))
                 s_peer_fail (self, peer, "no bulk connection came within %g s",
                              self->timeout / 1000.0);
         }

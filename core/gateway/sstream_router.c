@@ -29,6 +29,7 @@ struct _sstream_router_t {
     uint64_t malformed;
     uint64_t handshake_failures;
     int64_t probe_at;           //  Check who is gone after a disconnect
+    bool recheck;               //  A send failed: read the links, then probe
     int64_t next_tick;
     sstream_replies_t *replies; //  Errors we answer with, within a budget
     size_t local_items;         //  Bulk path poll items, last poll
@@ -156,12 +157,18 @@ s_party_lost (self_t *self, sstream_party_t *party, const char *why)
     }
 }
 
-//  A handler found a party gone (a send to it failed).
+//  A handler found a party gone (a send to it failed). What it said last
+//  may still wait in its link, behind what is being handled now (a
+//  consumer that gives up says why, then closes): the next tick reads the
+//  links first, then probes every party, and the gone ones are lost then,
+//  for the reason they gave if they gave one.
 static void
 s_check_gone (self_t *self, sstream_party_t *gone)
 {
-    if (gone)
-        s_party_lost (self, gone, "its connection is gone");
+    if (gone) {
+        self->recheck = true;
+        self->probe_at = zclock_mono ();
+    }
 }
 
 
@@ -542,7 +549,9 @@ sstream_router_handle_monitor (sstream_router_t *self, sstream_link_t *link)
             if (is_wan && !self->wan_bind && sstream_peering_is_up (self->peering))
                 s_party_lost (self, sstream_peering_party (self->peering), "disconnected");
             else {
-                //  Which routing id went away is not said: probe them all
+                //  Which routing id went away is not said: read what the
+                //  links hold, then probe them all
+                self->recheck = true;
                 int64_t soon = zclock_mono () + 20;
                 if (!self->probe_at || self->probe_at > soon)
                     self->probe_at = soon;
@@ -603,6 +612,12 @@ s_check_clients (self_t *self, int64_t now, bool probe, bool revoked_only)
 void
 sstream_router_tick (sstream_router_t *self)
 {
+    if (self->recheck) {
+        self->recheck = false;
+        sstream_router_handle_local (self);
+        if (self->wan)
+            sstream_router_handle_wan (self);
+    }
     int64_t now = zclock_mono ();
     bool probe = self->probe_at && now >= self->probe_at;
     if (probe)
@@ -663,6 +678,19 @@ sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value)
     else
     if (streq (name, "handshake-failures"))
         *value = self->handshake_failures;
+    else
+    if (strncmp (name, "local-bulk-", 11) == 0 || strncmp (name, "peer-bulk-", 10) == 0) {
+        //  A link's bulk path: connections, refused, bytes-in, bytes-out
+        bool local = name [0] == 'l';
+        sstream_link_t *link = local? self->local: self->wan;
+        sstream_bulkpath_t *path = link? sstream_link_bulkpath (link): NULL;
+        const char *counter = name + (local? 11: 10);
+        if (path && !sstream_bulkpath_stat (path, counter, value))
+            return SSTREAM_EINVAL;
+        if (!path && !streq (counter, "connections") && !streq (counter, "refused")
+        &&  !streq (counter, "bytes-in") && !streq (counter, "bytes-out"))
+            return SSTREAM_EINVAL;
+    }
     else
         return sstream_streams_stat (self->streams, name, value);
     return SSTREAM_OK;

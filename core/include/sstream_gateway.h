@@ -75,6 +75,12 @@ SSTREAM_EXPORT const char *
 //    completed        streams completed (end-of-stream acknowledged)
 //    peer-up          1 when the peer gateway link is established
 //    handshake-failures  CURVE handshakes that failed on any link
+//    local-bulk-connections, peer-bulk-connections  bulk path connections
+//                     (sealed payloads beside the link) made since start
+//    local-bulk-refused, peer-bulk-refused  connections closed without a
+//                     valid token
+//    local-bulk-bytes-in, -bytes-out, peer-bulk-bytes-in, -bytes-out
+//                     sealed payload bytes that took a bulk path
 SSTREAM_EXPORT int
     sstream_gateway_stat (sstream_gateway_t *self, const char *name,
                           uint64_t *value);

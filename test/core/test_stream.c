@@ -56,12 +56,26 @@ s_stream_through (const char *transport, uint64_t bytes, size_t msg_size)
         cr_assert_eq (in, out);
         if (sstream_config_get (path.producer_options, "client/payload", NULL))
             cr_assert_eq (in, bytes);           //  hop: a gateway counts records' bytes
-        else
+        else {
             //  Sealed: it counts what it forwards, each batch's sealed index
             //  (8 bytes a record) and tag (16) with the records' bytes
             cr_assert (in >= bytes && in <= bytes + consumer.messages * (8 + 16),
                        "gateway %c forwarded %" PRIu64 " bytes for %" PRIu64 " in %" PRIu64
                        " records", 'a' + index, in, bytes, consumer.messages);
+            //  ... and every sealed batch took the bulk paths: A's local
+            //  and B's peer path in, A's peer and B's local path out
+            uint64_t bulk_in = 0, bulk_out = 0, refused = 1;
+            cr_assert_eq (sstream_gateway_stat (gateways [index],
+                          index? "peer-bulk-bytes-in": "local-bulk-bytes-in", &bulk_in), 0);
+            cr_assert_eq (sstream_gateway_stat (gateways [index],
+                          index? "local-bulk-bytes-out": "peer-bulk-bytes-out", &bulk_out), 0);
+            cr_assert_eq (sstream_gateway_stat (gateways [index], "local-bulk-refused", &refused), 0);
+            cr_assert_eq (bulk_in, in, "gateway %c: %" PRIu64 " of %" PRIu64 " bytes came on "
+                          "the bulk path", 'a' + index, bulk_in, in);
+            cr_assert_eq (bulk_out, out, "gateway %c: %" PRIu64 " of %" PRIu64 " bytes left on "
+                          "the bulk path", 'a' + index, bulk_out, out);
+            cr_assert_eq (refused, 0);
+        }
     }
     support_path_stop (&path);
 }
