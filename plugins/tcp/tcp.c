@@ -13,11 +13,14 @@
         keepalive-idle  seconds of silence before probes start (default 30)
         sndbuf, rcvbuf  kernel socket buffer sizes, e.g. 4MiB (default: the
                         kernel's autotuning); raise them for long fat pipes
+        bulk-port       the port a binding link's bulk path listens on
+                        (default 0: one the kernel picks); give one where a
+                        firewall must let sealed payloads through
 
     The bulk path (transport ABI 2) runs on TCP connections of its own,
     with the same options, and without Nagle's algorithm: bulk writes are
     large, and the last short segment of one must not wait for an ACK. A
-    listener takes a kernel-chosen port on the interface the link bound,
+    listener takes bulk-port (or a kernel-chosen port) on the interface the link bound,
     and its address is that port alone: the connecting side already knows
     the host, since its link reached it, and takes nothing else from the
     other side.
@@ -121,8 +124,15 @@ s_check (const sstream_transport_link_t *link)
                 return s_fail (link, "socket buffer sizes are 1KiB to 1GiB, not '%s'", value);
         }
         else
+        if (strcmp (key, "bulk-port") == 0) {
+            char *end;
+            long port = strtol (value, &end, 10);
+            if (!isdigit ((unsigned char) *value) || *end || port < 0 || port > 65535)
+                return s_fail (link, "bulk-port is 0 to 65535, not '%s'", value);
+        }
+        else
             return s_fail (link, "unknown tcp option '%s' (known: keepalive, keepalive-idle, "
-                                 "sndbuf, rcvbuf)", key);
+                                 "sndbuf, rcvbuf, bulk-port)", key);
     }
     return 0;
 }
@@ -263,7 +273,8 @@ s_bulk_listen (const sstream_transport_link_t *link, const char *bound_endpoint,
         .ai_socktype = SOCK_STREAM
     };
     struct addrinfo *found;
-    int rc = getaddrinfo (any? NULL: host, "0", &hints, &found);
+    const char *fixed_port = s_option (link, "bulk-port");
+    int rc = getaddrinfo (any? NULL: host, fixed_port? fixed_port: "0", &hints, &found);
     if (rc)
         return s_fail (link, "cannot listen for bulk connections on %s: %s", host,
                        gai_strerror (rc));

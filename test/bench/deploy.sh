@@ -12,19 +12,23 @@
 #   BUILD_DIR defaults to build/ (configured with -DSSTREAM_BUILD_TESTS=ON,
 #   for test/bench_send and test/bench_recv). --quick moves about a tenth
 #   of the data. On two busy cores (0.1 version of the data path) a full
-#   run took 10 minutes, --quick 75 s. --security picks some of all,wan,none.
+#   run took 10 minutes, --quick 75 s. --security picks some of
+#   sealed,all,wan,none.
 #   --client-set passes a client option (e.g. client/window=256MiB) to
 #   every producer and consumer, --gateway-set a config value (e.g.
 #   gateway/buffer=128MiB) to both gateways. --keep keeps the temporary
 #   folder (gateway logs, each program's output). SSTREAM_ANCHORS names
 #   anchors.sh elsewhere, or "skip".
 #
-#   Security settings: all = CURVE on the three links; wan = CURVE on the
-#   gateway-to-gateway link only (the clients' links have security none,
-#   as SciStream's stunnel plane encrypts only its middle hop); none = no
-#   security anywhere. For each, record sizes 64 B, 1 KiB, 64 KiB, 1 MiB and
+#   Security settings: sealed = payloads sealed end to end by the producer
+#   for the consumer (AES-256-GCM), carried on the bulk paths beside the
+#   links, with CURVE on the three links for everything else (the
+#   default); all = CURVE on the three links, payloads included
+#   (client/payload = hop); wan = CURVE on the gateway-to-gateway link only
+#   (the clients' links have security none, as SciStream's stunnel plane
+#   encrypts only its middle hop; payload hop); none = no security anywhere. For each, record sizes 64 B, 1 KiB, 64 KiB, 1 MiB and
 #   8 MiB, sending as fast as the path takes them. Then one-way latency:
-#   1 KiB records at 10000 per second for 5 s, security none and all, with
+#   1 KiB records at 10000 per second for 5 s, every security but wan, with
 #   client/linger=0 (left out, with a note, while the library refuses it),
 #   beside its own anchor: test/zmq_latency, raw libzmq through two relays
 #   in four processes, paced the same way (what libzmq's own thread
@@ -40,7 +44,7 @@
 #                  their sum is what the path costs on this machine
 #     vs_zmq_relay2_64B   64 B: records/s over zmq_relay2's 64 B msgs/s
 #     vs_haproxy2, vs_zmq_relay2_1MiB  1 MiB: GB/s over the anchor's GB/s
-#     vs_stunnel2  1 MiB, security wan: GB/s over stunnel's
+#     vs_stunnel2  1 MiB, security wan and sealed: GB/s over stunnel's
 #     error        the case failed (the run goes on, and exits 1 at the end)
 #   Latency lines give p50/p99/p99.9/max in microseconds from the send time
 #   each record carries to the moment the consumer's library returned it;
@@ -58,7 +62,7 @@ build=""
 quick=0
 keep=0
 table_file=""
-securities="all,wan,none"
+securities="sealed,all,wan,none"
 client_sets=()
 gateway_sets=()
 usage () { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^#   \{0,1\}//;s/^#//'; }
@@ -86,7 +90,7 @@ for program in "$pipe" "$send" "$recv"; do
     [ -x "$program" ] || { echo "deploy.sh: error: $program is missing: build with -DSSTREAM_BUILD_TESTS=ON first" >&2; exit 2; }
 done
 for security in ${securities//,/ }; do
-    case $security in all|wan|none) ;; *) echo "deploy.sh: error: --security takes all, wan, none" >&2; exit 2 ;; esac
+    case $security in sealed|all|wan|none) ;; *) echo "deploy.sh: error: --security takes sealed, all, wan, none" >&2; exit 2 ;; esac
 done
 command -v python3 > /dev/null || { echo "deploy.sh: error: needs python3" >&2; exit 2; }
 command -v timeout > /dev/null || { echo "deploy.sh: error: needs timeout (coreutils)" >&2; exit 2; }
@@ -197,7 +201,7 @@ if command == "case":
     if size == 1 << 20:
         line["vs_haproxy2"] = ratio(got["gbytes_per_s"], marks.get("haproxy2"), "gbytes_per_s")
         line["vs_zmq_relay2_1MiB"] = ratio(got["gbytes_per_s"], marks.get("zmq_relay2_1MiB"), "gbytes_per_s")
-        if security == "wan":
+        if security in ("wan", "sealed"):
             line["vs_stunnel2"] = ratio(got["gbytes_per_s"], marks.get("stunnel2"), "gbytes_per_s")
     print(json.dumps(line))
 elif command == "latency":
@@ -226,9 +230,9 @@ elif command == "table":
                " (--quick)" if machine["quick"] else ""))
     out.append("machine: %d cores, %s" % (machine["nproc"], machine["cpu_model"]))
     out.append("")
-    out.append("%-5s %-7s %12s %8s | %-29s | %-24s" % ("", "", "", "",
+    out.append("%-6s %-7s %12s %8s | %-29s | %-24s" % ("", "", "", "",
                "CPU s per GB", "ratio to anchor, 1 run"))
-    out.append("%-5s %-7s %12s %8s | %6s %6s %6s %6s %6s | %7s %7s %8s" % (
+    out.append("%-6s %-7s %12s %8s | %6s %6s %6s %6s %6s | %7s %7s %8s" % (
         "sec", "size", "records/s", "GB/s", "prod", "cons", "gw A", "gw B", "sum",
         "zmq_rl2", "hapx2", "stunnel2"))
     for row in rows:
@@ -236,12 +240,12 @@ elif command == "table":
             continue
         name = size_name(row["size"])
         if "error" in row:
-            out.append("%-5s %-7s FAILED: %s" % (row["security"], name, row["error"][:90]))
+            out.append("%-6s %-7s FAILED: %s" % (row["security"], name, row["error"][:90]))
             continue
         parts = [row.get("cpu_s_per_gb_" + who) for who in ("producer", "consumer", "gateway_a", "gateway_b")]
         total = sum(parts) if None not in parts else None
         zmq = row.get("vs_zmq_relay2_64B", row.get("vs_zmq_relay2_1MiB"))
-        out.append("%-5s %-7s %12s %8s | %6s %6s %6s %6s %6s | %7s %7s %8s" % (
+        out.append("%-6s %-7s %12s %8s | %6s %6s %6s %6s %6s | %7s %7s %8s" % (
             row["security"], name, fmt(row["records_per_s"], "%.0f"), fmt(row["gbytes_per_s"], "%.3f"),
             fmt(parts[0], "%.2f"), fmt(parts[1], "%.2f"), fmt(parts[2], "%.2f"), fmt(parts[3], "%.2f"),
             fmt(total, "%.2f"), fmt(zmq, "%.3f"), fmt(row.get("vs_haproxy2"), "%.3f"),
@@ -250,14 +254,14 @@ elif command == "table":
     if latency:
         out.append("")
         out.append("one-way latency, microseconds (records carry their send time)")
-        out.append("%-5s %-7s %7s %8s %8s %8s %8s %8s %6s" % (
+        out.append("%-6s %-7s %7s %8s %8s %8s %8s %8s %6s" % (
             "sec", "size", "rate/s", "min", "p50", "p99", "p99.9", "max", "late"))
         for row in latency:
             name = size_name(row["size"])
             if "error" in row:
-                out.append("%-5s %-7s FAILED: %s" % (row["security"], name, row["error"][:90]))
+                out.append("%-6s %-7s FAILED: %s" % (row["security"], name, row["error"][:90]))
                 continue
-            out.append("%-5s %-7s %7d %8s %8s %8s %8s %8s %6s%s" % (
+            out.append("%-6s %-7s %7d %8s %8s %8s %8s %8s %6s%s" % (
                 row["security"], name, row["rate"], fmt(row["latency_min_us"], "%.0f"),
                 fmt(row["latency_p50_us"], "%.0f"), fmt(row["latency_p99_us"], "%.0f"),
                 fmt(row["latency_p999_us"], "%.0f"), fmt(row["latency_max_us"], "%.0f"),
@@ -265,7 +269,7 @@ elif command == "table":
                 "" if row["client_linger"] else "  (without client/linger)"))
         item = marks.get("zmq_relay2_latency")
         if item:
-            out.append("%-5s %-7s %7d %8s %8.0f %8.0f %8.0f %8.0f %6s  (anchor: raw libzmq, 2 relays)" % (
+            out.append("%-6s %-7s %7d %8s %8.0f %8.0f %8.0f %8.0f %6s  (anchor: raw libzmq, 2 relays)" % (
                 "zmq", size_name(item["msg_size"]), item["rate"], "-", item["p50_us"],
                 item["p99_us"], item["p999_us"], item["max_us"], "-"))
     out.append("")
@@ -380,7 +384,7 @@ gateway_starts=0            #   each start its own log files: never read a stale
 #   $1: security setting; sets gateway_a/b (pids) and local_a/b (endpoints)
 start_gateways () {
     local security=$1 local_security=curve peer_security=curve
-    [ "$security" = all ] || local_security=none
+    [ "$security" = all ] || [ "$security" = sealed ] || local_security=none
     [ "$security" = none ] && peer_security=none
     local which extra
     gateway_starts=$(( gateway_starts + 1 ))
@@ -459,12 +463,18 @@ linger_refused=0
 
 #   Client options for the current security setting
 set_client_args () {
-    if [ "$security" = all ]; then
+    if [ "$security" = all ] || [ "$security" = sealed ]; then
         producer_args=(-k "$work/keys/facility-a/producer.secret" -g "$work/keys/gateway-a.pub")
         consumer_args=(-k "$work/keys/facility-b/consumer.secret" -g "$work/keys/gateway-b.pub")
     else
         producer_args=(--security none)
         consumer_args=(--security none)
+    fi
+    if [ "$security" = sealed ]; then
+        producer_args+=(--set client/readers="$work/keys/facility-b/consumer.pub")
+    else
+        producer_args+=(--set client/payload=hop)
+        consumer_args+=(--set client/payload=hop)
     fi
 }
 

@@ -140,7 +140,7 @@ Test (plugins, tcp_checks_endpoints_and_options)
         cr_assert (strstr (error, bad [index].said), "%s: '%s'", bad [index].endpoint, error);
     }
     const char *good_options [] = { "keepalive", "off", "sndbuf", "4MiB", "rcvbuf", "1M",
-                                    "keepalive-idle", "60", NULL };
+                                    "keepalive-idle", "60", "bulk-port", "0", NULL };
     cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, good_options, error, sizeof (error)), 0, "%s", error);
     const char *unknown [] = { "nagle", "off", NULL };
     cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, unknown, error, sizeof (error)), -1);
@@ -149,6 +149,9 @@ Test (plugins, tcp_checks_endpoints_and_options)
     cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, bad_size, error, sizeof (error)), -1);
     const char *bad_switch [] = { "keepalive", "maybe", NULL };
     cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, bad_switch, error, sizeof (error)), -1);
+    const char *bad_port [] = { "bulk-port", "65536", NULL };
+    cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, bad_port, error, sizeof (error)), -1);
+    cr_assert (strstr (error, "bulk-port is 0 to 65535, not '65536'"), "%s", error);
 }
 
 Test (plugins, ipc_checks_paths_and_refuses_a_socket_in_use)
