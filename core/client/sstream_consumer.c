@@ -100,6 +100,27 @@ s_self_destroy (self_t **self_p)
     }
 }
 
+//  A batch whose records are not the next ones: some were lost on the
+//  way, or these came before
+static int
+s_self_out_of_sequence (self_t *self, const sstream_wire_batch_t *header)
+{
+    const char *stream = self->consumer->options.stream;
+    const char *endpoint = sstream_client_endpoint (self->client);
+    uint64_t last = header->seq + header->count - 1;
+    if (last >= self->next_seq)
+        last = self->next_seq - 1;      //  What came again of them
+    if (header->seq > self->next_seq)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "stream '%s': records %" PRIu64 " to %" PRIu64 " never came: gateway at %s sent "
+            "records from %" PRIu64 " where %" PRIu64 " was due (a batch was dropped on the way)",
+            stream, self->next_seq, header->seq - 1, endpoint, header->seq, self->next_seq);
+    return sstream_error_set (SSTREAM_EPROTO,
+        "stream '%s': records %" PRIu64 " to %" PRIu64 " came again: gateway at %s sent "
+        "records from %" PRIu64 " where %" PRIu64 " was due (a batch was replayed)",
+        stream, header->seq, last, endpoint, header->seq, self->next_seq);
+}
+
 static int
 s_self_take_batch (self_t *self, sstream_client_msg_t *message)
 {
@@ -109,9 +130,7 @@ s_self_take_batch (self_t *self, sstream_client_msg_t *message)
         return sstream_error_set (SSTREAM_EPROTO,
             "gateway at %s sent data after the end of the stream", endpoint);
     if (header->seq != self->next_seq)
-        return sstream_error_set (SSTREAM_EPROTO,
-            "gateway at %s sent records from %" PRIu64 " where %" PRIu64 " was due",
-            endpoint, header->seq, self->next_seq);
+        return s_self_out_of_sequence (self, header);
     uint64_t cost = sstream_wire_batch_cost (zmq_msg_size (&message->frame0),
                                              zmq_msg_size (&message->frame1));
     if (cost > self->outstanding)
@@ -148,9 +167,10 @@ s_self_deliver (self_t *self, sstream_client_msg_t *message)
     if (!message->binary && header->type == SSTREAM_WIRE_END && self->stage == STAGE_STREAMING) {
         if (header->seq != self->next_seq || header->bytes != self->received)
             return sstream_error_set (SSTREAM_EPROTO,
-                "stream ended after %" PRIu64 " records and %" PRIu64 " bytes, but %"
+                "stream '%s' ended after %" PRIu64 " records and %" PRIu64 " bytes, but %"
                 PRIu64 " and %" PRIu64 " arrived: data was lost on the way",
-                header->seq, header->bytes, self->next_seq, self->received);
+                self->consumer->options.stream, header->seq, header->bytes, self->next_seq,
+                self->received);
         int rc = sstream_opener_check_end (self->opener, header);
         if (rc)
             return rc;
@@ -169,6 +189,24 @@ s_self_deliver (self_t *self, sstream_client_msg_t *message)
     return sstream_error_set (SSTREAM_EPROTO, "gateway at %s sent an unexpected %s message",
                               endpoint, sstream_wire_type_name (message->binary
                               ? message->batch.type: header->type));
+}
+
+static void
+s_self_send_error (self_t *self, int code, const char *text);
+
+//  What came is not the producer's stream as it sent it (a batch that does
+//  not open, records missing or repeated, an end that does not add up):
+//  the stream fails here, and the producer hears why, at once, rather
+//  than only that its consumer went away
+static void
+s_self_refuse (self_t *self, int code)
+{
+    char text [SSTREAM_WIRE_TEXT_MAX];
+    snprintf (text, sizeof (text), "the consumer refused the stream: %s", sstream_errmsg ());
+    s_self_fail (self, code);
+    s_self_send_error (self, code, text);
+    //  The application may close at once: let it leave first
+    zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
 }
 
 static void
@@ -193,7 +231,7 @@ s_self_handle_link (self_t *self)
         rc = s_self_deliver (self, &message);
         sstream_client_msg_close (&message);
         if (rc)
-            s_self_fail (self, rc);
+            s_self_refuse (self, rc);
     }
 }
 
@@ -282,6 +320,8 @@ s_self_handle_pipe (self_t *self)
             snprintf (text, sizeof (text), "the consumer gave up: %s",
                       reason && *reason? reason: "no reason given");
             s_self_send_error (self, SSTREAM_EABORTED, text);
+            //  The application closes next, most likely: the words first
+            zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
             sstream_error_set (SSTREAM_EABORTED, "%s", text);
             self->ack_waiting = true;
             s_self_fail (self, SSTREAM_EABORTED);

@@ -138,6 +138,12 @@ s_handler_actor (zsock_t *pipe, void *args)
         if (!terminated && (items [1].revents & ZMQ_POLLIN))
             s_handle_request (zap);
     }
+    //  Give the endpoint back now: closing a socket releases its inproc
+    //  name only when libzmq's reaper gets to it, and a handler started
+    //  right after this one (a gateway restarted in the same process)
+    //  would find it taken
+    if (zap && rc == 0)
+        zmq_unbind (zsock_resolve (zap), ZAP_ENDPOINT);
     zsock_destroy (&zap);
     sstream_actor_leave ();
 }

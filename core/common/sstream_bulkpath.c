@@ -165,7 +165,9 @@ s_peer_new (const byte *routing_id, size_t routing_id_size)
     s_peer_t *self = (s_peer_t *) zmalloc (sizeof (s_peer_t));
     if (!self)
         return NULL;
-    memcpy (self->routing_id, routing_id, routing_id_size);
+    //  No routing id on a DEALER link (NULL: memcpy may not be given it)
+    if (routing_id_size)
+        memcpy (self->routing_id, routing_id, routing_id_size);
     self->routing_id_size = routing_id_size;
     s_key (routing_id, routing_id_size, self->key);
     self->held = zlistx_new ();
@@ -850,6 +852,12 @@ sstream_bulkpath_tick (sstream_bulkpath_t *self)
         peer = (s_peer_t *) zhashx_next (self->peers);
     }
     s_sweep (self);
+}
+
+bool
+sstream_bulkpath_has_lost (sstream_bulkpath_t *self)
+{
+    return zlistx_size (self->lost) > 0;
 }
 
 bool

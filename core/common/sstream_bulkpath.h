@@ -109,6 +109,8 @@ void
 //  came): true with its routing id and why. It is forgotten; what it held
 //  is dropped. The link's owner treats the peer as gone.
 bool
+    sstream_bulkpath_has_lost (sstream_bulkpath_t *self);
+bool
     sstream_bulkpath_lost (sstream_bulkpath_t *self, byte *routing_id, size_t *routing_id_size,
                            char *why, size_t why_size);
 

@@ -64,6 +64,8 @@ struct _sstream_gateway_t {
     char *local_endpoint;       //  As bound
     char *peer_endpoint;        //  As bound, when the peer link binds
     char *control_endpoint;     //  As bound, when there is a control link
+    char *local_bulk;           //  Where the bulk paths listen, when they do
+    char *peer_bulk;
 };
 
 typedef struct {
@@ -563,6 +565,15 @@ s_self_shutdown (self_t *self)
     sstream_log_info ("%s: stopped", self->name);
 }
 
+//  Where a link's bulk path listens, or ""
+static const char *
+s_bulk_address (sstream_link_t *link)
+{
+    sstream_bulkpath_t *path = link? sstream_link_bulkpath (link): NULL;
+    const char *address = path? sstream_bulkpath_address (path): NULL;
+    return address? address: "";
+}
+
 static void
 s_gateway_actor (zsock_t *pipe, void *args)
 {
@@ -572,7 +583,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     int rc = s_self_start (self, (sstream_config_t *) args);
     if (rc) {
-        zsock_send (pipe, "isss", rc, sstream_errmsg (), "", "");
+        zsock_send (pipe, "isssss", rc, sstream_errmsg (), "", "", "", "");
         s_self_destroy (&self);
         //  Wait for $TERM from zactor_destroy, or for the process to exit
         zmq_pollitem_t items [2] = {
@@ -586,9 +597,10 @@ s_gateway_actor (zsock_t *pipe, void *args)
         sstream_actor_leave ();
         return;
     }
-    zsock_send (pipe, "isss", SSTREAM_OK, sstream_link_endpoint (self->local),
+    zsock_send (pipe, "isssss", SSTREAM_OK, sstream_link_endpoint (self->local),
                 self->wan && self->wan_bind? sstream_link_endpoint (self->wan): "",
-                self->control? sstream_link_endpoint (self->control): "");
+                self->control? sstream_link_endpoint (self->control): "",
+                s_bulk_address (self->local), s_bulk_address (self->wan));
     sstream_log_info ("%s: local link on %s (%s)%s%s%s%s%s%s", self->name,
                       sstream_link_endpoint (self->local),
                       sstream_link_is_secure (self->local)? "curve": "no security",
@@ -700,6 +712,15 @@ s_gateway_actor (zsock_t *pipe, void *args)
 //  --------------------------------------------------------------------------
 //  Public API
 
+//  What the actor said, or NULL (and freed) when it said nothing
+static char *
+s_said (char **text_p)
+{
+    if (*text_p && !**text_p)
+        zstr_free (text_p);
+    return *text_p;
+}
+
 int
 sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config)
 {
@@ -722,8 +743,8 @@ sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config)
     self->actor = zactor_new (s_gateway_actor, config);
     assert (self->actor);
     int rc = SSTREAM_EINTERNAL;
-    char *first = NULL, *second = NULL, *third = NULL;
-    if (zsock_recv (self->actor, "isss", &rc, &first, &second, &third) != 0)
+    char *first = NULL, *second = NULL, *third = NULL, *fourth = NULL, *fifth = NULL;
+    if (zsock_recv (self->actor, "isssss", &rc, &first, &second, &third, &fourth, &fifth) != 0)
         rc = sstream_error_set (SSTREAM_EINTERNAL, "the gateway's thread did not answer");
     sstream_signals_release (&saved);
     if (rc) {
@@ -731,16 +752,16 @@ sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config)
         zstr_free (&first);
         zstr_free (&second);
         zstr_free (&third);
+        zstr_free (&fourth);
+        zstr_free (&fifth);
         sstream_gateway_destroy (&self);
         return rc;
     }
     self->local_endpoint = first;
-    self->peer_endpoint = second && *second? second: NULL;
-    if (!self->peer_endpoint)
-        zstr_free (&second);
-    self->control_endpoint = third && *third? third: NULL;
-    if (!self->control_endpoint)
-        zstr_free (&third);
+    self->peer_endpoint = s_said (&second);
+    self->control_endpoint = s_said (&third);
+    self->local_bulk = s_said (&fourth);
+    self->peer_bulk = s_said (&fifth);
     *self_p = self;
     return SSTREAM_OK;
 }
@@ -769,6 +790,8 @@ sstream_gateway_destroy (sstream_gateway_t **self_p)
         zstr_free (&self->local_endpoint);
         zstr_free (&self->peer_endpoint);
         zstr_free (&self->control_endpoint);
+        zstr_free (&self->local_bulk);
+        zstr_free (&self->peer_bulk);
         free (self);
         *self_p = NULL;
     }
@@ -785,6 +808,10 @@ sstream_gateway_endpoint (sstream_gateway_t *self, const char *link)
         return self->peer_endpoint;
     if (streq (link, "control"))
         return self->control_endpoint;
+    if (streq (link, "local-bulk"))
+        return self->local_bulk;
+    if (streq (link, "peer-bulk"))
+        return self->peer_bulk;
     return NULL;
 }
 

@@ -19,5 +19,6 @@
 #include "sstream_tunnels.h"
 #include "sstream_router.h"
 #include "sstream_sessions.h"
+#include "sstream_fault.h"
 
 #endif

@@ -443,11 +443,19 @@ sstream_router_handle_wan (sstream_router_t *self)
 //  --------------------------------------------------------------------------
 //  The bulk paths beside the links
 
-//  Parties whose bulk path failed are gone
+//  Parties whose bulk path failed are gone. First, what they said on
+//  the link before: a consumer that gives up says why, then closes, and
+//  its bulk connection may break before its words are read.
 static void
 s_bulk_lost (self_t *self, sstream_link_t *link)
 {
     sstream_bulkpath_t *path = link? sstream_link_bulkpath (link): NULL;
+    if (!path || !sstream_bulkpath_has_lost (path))
+        return;
+    if (link == self->local)
+        sstream_router_handle_local (self);
+    else
+        sstream_router_handle_wan (self);
     byte routing_id [SSTREAM_ROUTING_ID_MAX];
     size_t size;
     char why [300];

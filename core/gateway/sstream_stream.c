@@ -10,6 +10,9 @@
 
 #include "sstream_gateway_classes.h"
 
+//  The test seam (sstream_fault.h): NULL but in tests that set it
+sstream_fault_fn *sstream_fault_forward = NULL;
+
 //  A batch, or a key message (forwarded in order with the batches, as it
 //  came: its cost is 0)
 typedef struct {
@@ -352,7 +355,7 @@ sstream_stream_push_key (sstream_stream_t *self, zmq_msg_t *frame0, zmq_msg_t *f
     entry->cost = entry->bytes = 0;
     entry->key = true;
     self->count++;
-    return sstream_stream_pump (self);
+    return SSTREAM_OK;
 }
 
 bool
@@ -378,17 +381,101 @@ sstream_stream_credit (sstream_stream_t *self, uint64_t bytes)
     return sstream_stream_pump (self);
 }
 
+//  A test made this gateway misbehave (sstream_fault.h): the end goes on
+//  as often as the test says, as it left it
+static int
+s_send_end_faulty (sstream_stream_t *self, sstream_wire_t *end)
+{
+    sstream_fault_t fault = {
+        .kind = SSTREAM_FAULT_END,
+        .stream = self->name,
+        .to_peer = self->to_peer,
+        .end = end
+    };
+    int copies = sstream_fault_forward (&fault);
+    int rc = SSTREAM_OK;
+    for (; copies > 0 && rc == SSTREAM_OK; copies--) {
+        zframe_t *frame = sstream_wire_encode (end);
+        rc = frame? sstream_party_send (self->sink, &frame, NULL): SSTREAM_ENOMEM;
+    }
+    return rc;
+}
+
 static int
 s_send_end (sstream_stream_t *self)
 {
     sstream_wire_t end = { .type = SSTREAM_WIRE_END, .seq = self->end_seq, .bytes = self->end_bytes };
     snprintf (end.stream, sizeof (end.stream), "%s", self->name);
     snprintf (end.seal, sizeof (end.seal), "%s", self->end_seal);
-    zframe_t *frame = sstream_wire_encode (&end);
-    int rc = frame? sstream_party_send (self->sink, &frame, NULL): SSTREAM_ENOMEM;
+    int rc;
+    if (sstream_fault_forward)          //  Tests only
+        rc = s_send_end_faulty (self, &end);
+    else {
+        zframe_t *frame = sstream_wire_encode (&end);
+        rc = frame? sstream_party_send (self->sink, &frame, NULL): SSTREAM_ENOMEM;
+    }
     if (rc == SSTREAM_OK)
         self->end_sent = true;
     return rc;
+}
+
+//  A copy of a frame of its own (a test's second sending of a message)
+static int
+s_copy_frame (zmq_msg_t *copy, zmq_msg_t *frame)
+{
+    if (zmq_msg_init_size (copy, zmq_msg_size (frame)) != 0)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    memcpy (zmq_msg_data (copy), zmq_msg_data (frame), zmq_msg_size (frame));
+    return SSTREAM_OK;
+}
+
+//  A test made this gateway misbehave (sstream_fault.h): the entry goes
+//  on as often as the test says (0: dropped), as it left it
+static int
+s_send_entry_faulty (sstream_stream_t *self, s_entry_t *entry)
+{
+    sstream_wire_batch_t header = { 0 };
+    if (!entry->key)
+        sstream_wire_batch_read (&header, (const byte *) zmq_msg_data (&entry->frame0),
+                                 zmq_msg_size (&entry->frame0),
+                                 (int64_t) zmq_msg_size (&entry->frame1));
+    sstream_fault_t fault = {
+        .kind = entry->key? SSTREAM_FAULT_KEY: SSTREAM_FAULT_BATCH,
+        .stream = self->name,
+        .to_peer = self->to_peer,
+        .batch = entry->key? NULL: &header,
+        .frame0 = &entry->frame0,
+        .frame1 = &entry->frame1
+    };
+    int copies = sstream_fault_forward (&fault);
+    if (!entry->key)
+        sstream_wire_batch_set_sid ((byte *) zmq_msg_data (&entry->frame0), self->sink_sid);
+    int rc = SSTREAM_OK;
+    if (copies > 1) {
+        zmq_msg_t frame0, frame1;
+        rc = s_copy_frame (&frame0, &entry->frame0);
+        if (rc == SSTREAM_OK && (rc = s_copy_frame (&frame1, &entry->frame1)) != SSTREAM_OK)
+            zmq_msg_close (&frame0);
+        if (rc == SSTREAM_OK)
+            rc = sstream_party_send_data (self->sink, &frame0, &frame1);
+    }
+    if (rc == SSTREAM_OK && copies > 0)
+        return sstream_party_send_data (self->sink, &entry->frame0, &entry->frame1);
+    zmq_msg_close (&entry->frame0);
+    zmq_msg_close (&entry->frame1);
+    return rc;
+}
+
+//  The batch or key at the head goes on as it came: only a batch's
+//  stream number changes
+static int
+s_send_entry (sstream_stream_t *self, s_entry_t *entry)
+{
+    if (sstream_fault_forward)          //  Tests only
+        return s_send_entry_faulty (self, entry);
+    if (!entry->key)
+        sstream_wire_batch_set_sid ((byte *) zmq_msg_data (&entry->frame0), self->sink_sid);
+    return sstream_party_send_data (self->sink, &entry->frame0, &entry->frame1);
 }
 
 int
@@ -405,10 +492,7 @@ sstream_stream_pump (sstream_stream_t *self)
                 sstream_party_name (self->sink));
         if (entry->cost > self->sink_credit)
             break;
-        //  The batch goes on as it came: only its stream number changes
-        if (!entry->key)
-            sstream_wire_batch_set_sid ((byte *) zmq_msg_data (&entry->frame0), self->sink_sid);
-        rc = sstream_party_send_data (self->sink, &entry->frame0, &entry->frame1);
+        rc = s_send_entry (self, entry);
         self->head = (self->head + 1) & (self->ring_size - 1);
         self->count--;
         self->queued -= entry->bytes;

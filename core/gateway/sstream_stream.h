@@ -93,6 +93,8 @@ int
 
 //  A key message from the source (a sealed stream): forwarded in order
 //  with the batches, as it came. Takes the frames; learns the readers.
+//  It is queued, not sent: the caller first sends away a sink that is no
+//  reader (which must not take the key from the queue), then pumps.
 int
     sstream_stream_push_key (sstream_stream_t *self, zmq_msg_t *frame0, zmq_msg_t *frame1);
 

@@ -501,7 +501,9 @@ sstream_streams_key (sstream_streams_t *self, sstream_party_t *party, const sstr
     int rc = sstream_stream_push_key (stream, frame0, frame1);
     if (rc == SSTREAM_OK) {
         //  A consumer that came before the key said who may read: if it
-        //  is not one, it goes, and the stream waits for one who is
+        //  is not one, it goes before anything is sent to it (the key
+        //  stays queued for the next consumer), and the stream waits for
+        //  one who is
         sstream_party_t *sink = sstream_stream_sink (stream);
         if (sink && sstream_party_kind (sink) == SSTREAM_PARTY_CLIENT
         &&  !sstream_stream_admits_reader (stream, sstream_party_key (sink))) {
@@ -511,6 +513,7 @@ sstream_streams_key (sstream_streams_t *self, sstream_party_t *party, const sstr
             sstream_stream_drop_sink (stream);
             sstream_party_drop_stream (sink);
         }
+        rc = sstream_stream_pump (stream);
     }
     return s_outcome (self, stream, rc);
 }

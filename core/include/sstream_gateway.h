@@ -58,9 +58,18 @@ SSTREAM_EXPORT int
     sstream_gateway_load (sstream_gateway_t **self_p, const char *filename);
 
 //  The endpoint a link is bound to, with the real port when the config
-//  asked for an ephemeral one ("tcp://127.0.0.1:*"). link is "local" or
-//  "peer". Returns NULL when that link is not bound by this gateway. The
-//  string belongs to the gateway.
+//  asked for an ephemeral one ("tcp://127.0.0.1:*"). link is "local",
+//  "peer" or "control". Returns NULL when that link is not bound by this
+//  gateway. The string belongs to the gateway.
+//
+//  "local-bulk" and "peer-bulk" say where the bulk path beside the local
+//  or the peer link listens (sealed payloads; core/PROTOCOL.md section
+//  3.9), as its transport says it: tcp gives the port (on the link's
+//  interface; tcp/bulk-port fixes it, else the kernel picks one at each
+//  start), ipc the socket file's path. A firewall between the parties
+//  must let these through as well as the link. NULL when that link has no
+//  bulk path here (bulk-path = off, a transport without one, or a peer
+//  link this gateway connects).
 SSTREAM_EXPORT const char *
     sstream_gateway_endpoint (sstream_gateway_t *self, const char *link);
 

@@ -267,3 +267,30 @@ Test (auth, a_peer_whose_key_is_not_pinned_is_refused)
     sstream_config_destroy (&config);
     zstr_free (&others);
 }
+
+//  A gateway started right after another stopped, in the same process,
+//  gets the ZAP handler: the one before gave its endpoint back as it
+//  ended (it used to be released only when libzmq's reaper came to it,
+//  and a quick restart was refused now and then: "another one already
+//  runs in this process"). The path's gateways stop first, so the
+//  handler goes and comes back every round.
+Test (auth, a_gateway_restarted_at_once_gets_the_zap_handler)
+{
+    sstream_gateway_destroy (&s_path.b);
+    sstream_gateway_destroy (&s_path.a);
+    char *secret = zsys_sprintf ("%s/gateway-a.secret", s_path.gateways);
+    int round;
+    for (round = 0; round < 2000; round++) {
+        sstream_config_t *config;
+        cr_assert_eq (sstream_config_new (&config), SSTREAM_OK);
+        sstream_config_set (config, "gateway/secret-key", secret);
+        sstream_config_set (config, "local/endpoint", "tcp://127.0.0.1:*");
+        sstream_config_set (config, "local/trusted-keys", s_path.facility_a);
+        sstream_gateway_t *gateway;
+        int rc = sstream_gateway_new (&gateway, config);
+        sstream_config_destroy (&config);
+        cr_assert_eq (rc, SSTREAM_OK, "round %d: %s", round, sstream_errmsg ());
+        sstream_gateway_destroy (&gateway);
+    }
+    zstr_free (&secret);
+}
