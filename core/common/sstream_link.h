@@ -16,6 +16,9 @@
 #ifndef SSTREAM_LINK_H_INCLUDED
 #define SSTREAM_LINK_H_INCLUDED
 
+//  Sealed batches smaller than this go on the link, not the bulk path
+#define SSTREAM_LINK_BULK_MIN (64u << 10)
+
 typedef struct _sstream_link_t sstream_link_t;
 
 //  The longest routing id a ROUTER link takes from a peer (libzmq's own
