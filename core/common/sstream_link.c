@@ -147,8 +147,14 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
 
     //  libzmq's own monitor, read straight from its socket: no thread of
     //  its own (as CZMQ's zmonitor has), and in place before any event
+    //  A name never used before in this process: libzmq releases a closed
+    //  monitor's name only when its reaper gets to it, and a link made at
+    //  the address of one just destroyed would find its name taken
+    static uint64_t s_monitors = 0;
+    uint64_t number = __atomic_add_fetch (&s_monitors, 1, __ATOMIC_RELAXED);
     char monitor_endpoint [64];
-    snprintf (monitor_endpoint, sizeof (monitor_endpoint), "inproc://sstream-monitor-%p", (void *) self);
+    snprintf (monitor_endpoint, sizeof (monitor_endpoint), "inproc://sstream-monitor-%" PRIu64,
+              number);
     int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECT_RETRIED
                | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL

@@ -272,8 +272,11 @@ Test (auth, a_peer_whose_key_is_not_pinned_is_refused)
 //  gets the ZAP handler: the one before gave its endpoint back as it
 //  ended (it used to be released only when libzmq's reaper came to it,
 //  and a quick restart was refused now and then: "another one already
-//  runs in this process"). The path's gateways stop first, so the
-//  handler goes and comes back every round.
+//  runs in this process"). Likewise its links' monitors, once named
+//  after the link's address, which a new link could have before libzmq
+//  had let go of the old name ("cannot start a socket monitor"). The
+//  path's gateways stop first, so the handler goes and comes back every
+//  round.
 Test (auth, a_gateway_restarted_at_once_gets_the_zap_handler)
 {
     sstream_gateway_destroy (&s_path.b);
