@@ -7,6 +7,7 @@
 */
 
 #include "sstream_common.h"
+#include <openssl/crypto.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -107,6 +108,10 @@ sstream_actor_enter (void)
 void
 sstream_actor_leave (void)
 {
+    //  OpenSSL's state for this thread (its error queue, most of all) goes
+    //  now: a process that exits at once would not wait for the thread's
+    //  own clean-up, and it would be left behind
+    OPENSSL_thread_stop ();
     pthread_mutex_lock (&s_actors_lock);
     if (--s_actors_live == 0)
         pthread_cond_broadcast (&s_actors_gone);
