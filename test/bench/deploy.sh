@@ -285,6 +285,10 @@ elif command == "table":
         if item:
             extra = ", %.0f msgs/s" % item["msgs_per_s"] if "msgs_per_s" in item else ""
             out.append("  %-16s %6.3f GB/s%s  (%s)" % (name, item["gbytes_per_s"], extra, label))
+        elif marks:
+            #   anchors.sh ran but gave no figure for it (its line was
+            #   missing or not JSON): say so, rather than leave it out
+            out.append("  %-16s FAILED: anchors.sh printed no figure  (%s)" % (name, label))
     out.append("")
     out.append("Figures are noisy: compare the ratios of one run, not absolute numbers across runs.")
     print("\n".join(out))
