@@ -13,6 +13,9 @@
 #   define ZMQ_ZAP_ENFORCE_DOMAIN 93
 #endif
 
+//  How long a link's destroy waits for libzmq to close its listener
+#define UNBIND_WAIT 2000
+
 struct _sstream_link_t {
     char *name;
     zsock_t *sock;
@@ -22,6 +25,7 @@ struct _sstream_link_t {
     bool secure;
     sstream_auth_t *auth;       //  A bound secure link: what it admits
     bool routed;                //  A ROUTER: messages carry routing ids
+    bool bound;                 //  endpoint is where it listens
     sstream_bulkpath_t *bulkpath;   //  Sealed payloads beside it, or NULL
 };
 
@@ -159,6 +163,8 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
                | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (config->bind)
+        events |= ZMQ_EVENT_CLOSED | ZMQ_EVENT_CLOSE_FAILED;   //  For s_unbind
     if (zmq_socket_monitor (zsock_resolve (self->sock), monitor_endpoint, events) == 0)
         self->monitor = zsock_new (ZMQ_PAIR);
     if (!self->monitor || zsock_connect (self->monitor, "%s", monitor_endpoint) != 0) {
@@ -175,6 +181,7 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
                 "%s: cannot bind %s: %s", config->name, config->endpoint, zmq_strerror (error));
         }
         self->endpoint = zsock_last_endpoint (self->sock);
+        self->bound = self->endpoint != NULL;
         if (self->transport->bound (zsock_resolve (self->sock), self->endpoint,
                                     &transport_link) != 0) {
             rc = s_transport_error (self, self->endpoint, transport_error);
@@ -208,12 +215,45 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
     return SSTREAM_OK;
 }
 
+//  libzmq closes a socket in its own time: its listener (an ipc socket
+//  file, a port) would outlive the link for a moment, and a link made at
+//  once at the same address be refused. An unbind starts closing it now,
+//  in libzmq's I/O thread, and the monitor says when that is done.
+static void
+s_unbind (sstream_link_t *self)
+{
+    if (!self->bound || !self->sock
+    ||  zmq_unbind (zsock_resolve (self->sock), self->endpoint) != 0 || !self->monitor)
+        return;
+    int64_t deadline = zclock_mono () + UNBIND_WAIT;
+    zmq_pollitem_t item = { zsock_resolve (self->monitor), 0, ZMQ_POLLIN, 0 };
+    while (true) {
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0)
+            break;
+        int rc = zmq_poll (&item, 1, (long) left);
+        if (rc < 0 && zmq_errno () == EINTR)
+            continue;
+        if (rc <= 0)
+            break;
+        zmsg_t *message = zmsg_recv (self->monitor);
+        zframe_t *first = message? zmsg_first (message): NULL;
+        uint16_t number = 0;
+        if (first && zframe_size (first) == 6)
+            memcpy (&number, zframe_data (first), sizeof (number));
+        zmsg_destroy (&message);
+        if (number == ZMQ_EVENT_CLOSED || number == ZMQ_EVENT_CLOSE_FAILED)
+            break;
+    }
+}
+
 void
 sstream_link_destroy (sstream_link_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
         sstream_link_t *self = *self_p;
+        s_unbind (self);
         if (self->monitor && self->sock)
             zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
         zsock_destroy (&self->monitor);

@@ -583,8 +583,12 @@ s_gateway_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     int rc = s_self_start (self, (sstream_config_t *) args);
     if (rc) {
-        zsock_send (pipe, "isssss", rc, sstream_errmsg (), "", "", "", "");
+        //  Everything it bound goes before the caller hears: a start at
+        //  the same address right after must find it free
+        char *why = strdup (sstream_errmsg ());
         s_self_destroy (&self);
+        zsock_send (pipe, "isssss", rc, why? why: "out of memory", "", "", "", "");
+        free (why);
         //  Wait for $TERM from zactor_destroy, or for the process to exit
         zmq_pollitem_t items [2] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 }, { NULL, exiting, ZMQ_POLLIN, 0 } };

@@ -7,6 +7,10 @@
 
 #include "sstream_gateway_classes.h"
 
+//  Sessions of the peer we remember having been replaced: a hello with
+//  one of them was queued on a connection the peer has since left
+#define RETIRED_MAX 16
+
 struct _sstream_peering_t {
     char gateway [65];
     char peer_name [65];
@@ -21,6 +25,9 @@ struct _sstream_peering_t {
     uint64_t session;           //  Connecting: ours. Binding: the peer's.
     int64_t next_hello;         //  Connecting side
     bool refused;               //  Last handshake failed (logged once)
+    //  Binding: sessions the peer has left for newer ones, newest last
+    uint64_t retired [RETIRED_MAX];
+    size_t retired_count;
 };
 
 static sstream_party_t *
@@ -120,6 +127,26 @@ s_came_up (sstream_peering_t *self)
     sstream_log_info ("%s: %s is up", self->gateway, sstream_party_name (self->peer));
 }
 
+static void
+s_retire (sstream_peering_t *self, uint64_t session)
+{
+    if (self->retired_count == RETIRED_MAX) {
+        memmove (self->retired, self->retired + 1, (RETIRED_MAX - 1) * sizeof (uint64_t));
+        self->retired_count--;
+    }
+    self->retired [self->retired_count++] = session;
+}
+
+bool
+sstream_peering_is_stale (sstream_peering_t *self, const sstream_wire_t *hello)
+{
+    size_t index;
+    for (index = 0; index < self->retired_count; index++)
+        if (self->retired [index] == hello->session)
+            return true;
+    return false;
+}
+
 const char *
 sstream_peering_replaces (sstream_peering_t *self, const byte *routing_id, size_t size,
                           const sstream_wire_t *hello)
@@ -157,7 +184,12 @@ sstream_peering_hello (sstream_peering_t *self, const byte *routing_id, size_t s
         if (!self->peer)
             return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
     }
-    self->session = hello->session;
+    if (self->session != hello->session) {
+        //  The peer started over: its earlier session is done for good
+        if (self->session)
+            s_retire (self, self->session);
+        self->session = hello->session;
+    }
     sstream_party_heard (self->peer, zclock_mono ());
     sstream_party_expect_heartbeat (self->peer, (int64_t) hello->heartbeat);
     sstream_wire_t welcome = { .type = SSTREAM_WIRE_WELCOME, .heartbeat = (uint64_t) self->heartbeat };

@@ -53,6 +53,12 @@ bool
 sstream_party_t *
     sstream_peering_sender (sstream_peering_t *self, const byte *routing_id, size_t size);
 
+//  A hello, on the binding side, with a session the peer has already left
+//  for a newer one: it was queued on a connection the peer has closed
+//  since, and comes late. The router ignores it (before replaces).
+bool
+    sstream_peering_is_stale (sstream_peering_t *self, const sstream_wire_t *hello);
+
 //  A hello, on the binding side. key is the sender's (ZAP User-Id). First
 //  call replaces: when it returns a reason, the current peer is lost for
 //  it (the router acts, then calls sstream_peering_lost) before the hello

@@ -351,6 +351,12 @@ static void
 s_handle_hello (self_t *self, s_message_t *message, const sstream_wire_t *header)
 {
     const char *key = zmq_msg_gets (&message->frame0, "User-Id");
+    if (sstream_peering_is_stale (self->peering, header)) {
+        //  From a connection the peer left: the one it uses now stays
+        sstream_log_debug ("%s: ignored a late hello from an earlier session of %s", self->name,
+                           sstream_peering_name (self->peering));
+        return;
+    }
     const char *why = sstream_peering_replaces (self->peering, message->routing_id,
                                                 message->routing_id_size, header);
     if (why)

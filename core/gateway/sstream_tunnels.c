@@ -532,8 +532,11 @@ s_accept (sstream_tunnels_t *self, s_end_t *end)
             close (fd);
             continue;
         }
-        if (s_send (self, SSTREAM_WIRE_TUNNEL_OPEN, conn, NULL, conn_id, self->window, NULL, NULL))
+        if (s_send (self, SSTREAM_WIRE_TUNNEL_OPEN, conn, NULL, conn_id, self->window, NULL, NULL)) {
+            sstream_log_warning ("%s: tunnel '%s' reset a new connection: the peer gateway is "
+                                 "not connected", self->gateway, end->name);
             s_conn_end (self, conn, true, false, "the other gateway is not connected");
+        }
     }
 }
 
