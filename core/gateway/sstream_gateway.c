@@ -552,14 +552,18 @@ static void
 s_self_shutdown (self_t *self)
 {
     //  Sessions and their tunnels first: their resets go out over the peer
+    bool peer_up = false;
+    sstream_router_peer (self->router, &peer_up);
     sstream_sessions_destroy (&self->sessions);
     sstream_router_shutdown (self->router);
     //  Give those notices a moment to leave; the parties would also notice
-    //  the disconnection by themselves
+    //  the disconnection by themselves. Not towards a peer that is not up:
+    //  there, a lingering socket would only go on dialling its address,
+    //  which may be somebody else's by now
     if (self->local)
         zsock_set_linger (sstream_link_sock (self->local), 500);
     if (self->wan)
-        zsock_set_linger (sstream_link_sock (self->wan), 500);
+        zsock_set_linger (sstream_link_sock (self->wan), peer_up? 500: 0);
     if (self->control)
         zsock_set_linger (sstream_link_sock (self->control), 500);
     sstream_log_info ("%s: stopped", self->name);
