@@ -67,6 +67,12 @@ s_library_init (void)
     zsys_set_linger (0);
     if (sodium_init () < 0)
         zsys_error ("sstream: libsodium failed to initialise");
+    //  OpenSSL would register an exit handler of its own on first use,
+    //  after ours, so it would run first and free what our threads may
+    //  still be using (a batch being sealed, a thread's state) while ours
+    //  stops them: a crash at exit. Its state stays until the process ends.
+    if (OPENSSL_init_crypto (OPENSSL_INIT_NO_ATEXIT, NULL) != 1)
+        zsys_error ("sstream: OpenSSL failed to initialise");
     //  CZMQ registers its exit handler here; ours, registered after, runs
     //  before it
     zsys_init ();
