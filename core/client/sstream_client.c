@@ -556,6 +556,15 @@ sstream_client_handle_poll (sstream_client_t *self, const zmq_pollitem_t *items,
     return s_check_bulk (self, path);
 }
 
+bool
+sstream_client_readable (sstream_client_t *self)
+{
+    if (!self)
+        return false;
+    sstream_bulkpath_t *path = self->link? sstream_link_bulkpath (self->link): NULL;
+    return path && sstream_bulkpath_readable (path);
+}
+
 int64_t
 sstream_client_next_tick (sstream_client_t *self)
 {

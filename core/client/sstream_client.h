@@ -104,6 +104,10 @@ int64_t
 #define SSTREAM_CLIENT_BULK_ITEMS 2
 size_t
     sstream_client_poll_items (sstream_client_t *self, zmq_pollitem_t *items);
+//  True when the bulk path holds whole messages: read the link again.
+bool
+    sstream_client_readable (sstream_client_t *self);
+
 int
     sstream_client_handle_poll (sstream_client_t *self, const zmq_pollitem_t *items,
                                 size_t count);

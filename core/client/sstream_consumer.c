@@ -205,8 +205,6 @@ s_self_refuse (self_t *self, int code)
     snprintf (text, sizeof (text), "the consumer refused the stream: %s", sstream_errmsg ());
     s_self_fail (self, code);
     s_self_send_error (self, code, text);
-    //  The application may close at once: let it leave first
-    zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
 }
 
 static void
@@ -254,9 +252,13 @@ s_self_give_credit (self_t *self)
 static void
 s_self_send_error (self_t *self, int code, const char *text)
 {
+    if (!self->client)
+        return;
     zframe_t *error = sstream_wire_error (code, self->consumer->options.stream, text);
     if (error)
         sstream_client_send (self->client, &error, NULL);
+    //  The application may close at once: let the words leave first
+    zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
 }
 
 //  Destroyed, or the process is exiting: tell the gateway at once.
@@ -267,7 +269,6 @@ s_self_terminate (self_t *self, const char *why)
     self->terminated = true;
     if (self->client && !self->failed && self->stage != STAGE_DONE) {
         s_self_send_error (self, SSTREAM_EABORTED, why);
-        zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
     }
 }
 
@@ -320,8 +321,6 @@ s_self_handle_pipe (self_t *self)
             snprintf (text, sizeof (text), "the consumer gave up: %s",
                       reason && *reason? reason: "no reason given");
             s_self_send_error (self, SSTREAM_EABORTED, text);
-            //  The application closes next, most likely: the words first
-            zsock_set_linger (sstream_link_sock (sstream_client_link (self->client)), 200);
             sstream_error_set (SSTREAM_EABORTED, "%s", text);
             self->ack_waiting = true;
             s_self_fail (self, SSTREAM_EABORTED);
@@ -395,7 +394,8 @@ s_consumer_actor (zsock_t *pipe, void *args)
                 s_self_fail (self, rc);
         }
         //  Payloads that came on the bulk path make their messages whole
-        if (((items [LINK].revents & ZMQ_POLLIN) || bulk_items) && !self->failed)
+        if (((items [LINK].revents & ZMQ_POLLIN) || sstream_client_readable (self->client))
+        &&  !self->failed)
             s_self_handle_link (self);
         if (self->client && !self->failed && self->stage != STAGE_DONE) {
             rc = sstream_client_on_tick (self->client);

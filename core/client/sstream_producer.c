@@ -365,7 +365,8 @@ s_producer_actor (zsock_t *pipe, void *args)
             if (rc)
                 s_self_fail (self, rc);
         }
-        if (((items [LINK].revents & ZMQ_POLLIN) || bulk_items) && !self->done)
+        if (((items [LINK].revents & ZMQ_POLLIN) || sstream_client_readable (self->client))
+        &&  !self->done)
             s_self_handle_link (self);
         if (items [OUTBOX].revents & ZMQ_POLLIN)
             sstream_outbox_woken (self->outbox);

@@ -403,17 +403,12 @@ sstream_batch_view (const sstream_wire_batch_t *header, const byte *frame0, cons
 {
     memset (view, 0, sizeof (*view));
     uint64_t count = header->count;
-    uint64_t index;                     //  Entries and metadata
-    if (header->flags & SSTREAM_WIRE_SEALED) {
-        //  Opened in place: entries, metadata and payloads, all in frame 1
-        view->entries = frame1;
-        index = 0;                      //  Found by adding up the metadata
-    }
-    else {
-        view->entries = frame0 + SSTREAM_WIRE_BATCH_HEADER;
-        index = header->index;
-    }
-    if (8 * count > frame1_size && (header->flags & SSTREAM_WIRE_SEALED))
+    //  Sealed, opened in place: entries, metadata and payloads all in
+    //  frame 1
+    view->entries = (header->flags & SSTREAM_WIRE_SEALED)? frame1
+                  : frame0 + SSTREAM_WIRE_BATCH_HEADER;
+    //  Never read entries past the frame, whoever the caller
+    if ((header->flags & SSTREAM_WIRE_SEALED) && 8 * count > frame1_size)
         return sstream_error_set (SSTREAM_EPROTO, "malformed batch: its index runs past it");
     uint64_t payloads = 0, metas = 0;
     uint32_t record;
@@ -436,10 +431,10 @@ sstream_batch_view (const sstream_wire_batch_t *header, const byte *frame0, cons
         return sstream_error_set (SSTREAM_EPROTO,
             "malformed batch: its records' payloads add up to %" PRIu64 " bytes, not the %zu"
             " it carries", payloads, frame1_size);
-    if (metas != index - 8 * count)
+    if (metas != header->index - 8 * count)
         return sstream_error_set (SSTREAM_EPROTO,
             "malformed batch: its records' metadata add up to %" PRIu64 " bytes, not the %"
-            PRIu64 " its index holds", metas, index - 8 * count);
+            PRIu64 " its index holds", metas, (uint64_t) header->index - 8 * count);
     view->payloads = frame1;
     view->bytes = payloads;
     return SSTREAM_OK;

@@ -659,6 +659,10 @@ sstream_bulkpath_send (sstream_bulkpath_t *self, const byte *routing_id,
     s_peer_t *peer = s_peer_lookup (self, routing_id, routing_id_size);
     zmq_msg_t *sending = (zmq_msg_t *) malloc (sizeof (zmq_msg_t));
     if (!peer || !(peer->connection || peer->offered) || peer->failed || !sending) {
+        //  Its header has gone: the peer would wait for this payload in
+        //  vain, so it is lost now, with the reason
+        if (peer && !sending)
+            s_peer_fail (self, peer, "out of memory for a payload to send");
         zmq_msg_close (payload);
         free (sending);
         return sstream_error_set (SSTREAM_ELOST, "%s: bulk path: %s", self->name,

@@ -25,6 +25,8 @@ struct _sstream_peering_t {
     uint64_t session;           //  Connecting: ours. Binding: the peer's.
     int64_t next_hello;         //  Connecting side
     bool refused;               //  Last handshake failed (logged once)
+    bool no_bulk;               //  Connecting: the peer's bulk path could
+                                //  not be reached; payloads go by the link
     //  Binding: sessions the peer has left for newer ones, newest last
     uint64_t retired [RETIRED_MAX];
     size_t retired_count;
@@ -110,7 +112,7 @@ s_send_hello (sstream_peering_t *self)
         .role = SSTREAM_ROLE_GATEWAY,
         .session = self->session,
         .heartbeat = (uint64_t) self->heartbeat,
-        .flags = sstream_link_bulkpath (self->wan)? SSTREAM_WIRE_BULK_OK: 0
+        .flags = sstream_link_bulkpath (self->wan) && !self->no_bulk? SSTREAM_WIRE_BULK_OK: 0
     };
     snprintf (hello.text, sizeof (hello.text), "%s", self->gateway);
     zframe_t *frame = sstream_wire_encode (&hello);
@@ -215,9 +217,18 @@ sstream_peering_welcome (sstream_peering_t *self, const sstream_wire_t *welcome)
         //  A new token: whatever connection we had belongs to a session
         //  the peer has dropped
         sstream_party_forget_bulk (self->peer);
-        if (sstream_bulkpath_connect (path, welcome->bulk, welcome->token) != SSTREAM_OK)
-            sstream_log_warning ("%s: %s (sealed payloads go over the link instead)",
-                                 self->gateway, sstream_errmsg ());
+        if (sstream_bulkpath_connect (path, welcome->bulk, welcome->token) != SSTREAM_OK
+        &&  !self->up) {
+            //  The peer now waits for our connection, and would send its
+            //  payloads that way: take the offer back by starting a new
+            //  session whose hello does not ask for a bulk path
+            sstream_log_warning ("%s: %s: sealed payloads go over the link instead (set "
+                                 "peer/bulk-path = off to say so)", self->gateway,
+                                 sstream_errmsg ());
+            self->no_bulk = true;
+            sstream_peering_lost (self);
+            return false;
+        }
     }
     if (self->up)
         return false;
