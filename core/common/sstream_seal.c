@@ -252,7 +252,8 @@ sstream_seal_batch (sstream_seal_t *self, uint64_t first_seq, uint32_t count, ui
     else {
         size_t at = 0;
         for (index = 0; index < part_count; index++) {
-            if (parts [index].size)
+            //  A part may already be where it goes (sealing in place)
+            if (parts [index].size && parts [index].data != out + at)
                 memcpy (out + at, parts [index].data, parts [index].size);
             at += parts [index].size;
         }

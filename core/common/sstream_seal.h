@@ -75,7 +75,8 @@ int
                          byte key [SSTREAM_SEAL_KEY_SIZE]);
 
 //  Seal a batch: the parts (entries, metadata, payloads), in that order,
-//  into out (their total size plus SSTREAM_SEAL_TAG_SIZE bytes).
+//  into out (their total size plus SSTREAM_SEAL_TAG_SIZE bytes). One part
+//  that is already at out is sealed in place.
 typedef struct {
     const void *data;
     size_t size;

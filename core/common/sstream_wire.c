@@ -17,7 +17,8 @@ static const char *s_type_names [SSTREAM_WIRE_TYPES] = {
     NULL, "hello", "welcome", "open", "accepted", "data", "credit", "end",
     "end-ack", "error", "ping", "session-open", "session-list",
     "session-release", "sessions", "tunnel-open", "tunnel-opened",
-    "tunnel-data", "tunnel-credit", "tunnel-eof", "tunnel-reset", "key"
+    "tunnel-data", "tunnel-credit", "tunnel-eof", "tunnel-reset", "key",
+    "tunnel-key"
 };
 
 static const char *s_role_names [] = {
@@ -55,17 +56,16 @@ typedef struct {
     { key, kind, offsetof (sstream_wire_t, member), sizeof (((sstream_wire_t *) 0)->member) }
 
 enum {
-    K_STREAM, K_SID, K_SEQ, K_LEN, K_FLAGS, K_BYTES, K_WINDOW, K_ROLE, K_CODE,
+    K_STREAM, K_SID, K_SEQ, K_FLAGS, K_BYTES, K_WINDOW, K_ROLE, K_CODE,
     K_TEXT, K_NAME, K_SESSION, K_HEARTBEAT, K_ID, K_KIND, K_TARGET, K_LINKS,
     K_RATE, K_HOLD, K_CONN, K_MODE, K_PEER, K_REQ, K_HOLDER, K_EPOCH, K_GEN, K_CIPHER,
-    K_PAYLOAD, K_SEAL, K_BULK, K_TOKEN, FIELD_COUNT
+    K_PAYLOAD, K_SEAL, K_BULK, K_TOKEN, K_WRAP, FIELD_COUNT
 };
 
 static const s_field_t s_fields [FIELD_COUNT] = {
     [K_STREAM]    = FIELD ("stream", F_NAME, stream),
     [K_SID]       = FIELD ("sid", F_UINT, sid),
     [K_SEQ]       = FIELD ("seq", F_UINT, seq),
-    [K_LEN]       = FIELD ("len", F_UINT, len),
     [K_FLAGS]     = FIELD ("flags", F_UINT, flags),
     [K_BYTES]     = FIELD ("bytes", F_UINT, bytes),
     [K_WINDOW]    = FIELD ("window", F_UINT, window),
@@ -92,16 +92,17 @@ static const s_field_t s_fields [FIELD_COUNT] = {
     [K_PAYLOAD]   = FIELD ("payload", F_STRICT_STR, payload),
     [K_SEAL]      = FIELD ("seal", F_STRICT_STR, seal),
     [K_BULK]      = FIELD ("bulk", F_STRICT_STR, bulk),
-    [K_TOKEN]     = FIELD ("token", F_STRICT_STR, token)
+    [K_TOKEN]     = FIELD ("token", F_STRICT_STR, token),
+    [K_WRAP]      = FIELD ("wrap", F_STRICT_STR, wrap)
 };
 
-#define B(key) (1u << (key))
-_Static_assert (FIELD_COUNT <= 32, "field sets are 32-bit masks");
+#define B(key) ((uint64_t) 1 << (key))
+_Static_assert (FIELD_COUNT <= 64, "field sets are 64-bit masks");
 
 //  What each type must carry, and what it may
 static const struct {
-    unsigned required;
-    unsigned optional;
+    uint64_t required;
+    uint64_t optional;
 } s_types [SSTREAM_WIRE_TYPES] = {
     [SSTREAM_WIRE_HELLO]    = { B (K_ROLE) | B (K_NAME) | B (K_SESSION),
                                 B (K_HEARTBEAT) | B (K_FLAGS) },
@@ -121,28 +122,29 @@ static const struct {
     [SSTREAM_WIRE_SESSION_LIST] = { 0, B (K_ID) | B (K_REQ) | B (K_HOLDER) },
     [SSTREAM_WIRE_SESSION_RELEASE] = { B (K_ID), B (K_REQ) | B (K_HOLDER) },
     [SSTREAM_WIRE_SESSIONS]     = { 0, B (K_REQ) },
-    [SSTREAM_WIRE_TUNNEL_OPEN]  = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW), 0 },
-    [SSTREAM_WIRE_TUNNEL_OPENED] = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW), 0 },
-    [SSTREAM_WIRE_TUNNEL_DATA]  = { B (K_STREAM) | B (K_CONN) | B (K_LEN), 0 },
+    [SSTREAM_WIRE_TUNNEL_OPEN]  = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW) | B (K_SID), 0 },
+    [SSTREAM_WIRE_TUNNEL_OPENED] = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW) | B (K_SID), 0 },
     [SSTREAM_WIRE_TUNNEL_CREDIT] = { B (K_STREAM) | B (K_CONN) | B (K_BYTES), 0 },
     [SSTREAM_WIRE_TUNNEL_EOF]   = { B (K_STREAM) | B (K_CONN), 0 },
     [SSTREAM_WIRE_TUNNEL_RESET] = { B (K_STREAM) | B (K_CONN), B (K_TEXT) },
     [SSTREAM_WIRE_KEY]      = { B (K_STREAM) | B (K_EPOCH) | B (K_GEN) | B (K_CIPHER), 0 },
+    [SSTREAM_WIRE_TUNNEL_KEY] = { B (K_STREAM) | B (K_CONN) | B (K_GEN) | B (K_CIPHER) | B (K_WRAP),
+                                  0 },
 };
 
 //  Types that carry a payload frame after the header
 bool
 sstream_wire_has_payload (int type)
 {
-    return type == SSTREAM_WIRE_TUNNEL_DATA || type == SSTREAM_WIRE_SESSIONS
-        || type == SSTREAM_WIRE_KEY;
+    return type == SSTREAM_WIRE_SESSIONS || type == SSTREAM_WIRE_KEY;
 }
 
 //  The binary types, which the table does not describe
 static bool
 s_is_binary_type (int type)
 {
-    return type == SSTREAM_WIRE_DATA || type == SSTREAM_WIRE_CREDIT;
+    return type == SSTREAM_WIRE_DATA || type == SSTREAM_WIRE_CREDIT
+        || type == SSTREAM_WIRE_TUNNEL_DATA;
 }
 
 
@@ -249,9 +251,9 @@ sstream_wire_encode (const sstream_wire_t *self)
         return NULL;
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, s_buffer_write);
-    unsigned required = s_types [self->type].required;
-    unsigned optional = s_types [self->type].optional;
-    unsigned written = 0;
+    uint64_t required = s_types [self->type].required;
+    uint64_t optional = s_types [self->type].optional;
+    uint64_t written = 0;
     int key;
     for (key = 0; key < FIELD_COUNT; key++)
         if ((required & B (key)) || ((optional & B (key)) && s_field_present (self, key)))
@@ -404,7 +406,7 @@ s_decode_field (sstream_wire_t *self, int key, const msgpack_object *value)
 }
 
 static int
-s_decode_map (sstream_wire_t *self, const msgpack_object *map, unsigned *seen,
+s_decode_map (sstream_wire_t *self, const msgpack_object *map, uint64_t *seen,
               bool *has_version, bool *has_type)
 {
     uint32_t index;
@@ -586,7 +588,7 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size)
     if (unpacked.data.type != MSGPACK_OBJECT_MAP)
         rc = s_malformed ("not a map");
 
-    unsigned seen = 0;
+    uint64_t seen = 0;
     bool has_version = false, has_type = false;
     if (!rc)
         rc = s_decode_map (self, &unpacked.data, &seen, &has_version, &has_type);
@@ -597,7 +599,7 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size)
     if (!rc && !has_type)
         rc = s_malformed ("no message type 't'");
     if (!rc) {
-        unsigned missing = s_types [self->type].required & ~seen;
+        uint64_t missing = s_types [self->type].required & ~seen;
         int key;
         for (key = 0; key < FIELD_COUNT && missing; key++)
             if (missing & B (key)) {
@@ -606,9 +608,6 @@ sstream_wire_decode (sstream_wire_t *self, const void *data, size_t size)
                 break;
             }
     }
-    if (!rc && self->len > SSTREAM_MESSAGE_MAX)
-        rc = s_malformed ("payload length %" PRIu64 " is over the limit of %llu",
-                          self->len, SSTREAM_MESSAGE_MAX);
     if (!rc && (self->window > SSTREAM_WIRE_WINDOW_MAX || self->bytes > SSTREAM_WIRE_WINDOW_MAX)
     &&  self->type != SSTREAM_WIRE_END && self->type != SSTREAM_WIRE_END_ACK)
         rc = s_malformed ("window or credit over the limit of %llu bytes", SSTREAM_WIRE_WINDOW_MAX);

@@ -51,6 +51,8 @@ typedef enum {
     SSTREAM_WIRE_TUNNEL_RESET,
     //  Sealed streams (PROTOCOL.md section 3.8)
     SSTREAM_WIRE_KEY,
+    //  Sealed tunnels (PROTOCOL.md section 9.1)
+    SSTREAM_WIRE_TUNNEL_KEY,
     SSTREAM_WIRE_TYPES
 } sstream_wire_type_t;
 
@@ -84,9 +86,10 @@ typedef struct {
     int type;                   //  sstream_wire_type_t
     char stream [SSTREAM_STREAM_NAME_MAX + 1];  //  also a session's name
     uint32_t sid;               //  open, accepted: the sender's number for
-                                //  the stream on this link (section 3.2)
+                                //  the stream on this link (section 3.2);
+                                //  tunnel-open, tunnel-opened: for the
+                                //  connection (section 9)
     uint64_t seq;               //  end, end-ack: records
-    uint64_t len;               //  tunnel-data: payload length
     uint64_t flags;             //  open, session-open (below)
     uint64_t bytes;             //  end, end-ack, tunnel-credit
     uint64_t window;            //  open, accepted, tunnel-open, tunnel-opened
@@ -108,14 +111,16 @@ typedef struct {
     uint64_t request;           //  control requests, echoed in their replies
     char holder [33];           //  control requests: who holds held sessions
     uint64_t epoch;             //  open, key: the producer's run of the stream
-    uint64_t generation;        //  key: the data key's generation
-    uint64_t cipher;            //  key: sstream_cipher_t
+    uint64_t generation;        //  key, tunnel-key: the data key's generation
+    uint64_t cipher;            //  key, tunnel-key: sstream_cipher_t
     char payload [16];          //  open: "sealed" or "hop"
     char seal [2 * SSTREAM_WIRE_SEAL_TAG + 1];   //  end: its seal, in hex
     char bulk [SSTREAM_BULK_ADDRESS_MAX];       //  accepted, welcome: where the
                                                 //  bulk path listens
     char token [2 * 32 + 1];    //  accepted, welcome: a single-use token for
                                 //  it, in hex
+    char wrap [2 * 80 + 1];     //  tunnel-key: the key wrapped for the
+                                //  receiving gateway, in hex
 } sstream_wire_t;
 
 //  Decode one msgpack header frame into self, whatever self held before.
@@ -127,8 +132,8 @@ int
 zframe_t *
     sstream_wire_encode (const sstream_wire_t *self);
 
-//  True for the msgpack types followed by a payload frame (tunnel-data,
-//  sessions).
+//  True for the msgpack types followed by a payload frame (sessions,
+//  key).
 bool
     sstream_wire_has_payload (int type);
 
@@ -158,9 +163,11 @@ int
 
 //  A data message is two frames: this header followed by the batch's
 //  record index (frame 0), and the records' payloads (frame 1). A credit
-//  message is the header alone.
+//  message is the header alone. A tunnel-data message is this header
+//  (sid: the receiver's number for the connection, seq: the chunk's
+//  number on it, count 1, index 0) and the chunk (frame 1).
 typedef struct {
-    int type;                   //  SSTREAM_WIRE_DATA or SSTREAM_WIRE_CREDIT
+    int type;                   //  SSTREAM_WIRE_DATA, _CREDIT or _TUNNEL_DATA
     uint16_t flags;             //  data: must be understood (none yet)
     uint32_t sid;               //  The stream's number on this link, as
                                 //  the receiver of this message chose it
@@ -234,8 +241,9 @@ uint16_t
 void
     sstream_wire_batch_set_flags (byte *frame0, uint16_t flags);
 
-//  True when frame 0 is a whole sealed data message whose payload follows
-//  on the bulk path, with *length its size. Checks no more than that.
+//  True when frame 0 is a whole sealed data or tunnel-data message whose
+//  payload follows on the bulk path, with *length its size. Checks no
+//  more than that.
 bool
     sstream_wire_batch_bulk (const byte *frame0, size_t size, uint64_t *length);
 

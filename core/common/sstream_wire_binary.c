@@ -12,10 +12,10 @@
 
 #define s_malformed sstream_wire_malformed
 
-//  Data and credit
+//  Data, credit and tunnel-data
 //
 //  Little-endian, 32 bytes:
-//    0  u8   version (2)          1  u8   type (5 data, 6 credit)
+//    0  u8   version (2)          1  u8   type (5 data, 6 credit, 17 tunnel-data)
 //    2  u16  flags                4  u32  sid
 //    8  u64  seq                 16  u32  count
 //   20  u32  index               24  u64  length
@@ -97,7 +97,7 @@ bool
 sstream_wire_batch_bulk (const byte *frame0, size_t size, uint64_t *length)
 {
     if (size != SSTREAM_WIRE_BATCH_HEADER || frame0 [0] != SSTREAM_WIRE_VERSION
-    ||  frame0 [1] != SSTREAM_WIRE_DATA)
+    ||  (frame0 [1] != SSTREAM_WIRE_DATA && frame0 [1] != SSTREAM_WIRE_TUNNEL_DATA))
         return false;
     uint16_t flags = s_get16 (frame0 + 2);
     if ((flags & (SSTREAM_WIRE_BULK | SSTREAM_WIRE_SEALED))
@@ -105,6 +105,30 @@ sstream_wire_batch_bulk (const byte *frame0, size_t size, uint64_t *length)
         return false;
     *length = s_get64 (frame0 + 24);
     return true;
+}
+
+//  A tunnel's chunk: one frame of bytes after a header that stands alone
+static int
+s_check_tunnel_data (const sstream_wire_batch_t *self, size_t size, int64_t frame1_size)
+{
+    if (self->flags & SSTREAM_WIRE_BULK)
+        return s_malformed ("a tunnel chunk whose payload was to come on a bulk path %s",
+                            self->flags & SSTREAM_WIRE_SEALED? "this link does not have"
+                                                             : "without being sealed");
+    if (self->flags & ~SSTREAM_WIRE_SEALED)
+        return sstream_error_set (SSTREAM_EPROTO,
+            "a tunnel chunk with flags 0x%x, which this version does not support",
+            (unsigned) self->flags);
+    if (frame1_size < 0 || size != SSTREAM_WIRE_BATCH_HEADER || self->count != 1
+    ||  self->index != 0)
+        return s_malformed ("a tunnel chunk of %zu bytes of header, %" PRIu32 " records and "
+                            "an index of %" PRIu32 " (32, 1 and 0, and a payload frame)",
+                            size, self->count, self->index);
+    uint64_t least = self->flags & SSTREAM_WIRE_SEALED? SSTREAM_WIRE_SEAL_TAG + 1: 1;
+    if (self->length != (uint64_t) frame1_size || self->length < least)
+        return s_malformed ("a tunnel chunk that says %" PRIu64 " bytes and carries %" PRId64,
+                            self->length, frame1_size);
+    return SSTREAM_OK;
 }
 
 int
@@ -182,6 +206,9 @@ sstream_wire_batch_read (sstream_wire_batch_t *self, const byte *frame0, size_t 
         if (self->length > SSTREAM_WIRE_WINDOW_MAX)
             rc = s_malformed ("credit over the limit of %llu bytes", SSTREAM_WIRE_WINDOW_MAX);
     }
+    else
+    if (self->type == SSTREAM_WIRE_TUNNEL_DATA)
+        rc = s_check_tunnel_data (self, size, frame1_size);
     else
         rc = s_malformed ("binary header of type %d", self->type);
     return rc;

@@ -11,7 +11,9 @@
     the static library (sstream_test (... INTERNAL)) points
     sstream_fault_forward at a function of its own, and every gateway of
     the process calls it for each batch, key and end it forwards, just
-    before the message goes to the next party.
+    before the message goes to the next party, and for each tunnel chunk
+    it sends its peer (sealed tunnels, PROTOCOL.md section 9.1, make the
+    same promise between the two gateways).
 
     The function may change the message in place (its frames, or the
     end's fields), replace its frames (close them and put others in their
@@ -20,7 +22,8 @@
     what it shares with the test needs a lock.
 
     NULL, as it always is outside such tests, it costs one check per
-    forwarded message (sstream_stream.c). The library is built with hidden
+    forwarded message (sstream_stream.c) and per tunnel chunk
+    (sstream_tunnels.c). The library is built with hidden
     visibility: the shared library does not export it, so no application
     can reach it.
 */
@@ -31,7 +34,9 @@
 typedef enum {
     SSTREAM_FAULT_BATCH,        //  A data message: frame0 and frame1
     SSTREAM_FAULT_KEY,          //  A key message: frame0 and frame1
-    SSTREAM_FAULT_END           //  An end: end, before it is encoded
+    SSTREAM_FAULT_END,          //  An end: end, before it is encoded
+    SSTREAM_FAULT_TUNNEL_CHUNK  //  A tunnel chunk this gateway sealed (or not)
+                                //  and sends its peer: frame0 and frame1
 } sstream_fault_kind_t;
 
 typedef struct {

@@ -44,6 +44,8 @@ static const sstream_setting_t s_gateway_schema [] = {
     { "tunnels/ports", SSTREAM_SETTING_TEXT, NULL },
     { "tunnels/window", SSTREAM_SETTING_SIZE, NULL },
     { "tunnels/max-connections", SSTREAM_SETTING_COUNT, NULL },
+    { "tunnels/payload", SSTREAM_SETTING_CHOICE, "sealed|hop" },
+    { "tunnels/rekey", SSTREAM_SETTING_SIZE, NULL },
     { "sessions/idle-timeout", SSTREAM_SETTING_DURATION, NULL },
     { "sessions/max", SSTREAM_SETTING_COUNT, NULL },
     SSTREAM_ACCESS_SCHEMA,
@@ -309,8 +311,29 @@ s_self_start_sessions (self_t *self, sstream_config_t *config)
         rc = sstream_config_duration (config, "sessions/idle-timeout", 3600 * 1000, &idle);
     if (!rc)
         rc = sstream_config_count (config, "sessions/max", 1000, &max_sessions);
+    uint64_t rekey = 0;
+    if (!rc)
+        rc = sstream_config_size (config, "tunnels/rekey", 0, &rekey);
+    if (!rc && rekey && rekey < 4096)
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: rekey must be at least 4KiB",
+                                sstream_config_where (config, "tunnels/rekey"));
     if (rc)
         return rc;
+    //  What the gateway reads from applications it seals for its peer,
+    //  unless told not to; that takes both our keys
+    byte peer_key [32];
+    bool has_peer_key = *self->peer_key && zmq_z85_decode (peer_key, self->peer_key) != NULL;
+    bool sealed = streq (sstream_config_get (config, "tunnels/payload", "sealed"), "sealed");
+    if (sealed && self->wan && (!has_peer_key || !self->cert)) {
+        sstream_log_warning ("%s: tunnels are not sealed: that needs %s", self->name,
+                             self->cert? "the peer's public key (peer/public-key)"
+                                       : "this gateway's key pair (gateway/secret-key)");
+        sealed = false;
+    }
+    else
+    if (!sealed && self->wan)
+        sstream_log_warning ("%s: tunnels/payload = hop: tunnel bytes cross the WAN under "
+                             "its link's CURVE, not sealed by this gateway", self->name);
     sstream_tunnels_config_t tunnels = {
         .gateway = self->name,
         .address = address,
@@ -318,7 +341,12 @@ s_self_start_sessions (self_t *self, sstream_config_t *config)
         .port_high = high,
         .window = window,
         .max_connections = max_connections,
+        .sealed = sealed,
+        .cert = self->cert,
+        .peer_key = has_peer_key? peer_key: NULL,
+        .rekey = rekey,
         .send = sstream_router_tunnel_send,
+        .send_data = sstream_router_tunnel_send_data,
         .send_arg = self->router
     };
     self->tunnels = sstream_tunnels_new (&tunnels);

@@ -16,6 +16,8 @@
 #include "sstream_peering.h"
 #include "sstream_stream.h"
 #include "sstream_streams.h"
+#include "sstream_tunnel_seal.h"
+#include "sstream_tunnel_end.h"
 #include "sstream_tunnels.h"
 #include "sstream_router.h"
 #include "sstream_sessions.h"

@@ -213,6 +213,18 @@ s_handle_batch (self_t *self, sstream_link_t *link, s_message_t *message, sstrea
         s_malformed (self, link, message, party, rc);
         return;
     }
+    if (header.type == SSTREAM_WIRE_TUNNEL_DATA) {
+        //  Only the peer gateway has tunnels with us
+        if (link != self->wan || !party || !sstream_peering_is_up (self->peering)) {
+            sstream_error_set (SSTREAM_EPROTO, "a tunnel chunk from a party that is not "
+                               "the peer gateway");
+            s_malformed (self, link, message, party, SSTREAM_EPROTO);
+        }
+        else
+        if (self->tunnels)
+            sstream_tunnels_chunk (self->tunnels, &header, &message->frame1);
+        return;
+    }
     const char *key = zmq_msg_gets (&message->frame0, "User-Id");
     sstream_party_t *gone = sstream_streams_data (self->streams, link,
                                                   message->routed? message->routing_id: NULL,
@@ -418,9 +430,10 @@ s_handle_wan (self_t *self, s_message_t *message)
     if (header.type == SSTREAM_WIRE_PING)
         ;   //  Alive
     else
-    if (header.type >= SSTREAM_WIRE_TUNNEL_OPEN && header.type <= SSTREAM_WIRE_TUNNEL_RESET) {
+    if ((header.type >= SSTREAM_WIRE_TUNNEL_OPEN && header.type <= SSTREAM_WIRE_TUNNEL_RESET)
+    ||  header.type == SSTREAM_WIRE_TUNNEL_KEY) {
         if (self->tunnels)
-            sstream_tunnels_handle (self->tunnels, &header, &message->frame1);
+            sstream_tunnels_handle (self->tunnels, &header);
     }
     else
     if (header.type == SSTREAM_WIRE_KEY)
@@ -693,6 +706,9 @@ sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value)
     if (streq (name, "handshake-failures"))
         *value = self->handshake_failures;
     else
+    if (streq (name, "tunnel-chunks-refused"))
+        *value = self->tunnels? sstream_tunnels_refused (self->tunnels): 0;
+    else
     if (strncmp (name, "local-bulk-", 11) == 0 || strncmp (name, "peer-bulk-", 10) == 0) {
         //  A link's bulk path: connections, refused, bytes-in, bytes-out
         bool local = name [0] == 'l';
@@ -720,29 +736,38 @@ sstream_router_set_tunnels (sstream_router_t *self, sstream_tunnels_t *tunnels)
     self->tunnels = tunnels;
 }
 
-int
-sstream_router_tunnel_send (void *arg, zframe_t **header, zmq_msg_t *payload)
+//  The peer gateway, for tunnels: NULL (and the frames spent, the error
+//  set) when it is not up
+static sstream_party_t *
+s_tunnel_peer (self_t *self)
 {
-    sstream_router_t *self = (sstream_router_t *) arg;
-    if (!self->peering || !sstream_peering_is_up (self->peering)) {
+    if (self->peering && sstream_peering_is_up (self->peering))
+        return sstream_peering_party (self->peering);
+    sstream_error_set (SSTREAM_ELOST, "%s: the peer gateway is not connected", self->name);
+    return NULL;
+}
+
+int
+sstream_router_tunnel_send (void *arg, zframe_t **header)
+{
+    sstream_party_t *peer = s_tunnel_peer ((self_t *) arg);
+    if (!peer) {
         zframe_destroy (header);
-        if (payload)
-            zmq_msg_close (payload);
-        return sstream_error_set (SSTREAM_ELOST, "%s: the peer gateway is not connected", self->name);
+        return SSTREAM_ELOST;
     }
-    sstream_party_t *peer = sstream_peering_party (self->peering);
-    if (!payload)
-        return sstream_party_send (peer, header, NULL);
-    //  The payload goes as it was read; the small header is copied beside it
-    zmq_msg_t head;
-    if (zmq_msg_init_size (&head, zframe_size (*header)) != 0) {
-        zframe_destroy (header);
-        zmq_msg_close (payload);
-        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    return sstream_party_send (peer, header, NULL);
+}
+
+int
+sstream_router_tunnel_send_data (void *arg, zmq_msg_t *frame0, zmq_msg_t *frame1)
+{
+    sstream_party_t *peer = s_tunnel_peer ((self_t *) arg);
+    if (!peer) {
+        zmq_msg_close (frame0);
+        zmq_msg_close (frame1);
+        return SSTREAM_ELOST;
     }
-    memcpy (zmq_msg_data (&head), zframe_data (*header), zframe_size (*header));
-    zframe_destroy (header);
-    return sstream_party_send_data (peer, &head, payload);
+    return sstream_party_send_data (peer, frame0, frame1);
 }
 
 const char *

@@ -76,15 +76,19 @@ int64_t
 int
     sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value);
 
-//  The gateway's tunnels (borrowed): tunnel messages from the peer go to
-//  them, and they send through the peer with sstream_router_tunnel_send.
+//  The gateway's tunnels (borrowed): tunnel messages and chunks from the
+//  peer go to them, and they send through the peer with
+//  sstream_router_tunnel_send and sstream_router_tunnel_send_data.
 void
     sstream_router_set_tunnels (sstream_router_t *self, sstream_tunnels_t *tunnels);
 
-//  Send to the peer gateway (arg is the router); SSTREAM_ELOST when it is
-//  not there.
+//  Send to the peer gateway (arg is the router): a control message, or a
+//  chunk (as sstream_tunnels_send_fn and _send_data_fn); SSTREAM_ELOST
+//  when it is not there.
 int
-    sstream_router_tunnel_send (void *arg, zframe_t **header, zmq_msg_t *payload);
+    sstream_router_tunnel_send (void *arg, zframe_t **header);
+int
+    sstream_router_tunnel_send_data (void *arg, zmq_msg_t *frame0, zmq_msg_t *frame1);
 
 //  The peer gateway's name (NULL without a peer), and whether it is up.
 const char *

@@ -1,80 +1,71 @@
 /*  =========================================================================
-    sstream_tunnel - transparent TCP tunnels through two gateways
+    sstream_tunnels - transparent TCP tunnels through two gateways
 
     Copyright the sstream authors. Licensed under the Apache License 2.0.
     =========================================================================
 
     All sockets are non-blocking and polled by the gateway's actor. A
     connection reads from its TCP socket only while it has credit towards
-    the other gateway (and its session's rate allows); what arrives from
-    the other gateway is queued, written as the socket takes it, and only
+    the other gateway (and its session's rate allows), seals what it read
+    in place and sends it as a chunk; what arrives from the other gateway
+    is opened in place, queued, written as the socket takes it, and only
     then given back as credit. So a slow TCP peer slows its own connection,
     never the gateway or the other connections.
+
+    Each side numbers its connections (a table slot and a generation, as
+    a gateway numbers its streams): a chunk carries the receiver's number,
+    found without a search.
 */
 
 #define _GNU_SOURCE             //  accept4
 #include "sstream_gateway_classes.h"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#define READ_MAX (128 * 1024)
 #define READ_BUFFERS 16         //  Kept for reuse
-//  What tunnel-data costs in credit: its payload and a fixed part
+//  What a chunk costs in credit: its bytes as they travel and a fixed part
 #define DATA_COST(size) ((uint64_t) (size) + 64)
 #define OPEN_TIMEOUT 30000      //  msecs the other side may take to connect
 #define ACCEPT_PAUSE 200        //  msecs a listener rests after accept fails
+#define SLOTS_MAX 0xffff        //  Connection numbers hold a 16-bit slot
+#define SID_SLOT(sid) ((sid) & 0xffff)
 
 typedef enum {
     CONN_OPENING,               //  Waiting for the other side (or connect)
     CONN_OPEN
 } s_state_t;
 
-typedef struct _s_end_t s_end_t;
-
-//  What a file descriptor belongs to: both structures start with this
-typedef enum {
-    OWNER_END = 1,              //  A listener
-    OWNER_CONN
-} s_owner_t;
+//  A chunk from the other side, opened, waiting for our socket
+typedef struct {
+    zmq_msg_t chunk;
+    size_t length;              //  Bytes of it to write
+    uint64_t cost;              //  Credit it gives back once written
+} s_out_t;
 
 typedef struct {
-    s_owner_t owner;
     char key [SSTREAM_STREAM_NAME_MAX + 24];    //  "name/conn"
-    s_end_t *end;
+    sstream_tunnel_end_t *end;
     uint64_t conn;
+    uint32_t sid;               //  Our number for it
+    uint32_t peer_sid;          //  Theirs: what our chunks carry
     int fd;
     s_state_t state;
     int64_t credit;             //  What we may still send the other side
     int64_t peer_window;
     uint64_t to_grant;          //  Written out, not yet given back
     uint64_t held;              //  Their data here, not yet given back
-    zlistx_t *out;              //  zmq_msg_t waiting for our socket
+    uint64_t sent_chunks;       //  Numbered from 0, each way
+    uint64_t received_chunks;
+    sstream_tunnel_seal_t *seal;    //  Both ways; NULL without keys
+    zlistx_t *out;              //  s_out_t waiting for our socket
     size_t out_offset;          //  Bytes of the first already written
     bool read_eof;              //  Our socket's input ended (told them)
     bool peer_eof;              //  Theirs did: shut our output once flushed
     bool wrote_eof;
     int64_t created;            //  zclock_mono
 } s_conn_t;
-
-struct _s_end_t {
-    s_owner_t owner;
-    char name [SSTREAM_STREAM_NAME_MAX + 1];
-    bool outbound;
-    int listen_fd;              //  Outbound
-    struct sockaddr_storage target;     //  Inbound
-    socklen_t target_length;
-    char target_text [SSTREAM_WIRE_ADDRESS_MAX + 1];
-    uint64_t rate;              //  Bytes per second, 0: no limit
-    double tokens;
-    int64_t refilled;
-    int64_t accept_paused;      //  Until then (zclock_mono), not polled
-    uint64_t next_conn;         //  From a random base, so that a session of the
-                                //  same name opened again numbers afresh
-    sstream_tunnel_stats_t stats;
-};
 
 struct _sstream_tunnels_t {
     char gateway [65];
@@ -83,45 +74,52 @@ struct _sstream_tunnels_t {
     int port_high;
     uint64_t window;
     uint64_t max_connections;
+    bool sealed;
+    zcert_t *cert;
+    bool has_peer_key;
+    byte peer_key [32];
+    uint64_t rekey;
     sstream_tunnels_send_fn *send;
+    sstream_tunnels_send_data_fn *send_data;
     void *send_arg;
-    zhashx_t *ends;             //  Name -> s_end_t
+    zhashx_t *ends;             //  Name -> sstream_tunnel_end_t
+    zhashx_t *listeners;        //  "fd" -> sstream_tunnel_end_t
     zhashx_t *conns;            //  "name/conn" -> s_conn_t
-    zhashx_t *by_fd;            //  "fd" -> s_end_t (listener) or s_conn_t
+    zhashx_t *by_fd;            //  "fd" -> s_conn_t
+    s_conn_t **slots;           //  By number; slot 0 unused
+    uint16_t *generations;
+    size_t slots_size;
+    size_t next_slot;
     sstream_pool_t *buffers;    //  What reads go into, and travel in
+    uint64_t refused;           //  Chunks that did not open, or out of turn
 };
 
 static void
-s_end_destroy (void **item_p)
+s_end_destructor (void **item_p)
 {
-    s_end_t *end = (s_end_t *) *item_p;
-    if (end) {
-        if (end->listen_fd >= 0)
-            close (end->listen_fd);
-        free (end);
+    sstream_tunnel_end_destroy ((sstream_tunnel_end_t **) item_p);
+}
+
+static void
+s_out_destructor (void **item_p)
+{
+    s_out_t *out = (s_out_t *) *item_p;
+    if (out) {
+        zmq_msg_close (&out->chunk);
+        free (out);
         *item_p = NULL;
     }
 }
 
 static void
-s_msg_destroy (void **item_p)
-{
-    zmq_msg_t *msg = (zmq_msg_t *) *item_p;
-    if (msg) {
-        zmq_msg_close (msg);
-        free (msg);
-        *item_p = NULL;
-    }
-}
-
-static void
-s_conn_destroy (void **item_p)
+s_conn_destructor (void **item_p)
 {
     s_conn_t *conn = (s_conn_t *) *item_p;
     if (conn) {
         if (conn->fd >= 0)
             close (conn->fd);
         zlistx_destroy (&conn->out);
+        sstream_tunnel_seal_destroy (&conn->seal);
         free (conn);
         *item_p = NULL;
     }
@@ -139,18 +137,27 @@ sstream_tunnels_new (const sstream_tunnels_config_t *config)
     self->port_high = config->port_high;
     self->window = config->window;
     self->max_connections = config->max_connections? config->max_connections: 128;
+    self->cert = config->cert;
+    self->has_peer_key = config->peer_key != NULL;
+    if (config->peer_key)
+        memcpy (self->peer_key, config->peer_key, sizeof (self->peer_key));
+    self->sealed = config->sealed && self->cert && self->has_peer_key;
+    self->rekey = config->rekey;
     self->send = config->send;
+    self->send_data = config->send_data;
     self->send_arg = config->send_arg;
     self->ends = zhashx_new ();
+    self->listeners = zhashx_new ();
     self->conns = zhashx_new ();
     self->by_fd = zhashx_new ();
-    self->buffers = sstream_pool_new (READ_MAX, READ_BUFFERS);
-    if (!self->ends || !self->conns || !self->by_fd || !self->buffers) {
+    self->buffers = sstream_pool_new (SSTREAM_TUNNEL_READ_MAX + SSTREAM_TUNNEL_SEAL_TAG,
+                                      READ_BUFFERS);
+    if (!self->ends || !self->listeners || !self->conns || !self->by_fd || !self->buffers) {
         sstream_tunnels_destroy (&self);
         return NULL;
     }
-    zhashx_set_destructor (self->ends, s_end_destroy);
-    zhashx_set_destructor (self->conns, s_conn_destroy);
+    zhashx_set_destructor (self->ends, s_end_destructor);
+    zhashx_set_destructor (self->conns, s_conn_destructor);
     return self;
 }
 
@@ -160,127 +167,72 @@ sstream_tunnels_destroy (sstream_tunnels_t **self_p)
     if (self_p && *self_p) {
         sstream_tunnels_t *self = *self_p;
         zhashx_destroy (&self->conns);
+        zhashx_destroy (&self->listeners);
         zhashx_destroy (&self->ends);
         zhashx_destroy (&self->by_fd);
+        free (self->slots);
+        free (self->generations);
         sstream_pool_release (&self->buffers);
         free (self);
         *self_p = NULL;
     }
 }
 
-//  Which listener or connection a file descriptor belongs to
+//  Descriptors to what they belong to
+
 static void
-s_index (sstream_tunnels_t *self, int fd, void *owner)
+s_fd_key (int fd, char *key, size_t size)
 {
-    char key [16];
-    snprintf (key, sizeof (key), "%d", fd);
-    zhashx_update (self->by_fd, key, owner);
+    snprintf (key, size, "%d", fd);
 }
 
 static void
-s_unindex (sstream_tunnels_t *self, int fd)
+s_index (zhashx_t *table, int fd, void *owner)
 {
     char key [16];
-    snprintf (key, sizeof (key), "%d", fd);
-    zhashx_delete (self->by_fd, key);
+    s_fd_key (fd, key, sizeof (key));
+    zhashx_update (table, key, owner);
+}
+
+static void
+s_unindex (zhashx_t *table, int fd)
+{
+    char key [16];
+    s_fd_key (fd, key, sizeof (key));
+    zhashx_delete (table, key);
 }
 
 static void *
-s_owner (sstream_tunnels_t *self, int fd)
+s_owner (zhashx_t *table, int fd)
 {
     char key [16];
-    snprintf (key, sizeof (key), "%d", fd);
-    return zhashx_lookup (self->by_fd, key);
+    s_fd_key (fd, key, sizeof (key));
+    return zhashx_lookup (table, key);
 }
 
-static s_end_t *
-s_end_new (sstream_tunnels_t *self, const char *name, bool outbound, uint64_t rate)
-{
-    s_end_t *end = (s_end_t *) zmalloc (sizeof (s_end_t));
-    if (!end)
-        return NULL;
-    end->owner = OWNER_END;
-    snprintf (end->name, sizeof (end->name), "%s", name);
-    end->outbound = outbound;
-    end->listen_fd = -1;
-    end->rate = rate;
-    end->refilled = end->stats.last_active = zclock_mono ();
-    end->tokens = rate? (double) rate / 10: 0;
-    end->next_conn = (uint64_t) randombytes_random () << 20;
-    (void) self;
-    return end;
-}
 
-//  Split "host:port" or "[v6]:port"
-static bool
-s_split (const char *text, char *host, size_t host_size, char *port, size_t port_size)
+//  --------------------------------------------------------------------------
+//  Sessions' ends
+
+static int
+s_add_end (sstream_tunnels_t *self, sstream_tunnel_end_t *end)
 {
-    const char *colon = strrchr (text, ':');
-    if (!colon || colon == text || !colon [1])
-        return false;
-    const char *start = text, *finish = colon;
-    if (*text == '[') {
-        if (colon [-1] != ']')
-            return false;
-        start++;
-        finish--;
-    }
-    size_t length = (size_t) (finish - start);
-    if (length == 0 || length >= host_size || strlen (colon + 1) >= port_size)
-        return false;
-    memcpy (host, start, length);
-    host [length] = 0;
-    snprintf (port, port_size, "%s", colon + 1);
-    return true;
+    zhashx_insert (self->ends, sstream_tunnel_end_name (end), end);
+    int fd = sstream_tunnel_end_listener (end, zclock_mono ());
+    if (fd >= 0)
+        s_index (self->listeners, fd, end);
+    return SSTREAM_OK;
 }
 
 int
-sstream_tunnels_listen (sstream_tunnels_t *self, const char *name, uint64_t rate, int *port_p)
+sstream_tunnels_listen (sstream_tunnels_t *self, const char *name, uint64_t rate, int *port)
 {
     if (zhashx_lookup (self->ends, name))
         return sstream_error_set (SSTREAM_EDENIED, "a tunnel named '%s' is already here", name);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
-    struct addrinfo *found = NULL;
-    int rc = getaddrinfo (self->address, "0", &hints, &found);
-    if (rc || !found)
-        return sstream_error_set (SSTREAM_ECONFIG, "tunnels/address '%s' is not an IP address: %s",
-                                  self->address, gai_strerror (rc));
-    int fd = -1, port;
-    int last_error = EADDRINUSE;
-    for (port = self->port_low; port <= self->port_high && fd < 0; port++) {
-        fd = socket (found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            last_error = errno;
-            break;
-        }
-        int on = 1;
-        setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof (on));
-        if (found->ai_family == AF_INET6)
-            ((struct sockaddr_in6 *) found->ai_addr)->sin6_port = htons ((uint16_t) port);
-        else
-            ((struct sockaddr_in *) found->ai_addr)->sin_port = htons ((uint16_t) port);
-        if (bind (fd, found->ai_addr, found->ai_addrlen) != 0 || listen (fd, 128) != 0) {
-            last_error = errno;
-            close (fd);
-            fd = -1;        //  In use, by us or anybody: the next one
-        }
-    }
-    freeaddrinfo (found);
-    if (fd < 0)
-        return sstream_error_set (last_error == EADDRINUSE? SSTREAM_EDENIED: SSTREAM_EIO,
-            "no free port for tunnel '%s' in %s:%d-%d (%s)", name, self->address,
-            self->port_low, self->port_high, strerror (last_error));
-    s_end_t *end = s_end_new (self, name, true, rate);
-    if (!end) {
-        close (fd);
-        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
-    }
-    end->listen_fd = fd;
-    zhashx_insert (self->ends, end->name, end);
-    s_index (self, fd, end);
-    *port_p = port - 1;
-    return SSTREAM_OK;
+    sstream_tunnel_end_t *end;
+    int rc = sstream_tunnel_end_listen (&end, name, self->address, self->port_low,
+                                        self->port_high, rate, port);
+    return rc? rc: s_add_end (self, end);
 }
 
 int
@@ -288,37 +240,67 @@ sstream_tunnels_target (sstream_tunnels_t *self, const char *name, const char *t
 {
     if (zhashx_lookup (self->ends, name))
         return sstream_error_set (SSTREAM_EDENIED, "a tunnel named '%s' is already here", name);
-    char host [SSTREAM_WIRE_ADDRESS_MAX + 1], port [16];
-    if (!target || !s_split (target, host, sizeof (host), port, sizeof (port)))
-        return sstream_error_set (SSTREAM_EINVAL,
-            "tunnel target '%s' is not host:port", target? target: "");
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV };
-    struct addrinfo *found = NULL;
-    int rc = getaddrinfo (host, port, &hints, &found);
-    if (rc || !found)
-        return sstream_error_set (SSTREAM_EINVAL, "tunnel target '%s': %s", target,
-                                  rc? gai_strerror (rc): "no address");
-    s_end_t *end = s_end_new (self, name, false, rate);
-    if (!end) {
-        freeaddrinfo (found);
-        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
-    }
-    memcpy (&end->target, found->ai_addr, found->ai_addrlen);
-    end->target_length = found->ai_addrlen;
-    snprintf (end->target_text, sizeof (end->target_text), "%s", target);
-    freeaddrinfo (found);
-    zhashx_insert (self->ends, end->name, end);
-    return SSTREAM_OK;
+    sstream_tunnel_end_t *end;
+    int rc = sstream_tunnel_end_target (&end, name, target, rate);
+    return rc? rc: s_add_end (self, end);
 }
 
 bool
 sstream_tunnels_stats (sstream_tunnels_t *self, const char *name, sstream_tunnel_stats_t *stats)
 {
-    s_end_t *end = (s_end_t *) zhashx_lookup (self->ends, name);
+    sstream_tunnel_end_t *end = (sstream_tunnel_end_t *) zhashx_lookup (self->ends, name);
     if (end)
-        *stats = end->stats;
+        *stats = *sstream_tunnel_end_stats (end);
     return end != NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Connection numbers
+
+static uint32_t
+s_slot_take (sstream_tunnels_t *self, s_conn_t *conn)
+{
+    size_t tried, slots = self->slots_size? self->slots_size - 1: 0;
+    for (tried = 0; tried < slots; tried++) {
+        size_t slot = 1 + (self->next_slot + tried) % slots;
+        if (!self->slots [slot]) {
+            self->next_slot = slot % slots;
+            self->slots [slot] = conn;
+            return (uint32_t) ++self->generations [slot] << 16 | (uint32_t) slot;
+        }
+    }
+    //  All taken: twice as many
+    size_t size = self->slots_size? 2 * self->slots_size: 64;
+    if (size > SLOTS_MAX + 1)
+        size = SLOTS_MAX + 1;
+    if (size <= self->slots_size)
+        return 0;
+    s_conn_t **grown = (s_conn_t **) realloc (self->slots, size * sizeof (s_conn_t *));
+    if (grown)
+        self->slots = grown;
+    uint16_t *generations = grown? (uint16_t *) realloc (self->generations, size * sizeof (uint16_t))
+                                 : NULL;
+    if (!generations)
+        return 0;
+    self->generations = generations;
+    size_t index;
+    for (index = self->slots_size; index < size; index++) {
+        self->slots [index] = NULL;
+        self->generations [index] = 0;
+    }
+    size_t slot = self->slots_size? self->slots_size: 1;
+    self->slots_size = size;
+    self->slots [slot] = conn;
+    return (uint32_t) ++self->generations [slot] << 16 | (uint32_t) slot;
+}
+
+static s_conn_t *
+s_slot_find (sstream_tunnels_t *self, uint32_t sid)
+{
+    uint32_t slot = SID_SLOT (sid);
+    s_conn_t *conn = slot && slot < self->slots_size? self->slots [slot]: NULL;
+    return conn && conn->sid == sid? conn: NULL;
 }
 
 
@@ -326,28 +308,37 @@ sstream_tunnels_stats (sstream_tunnels_t *self, const char *name, sstream_tunnel
 //  Connections
 
 static int
-s_send (sstream_tunnels_t *self, int type, s_conn_t *conn, const char *name, uint64_t conn_id,
-        uint64_t number, zmq_msg_t *payload, const char *text)
+s_send (sstream_tunnels_t *self, sstream_wire_t *header, const char *name, uint64_t conn_id,
+        const char *text)
 {
-    sstream_wire_t header = { .type = type, .conn = conn_id };
-    snprintf (header.stream, sizeof (header.stream), "%s", conn? conn->end->name: name);
-    if (type == SSTREAM_WIRE_TUNNEL_DATA)
-        header.len = number;
-    else
+    header->conn = conn_id;
+    snprintf (header->stream, sizeof (header->stream), "%s", name);
+    if (text)
+        snprintf (header->text, sizeof (header->text), "%s: %s", self->gateway, text);
+    zframe_t *frame = sstream_wire_encode (header);
+    return frame? self->send (self->send_arg, &frame): SSTREAM_ENOMEM;
+}
+
+//  A message about a connection: type, and its number (window, bytes)
+static int
+s_tell (sstream_tunnels_t *self, s_conn_t *conn, int type, uint64_t number)
+{
+    sstream_wire_t header = { .type = type };
     if (type == SSTREAM_WIRE_TUNNEL_CREDIT)
         header.bytes = number;
     else
-    if (type == SSTREAM_WIRE_TUNNEL_OPEN || type == SSTREAM_WIRE_TUNNEL_OPENED)
+    if (type == SSTREAM_WIRE_TUNNEL_OPEN || type == SSTREAM_WIRE_TUNNEL_OPENED) {
         header.window = number;
-    if (text)
-        snprintf (header.text, sizeof (header.text), "%s: %s", self->gateway, text);
-    zframe_t *frame = sstream_wire_encode (&header);
-    if (!frame) {
-        if (payload)
-            zmq_msg_close (payload);
-        return SSTREAM_ENOMEM;
+        header.sid = conn->sid;
     }
-    return self->send (self->send_arg, &frame, payload);
+    return s_send (self, &header, sstream_tunnel_end_name (conn->end), conn->conn, NULL);
+}
+
+static int
+s_reset (sstream_tunnels_t *self, const char *name, uint64_t conn_id, const char *why)
+{
+    sstream_wire_t header = { .type = SSTREAM_WIRE_TUNNEL_RESET };
+    return s_send (self, &header, name, conn_id, why);
 }
 
 //  End a connection: with a reset (RST on our socket, and a word to the
@@ -356,44 +347,65 @@ s_send (sstream_tunnels_t *self, int type, s_conn_t *conn, const char *name, uin
 static void
 s_conn_end (sstream_tunnels_t *self, s_conn_t *conn, bool reset, bool tell, const char *why)
 {
+    const char *name = sstream_tunnel_end_name (conn->end);
     if (reset && conn->fd >= 0) {
         struct linger linger = { 1, 0 };
         setsockopt (conn->fd, SOL_SOCKET, SO_LINGER, &linger, sizeof (linger));
     }
     if (reset && tell)
-        s_send (self, SSTREAM_WIRE_TUNNEL_RESET, conn, NULL, conn->conn, 0, NULL, why);
+        s_reset (self, name, conn->conn, why);
     if (reset)
         sstream_log_debug ("%s: tunnel '%s' connection %" PRIu64 " reset: %s", self->gateway,
-                           conn->end->name, conn->conn, why);
-    conn->end->stats.connections--;
-    s_unindex (self, conn->fd);
+                           name, conn->conn, why);
+    sstream_tunnel_end_stats (conn->end)->connections--;
+    s_unindex (self->by_fd, conn->fd);
+    self->slots [SID_SLOT (conn->sid)] = NULL;
     zhashx_delete (self->conns, conn->key);
 }
 
+//  A connection the peer broke the protocol on: reset, with a warning
+static void
+s_conn_broken (sstream_tunnels_t *self, s_conn_t *conn, const char *why)
+{
+    sstream_log_warning ("%s: tunnel '%s' connection %" PRIu64 ": %s: reset", self->gateway,
+                         sstream_tunnel_end_name (conn->end), conn->conn, why);
+    s_conn_end (self, conn, true, true, why);
+}
+
 static s_conn_t *
-s_conn_new (sstream_tunnels_t *self, s_end_t *end, uint64_t conn_id, int fd)
+s_conn_new (sstream_tunnels_t *self, sstream_tunnel_end_t *end, uint64_t conn_id, int fd)
 {
     s_conn_t *conn = (s_conn_t *) zmalloc (sizeof (s_conn_t));
     if (!conn)
         return NULL;
-    conn->owner = OWNER_CONN;
-    snprintf (conn->key, sizeof (conn->key), "%s/%" PRIu64, end->name, conn_id);
+    const char *name = sstream_tunnel_end_name (end);
+    snprintf (conn->key, sizeof (conn->key), "%s/%" PRIu64, name, conn_id);
     conn->end = end;
     conn->conn = conn_id;
     conn->fd = fd;
     conn->created = zclock_mono ();
     conn->out = zlistx_new ();
-    if (!conn->out) {
+    //  Keys, to open what the peer seals and seal what we read
+    if (self->cert && self->has_peer_key)
+        conn->seal = sstream_tunnel_seal_new (name, conn_id, self->cert, self->peer_key,
+                                              self->rekey);
+    conn->sid = conn->out? s_slot_take (self, conn): 0;
+    if (!conn->out || !conn->sid || (self->cert && self->has_peer_key && !conn->seal)) {
+        if (conn->sid)
+            self->slots [SID_SLOT (conn->sid)] = NULL;
+        zlistx_destroy (&conn->out);
+        sstream_tunnel_seal_destroy (&conn->seal);
         free (conn);
         return NULL;
     }
-    zlistx_set_destructor (conn->out, s_msg_destroy);
+    zlistx_set_destructor (conn->out, s_out_destructor);
     int on = 1;
     setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof (on));
     zhashx_insert (self->conns, conn->key, conn);
-    s_index (self, fd, conn);
-    end->stats.connections++;
-    end->stats.connections_total++;
+    s_index (self->by_fd, fd, conn);
+    sstream_tunnel_stats_t *stats = sstream_tunnel_end_stats (end);
+    stats->connections++;
+    stats->connections_total++;
     return conn;
 }
 
@@ -411,12 +423,12 @@ s_conn_check_done (sstream_tunnels_t *self, s_conn_t *conn)
 static void
 s_conn_write (sstream_tunnels_t *self, s_conn_t *conn)
 {
-    zmq_msg_t *frame;
-    while ((frame = (zmq_msg_t *) zlistx_first (conn->out))) {
-        size_t size = zmq_msg_size (frame);
-        ssize_t done = size > conn->out_offset
-                     ? send (conn->fd, (byte *) zmq_msg_data (frame) + conn->out_offset,
-                             size - conn->out_offset, MSG_NOSIGNAL): 0;
+    s_out_t *out;
+    sstream_tunnel_stats_t *stats = sstream_tunnel_end_stats (conn->end);
+    while ((out = (s_out_t *) zlistx_first (conn->out))) {
+        ssize_t done = out->length > conn->out_offset
+                     ? send (conn->fd, (byte *) zmq_msg_data (&out->chunk) + conn->out_offset,
+                             out->length - conn->out_offset, MSG_NOSIGNAL): 0;
         if (done < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 break;
@@ -426,21 +438,19 @@ s_conn_write (sstream_tunnels_t *self, s_conn_t *conn)
             return;
         }
         conn->out_offset += (size_t) done;
-        conn->end->stats.bytes_out += (uint64_t) done;
-        conn->end->stats.last_active = zclock_mono ();
-        if (conn->out_offset < size)
+        stats->bytes_out += (uint64_t) done;
+        stats->last_active = zclock_mono ();
+        if (conn->out_offset < out->length)
             break;
-        conn->to_grant += DATA_COST (size);
+        conn->to_grant += out->cost;
         conn->out_offset = 0;
         zlistx_delete (conn->out, NULL);
     }
     bool empty = zlistx_size (conn->out) == 0;
-    if (conn->to_grant && (conn->to_grant >= self->window / 4 || empty)) {
-        if (s_send (self, SSTREAM_WIRE_TUNNEL_CREDIT, conn, NULL, conn->conn, conn->to_grant,
-                    NULL, NULL) == SSTREAM_OK) {
-            conn->held -= conn->to_grant;
-            conn->to_grant = 0;
-        }
+    if (conn->to_grant && (conn->to_grant >= self->window / 4 || empty)
+    &&  s_tell (self, conn, SSTREAM_WIRE_TUNNEL_CREDIT, conn->to_grant) == SSTREAM_OK) {
+        conn->held -= conn->to_grant;
+        conn->to_grant = 0;
     }
     if (empty && conn->peer_eof && !conn->wrote_eof) {
         shutdown (conn->fd, SHUT_WR);       //  Their half-close, passed on
@@ -449,19 +459,76 @@ s_conn_write (sstream_tunnels_t *self, s_conn_t *conn)
     }
 }
 
+//  One chunk of what we read, sealed in place unless this side sends in
+//  clear (its key message first when one is due), to the peer. Takes the
+//  buffer.
+static int
+s_send_chunk (sstream_tunnels_t *self, s_conn_t *conn, byte *buffer, size_t size)
+{
+    uint16_t flags = 0;
+    int rc = SSTREAM_OK;
+    if (self->sealed) {
+        sstream_wire_t key = { 0 };
+        if (sstream_tunnel_seal_key_due (conn->seal, &key))
+            rc = s_send (self, &key, sstream_tunnel_end_name (conn->end), conn->conn, NULL);
+        if (!rc)
+            rc = sstream_tunnel_seal_chunk (conn->seal, conn->sent_chunks, buffer, size);
+        size += SSTREAM_TUNNEL_SEAL_TAG;
+        flags = SSTREAM_WIRE_SEALED;
+    }
+    zmq_msg_t frame0, frame1;
+    if (rc || zmq_msg_init_size (&frame0, SSTREAM_WIRE_BATCH_HEADER)) {
+        sstream_pool_give (buffer, self->buffers);
+        return rc? rc: SSTREAM_ENOMEM;
+    }
+    if (zmq_msg_init_data (&frame1, buffer, size, sstream_pool_give, self->buffers)) {
+        sstream_pool_give (buffer, self->buffers);
+        zmq_msg_close (&frame0);
+        return SSTREAM_ENOMEM;
+    }
+    sstream_wire_batch_t header = {
+        .type = SSTREAM_WIRE_TUNNEL_DATA, .flags = flags, .sid = conn->peer_sid,
+        .seq = conn->sent_chunks, .count = 1, .length = size
+    };
+    sstream_wire_batch_write (&header, (byte *) zmq_msg_data (&frame0));
+    conn->sent_chunks++;
+    conn->credit -= (int64_t) DATA_COST (size);
+    if (sstream_fault_forward) {        //  Tests only
+        sstream_fault_t fault = {
+            .kind = SSTREAM_FAULT_TUNNEL_CHUNK, .stream = sstream_tunnel_end_name (conn->end),
+            .to_peer = true, .batch = &header, .frame0 = &frame0, .frame1 = &frame1
+        };
+        int copies = sstream_fault_forward (&fault);
+        if (copies == 2) {
+            zmq_msg_t again0, again1;
+            zmq_msg_init (&again0);
+            zmq_msg_init (&again1);
+            zmq_msg_copy (&again0, &frame0);
+            zmq_msg_copy (&again1, &frame1);
+            rc = self->send_data (self->send_arg, &again0, &again1);
+        }
+        if (copies == 0 || rc) {
+            zmq_msg_close (&frame0);
+            zmq_msg_close (&frame1);
+            return rc;
+        }
+    }
+    return self->send_data (self->send_arg, &frame0, &frame1);
+}
+
 //  Read what credit and rate allow, and send it over.
 
 static void
 s_conn_read (sstream_tunnels_t *self, s_conn_t *conn)
 {
-    s_end_t *end = conn->end;
-    while (conn->state == CONN_OPEN && !conn->read_eof
-       &&  conn->credit > (int64_t) DATA_COST (0) && (!end->rate || end->tokens > 0)) {
-        size_t most = (size_t) (conn->credit - (int64_t) DATA_COST (0));
-        if (most > READ_MAX)
-            most = READ_MAX;
-        if (end->rate && most > (size_t) end->tokens + 1)
-            most = (size_t) end->tokens + 1;
+    sstream_tunnel_end_t *end = conn->end;
+    int64_t least = (int64_t) DATA_COST (self->sealed? SSTREAM_TUNNEL_SEAL_TAG: 0);
+    while (conn->state == CONN_OPEN && !conn->read_eof && conn->credit > least) {
+        size_t most = (size_t) (conn->credit - least);
+        most = sstream_tunnel_end_budget (end, most < SSTREAM_TUNNEL_READ_MAX
+                                               ? most: SSTREAM_TUNNEL_READ_MAX);
+        if (!most)
+            return;
         //  Straight into the buffer it travels in
         byte *buffer = (byte *) sstream_pool_take (self->buffers);
         if (!buffer)
@@ -480,61 +547,51 @@ s_conn_read (sstream_tunnels_t *self, s_conn_t *conn)
         if (got == 0) {
             //  Their half-close: tell the other side, after all the data
             conn->read_eof = true;
-            s_send (self, SSTREAM_WIRE_TUNNEL_EOF, conn, NULL, conn->conn, 0, NULL, NULL);
+            s_tell (self, conn, SSTREAM_WIRE_TUNNEL_EOF, 0);
             s_conn_check_done (self, conn);
             return;
         }
-        zmq_msg_t payload;
-        if (zmq_msg_init_data (&payload, buffer, (size_t) got, sstream_pool_give, self->buffers)) {
-            sstream_pool_give (buffer, self->buffers);
-            return;
-        }
-        int rc = s_send (self, SSTREAM_WIRE_TUNNEL_DATA, conn, NULL, conn->conn,
-                         (uint64_t) got, &payload, NULL);
-        if (rc) {
+        if (s_send_chunk (self, conn, buffer, (size_t) got)) {
             s_conn_end (self, conn, true, false, "the other gateway is gone");
             return;
         }
-        conn->credit -= (int64_t) DATA_COST (got);
-        end->stats.bytes_in += (uint64_t) got;
-        end->stats.last_active = zclock_mono ();
-        if (end->rate)
-            end->tokens -= (double) got;
+        sstream_tunnel_end_spend (end, (size_t) got);
     }
 }
 
 static void
-s_accept (sstream_tunnels_t *self, s_end_t *end)
+s_accept (sstream_tunnels_t *self, sstream_tunnel_end_t *end, int listener)
 {
+    const char *name = sstream_tunnel_end_name (end);
+    sstream_tunnel_stats_t *stats = sstream_tunnel_end_stats (end);
     while (true) {
-        int fd = accept4 (end->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4 (listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
                 //  Out of descriptors, most likely: rest, rather than spin
                 sstream_log_warning ("%s: tunnel '%s' cannot accept a connection: %s", self->gateway,
-                                     end->name, strerror (errno));
-                end->accept_paused = zclock_mono () + ACCEPT_PAUSE;
+                                     name, strerror (errno));
+                sstream_tunnel_end_rest (end, zclock_mono () + ACCEPT_PAUSE);
             }
             return;
         }
-        if (end->stats.connections >= self->max_connections) {
+        if (stats->connections >= self->max_connections) {
             sstream_log_warning ("%s: tunnel '%s' has %" PRIu64 " connections, the most it takes "
                                  "(tunnels/max-connections): one refused", self->gateway,
-                                 end->name, end->stats.connections);
+                                 name, stats->connections);
             struct linger linger = { 1, 0 };
             setsockopt (fd, SOL_SOCKET, SO_LINGER, &linger, sizeof (linger));
             close (fd);
             continue;
         }
-        uint64_t conn_id = ++end->next_conn;
-        s_conn_t *conn = s_conn_new (self, end, conn_id, fd);
+        s_conn_t *conn = s_conn_new (self, end, sstream_tunnel_end_next_conn (end), fd);
         if (!conn) {
             close (fd);
             continue;
         }
-        if (s_send (self, SSTREAM_WIRE_TUNNEL_OPEN, conn, NULL, conn_id, self->window, NULL, NULL)) {
+        if (s_tell (self, conn, SSTREAM_WIRE_TUNNEL_OPEN, self->window)) {
             sstream_log_warning ("%s: tunnel '%s' reset a new connection: the peer gateway is "
-                                 "not connected", self->gateway, end->name);
+                                 "not connected", self->gateway, name);
             s_conn_end (self, conn, true, false, "the other gateway is not connected");
         }
     }
@@ -549,24 +606,24 @@ s_connected (sstream_tunnels_t *self, s_conn_t *conn)
     getsockopt (conn->fd, SOL_SOCKET, SO_ERROR, &error, &length);
     if (error) {
         char why [SSTREAM_WIRE_TEXT_MAX];
-        snprintf (why, sizeof (why), "cannot connect to %s: %s", conn->end->target_text,
-                  strerror (error));
+        snprintf (why, sizeof (why), "cannot connect to %s: %s",
+                  sstream_tunnel_end_target_text (conn->end), strerror (error));
         s_conn_end (self, conn, true, true, why);
         return;
     }
     conn->state = CONN_OPEN;
-    if (s_send (self, SSTREAM_WIRE_TUNNEL_OPENED, conn, NULL, conn->conn, self->window, NULL, NULL))
+    if (s_tell (self, conn, SSTREAM_WIRE_TUNNEL_OPENED, self->window))
         s_conn_end (self, conn, true, false, "the other gateway is gone");
 }
 
 static void
 s_tunnel_open (sstream_tunnels_t *self, const sstream_wire_t *header)
 {
-    s_end_t *end = (s_end_t *) zhashx_lookup (self->ends, header->stream);
-    if (!end || end->outbound) {
+    sstream_tunnel_end_t *end = (sstream_tunnel_end_t *) zhashx_lookup (self->ends, header->stream);
+    if (!end || sstream_tunnel_end_outbound (end)) {
         char why [SSTREAM_WIRE_TEXT_MAX];
         snprintf (why, sizeof (why), "no inbound tunnel session '%s' here", header->stream);
-        s_send (self, SSTREAM_WIRE_TUNNEL_RESET, NULL, header->stream, header->conn, 0, NULL, why);
+        s_reset (self, header->stream, header->conn, why);
         return;
     }
     char key [SSTREAM_STREAM_NAME_MAX + 24];
@@ -578,28 +635,31 @@ s_tunnel_open (sstream_tunnels_t *self, const sstream_wire_t *header)
                              self->gateway, header->stream, header->conn);
         return;
     }
-    int fd = socket (end->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    socklen_t length;
+    const struct sockaddr *target = sstream_tunnel_end_address (end, &length);
+    int fd = socket (target->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     s_conn_t *conn = fd >= 0? s_conn_new (self, end, header->conn, fd): NULL;
     if (!conn) {
         if (fd >= 0)
             close (fd);
-        s_send (self, SSTREAM_WIRE_TUNNEL_RESET, NULL, header->stream, header->conn, 0, NULL,
-                "cannot make a socket");
+        s_reset (self, header->stream, header->conn, "cannot make a socket");
         return;
     }
     conn->credit = conn->peer_window = (int64_t) header->window;
-    if (connect (fd, (struct sockaddr *) &end->target, end->target_length) == 0)
+    conn->peer_sid = header->sid;
+    if (connect (fd, target, length) == 0)
         s_connected (self, conn);
     else
     if (errno != EINPROGRESS) {
         char why [SSTREAM_WIRE_TEXT_MAX];
-        snprintf (why, sizeof (why), "cannot connect to %s: %s", end->target_text, strerror (errno));
+        snprintf (why, sizeof (why), "cannot connect to %s: %s",
+                  sstream_tunnel_end_target_text (end), strerror (errno));
         s_conn_end (self, conn, true, true, why);
     }
 }
 
 void
-sstream_tunnels_handle (sstream_tunnels_t *self, const sstream_wire_t *header, zmq_msg_t *payload)
+sstream_tunnels_handle (sstream_tunnels_t *self, const sstream_wire_t *header)
 {
     if (header->type == SSTREAM_WIRE_TUNNEL_OPEN) {
         s_tunnel_open (self, header);
@@ -610,36 +670,31 @@ sstream_tunnels_handle (sstream_tunnels_t *self, const sstream_wire_t *header, z
     s_conn_t *conn = (s_conn_t *) zhashx_lookup (self->conns, key);
     if (!conn) {
         //  Gone here already (reset, released): late messages are dropped,
-        //  and data is answered, so that the other side lets go too
-        if (header->type == SSTREAM_WIRE_TUNNEL_DATA || header->type == SSTREAM_WIRE_TUNNEL_OPENED)
-            s_send (self, SSTREAM_WIRE_TUNNEL_RESET, NULL, header->stream, header->conn, 0, NULL,
-                    "that connection is gone");
+        //  and an answer to our open is reset, so that the other side
+        //  lets go too
+        if (header->type == SSTREAM_WIRE_TUNNEL_OPENED)
+            s_reset (self, header->stream, header->conn, "that connection is gone");
         return;
     }
     switch (header->type) {
         case SSTREAM_WIRE_TUNNEL_OPENED:
-            if (conn->state == CONN_OPENING && conn->end->outbound) {
+            if (conn->state == CONN_OPENING && sstream_tunnel_end_outbound (conn->end)) {
                 conn->state = CONN_OPEN;
                 conn->credit = conn->peer_window = (int64_t) header->window;
+                conn->peer_sid = header->sid;
             }
             break;
-        case SSTREAM_WIRE_TUNNEL_DATA: {
-            //  Their data must fit the window we gave them
-            size_t size = zmq_msg_size (payload);
-            uint64_t cost = DATA_COST (size);
-            zmq_msg_t *queued = (zmq_msg_t *) malloc (sizeof (zmq_msg_t));
-            if (!queued || conn->peer_eof || size != header->len || conn->held + cost > self->window) {
-                free (queued);
-                s_conn_end (self, conn, true, true, "the other gateway broke the tunnel protocol");
-                break;
+        case SSTREAM_WIRE_TUNNEL_KEY:
+            if (!conn->seal)
+                s_conn_broken (self, conn, "the other gateway sealed it, and this one has no "
+                               "key of the other's to open it with (peer/public-key)");
+            else
+            if (sstream_tunnel_seal_take_key (conn->seal, header) != SSTREAM_OK) {
+                char why [SSTREAM_WIRE_TEXT_MAX];
+                snprintf (why, sizeof (why), "the other gateway's key: %s", sstream_errmsg ());
+                s_conn_broken (self, conn, why);
             }
-            conn->held += cost;
-            zmq_msg_init (queued);
-            zmq_msg_move (queued, payload);
-            zlistx_add_end (conn->out, queued);
-            s_conn_write (self, conn);
             break;
-        }
         case SSTREAM_WIRE_TUNNEL_CREDIT:
             if (header->bytes > (uint64_t) (conn->peer_window - conn->credit))
                 s_conn_end (self, conn, true, true, "the other gateway granted too much credit");
@@ -661,20 +716,85 @@ sstream_tunnels_handle (sstream_tunnels_t *self, const sstream_wire_t *header, z
 }
 
 void
+sstream_tunnels_chunk (sstream_tunnels_t *self, const sstream_wire_batch_t *header,
+                       zmq_msg_t *chunk)
+{
+    s_conn_t *conn = s_slot_find (self, header->sid);
+    if (!conn || conn->state != CONN_OPEN || conn->peer_eof) {
+        //  Ended here (reset, released: the other side was told), or a
+        //  broken peer
+        sstream_log_debug ("%s: dropped a tunnel chunk for connection number %" PRIu32
+                           ", which is not open here", self->gateway, header->sid);
+        zmq_msg_close (chunk);
+        return;
+    }
+    char why [SSTREAM_WIRE_TEXT_MAX];
+    size_t size = zmq_msg_size (chunk);
+    uint64_t cost = DATA_COST (size);
+    s_out_t *out = (s_out_t *) zmalloc (sizeof (s_out_t));
+    int rc = out? SSTREAM_OK: sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    if (!rc && header->seq != conn->received_chunks)
+        rc = sstream_error_set (SSTREAM_EPROTO, "chunk %" PRIu64 " came where %" PRIu64
+                                " was due: %s", header->seq, conn->received_chunks,
+                                header->seq > conn->received_chunks? "some never came"
+                                                                   : "it came again");
+    if (!rc && conn->held + cost > self->window)
+        rc = sstream_error_set (SSTREAM_EPROTO, "the other gateway sent beyond the window "
+                                "of %" PRIu64 " bytes", self->window);
+    if (!rc && (header->flags & SSTREAM_WIRE_SEALED))
+        rc = conn->seal? sstream_tunnel_seal_open_chunk (conn->seal, header->seq,
+                                                         (byte *) zmq_msg_data (chunk), size)
+           : sstream_error_set (SSTREAM_EPROTO, "a sealed chunk, and no key to open it");
+    if (rc) {
+        snprintf (why, sizeof (why), "%s", sstream_errmsg ());
+        free (out);
+        zmq_msg_close (chunk);
+        if (rc == SSTREAM_EPROTO)
+            self->refused++;
+        s_conn_broken (self, conn, why);
+        return;
+    }
+    conn->received_chunks++;
+    conn->held += cost;
+    zmq_msg_init (&out->chunk);
+    zmq_msg_move (&out->chunk, chunk);
+    out->length = header->flags & SSTREAM_WIRE_SEALED? size - SSTREAM_TUNNEL_SEAL_TAG: size;
+    out->cost = cost;
+    zlistx_add_end (conn->out, out);
+    s_conn_write (self, conn);
+}
+
+uint64_t
+sstream_tunnels_refused (sstream_tunnels_t *self)
+{
+    return self->refused;
+}
+
+void
 sstream_tunnels_close (sstream_tunnels_t *self, const char *name)
 {
     zlistx_t *doomed = zlistx_new ();
     s_conn_t *conn;
     for (conn = (s_conn_t *) zhashx_first (self->conns); conn;
          conn = (s_conn_t *) zhashx_next (self->conns))
-        if (streq (conn->end->name, name))
+        if (streq (sstream_tunnel_end_name (conn->end), name))
             zlistx_add_end (doomed, conn);
     for (conn = (s_conn_t *) zlistx_first (doomed); conn; conn = (s_conn_t *) zlistx_next (doomed))
         s_conn_end (self, conn, true, true, "the tunnel session was released");
     zlistx_destroy (&doomed);
-    s_end_t *end = (s_end_t *) zhashx_lookup (self->ends, name);
-    if (end && end->listen_fd >= 0)
-        s_unindex (self, end->listen_fd);
+    sstream_tunnel_end_t *end = (sstream_tunnel_end_t *) zhashx_lookup (self->ends, name);
+    if (!end)
+        return;
+    //  Its listener, wherever it is in its rest
+    const char *key;
+    sstream_tunnel_end_t *listening;
+    for (listening = (sstream_tunnel_end_t *) zhashx_first (self->listeners); listening;
+         listening = (sstream_tunnel_end_t *) zhashx_next (self->listeners))
+        if (listening == end) {
+            key = (const char *) zhashx_cursor (self->listeners);
+            zhashx_delete (self->listeners, key);
+            break;
+        }
     zhashx_delete (self->ends, name);
 }
 
@@ -695,27 +815,6 @@ sstream_tunnels_peer_lost (sstream_tunnels_t *self, const char *why)
 //  --------------------------------------------------------------------------
 //  Polling
 
-//  Reads wait for this many tokens, so that a limited connection reads in
-//  pieces worth their cost, not a few bytes at a time
-static double
-s_read_threshold (s_end_t *end)
-{
-    double burst = (double) end->rate / 10 > READ_MAX? (double) end->rate / 10: READ_MAX;
-    return burst / 4 < READ_MAX? burst / 4: READ_MAX;
-}
-
-static void
-s_refill (s_end_t *end, int64_t now)
-{
-    if (!end->rate)
-        return;
-    end->tokens += (double) end->rate * (double) (now - end->refilled) / 1000.0;
-    double burst = (double) end->rate / 10 > READ_MAX? (double) end->rate / 10: READ_MAX;
-    if (end->tokens > burst)
-        end->tokens = burst;
-    end->refilled = now;
-}
-
 size_t
 sstream_tunnels_poll_count (sstream_tunnels_t *self)
 {
@@ -727,24 +826,23 @@ sstream_tunnels_poll_items (sstream_tunnels_t *self, zmq_pollitem_t *items, size
 {
     size_t count = 0;
     int64_t now = zclock_mono ();
-    s_end_t *end;
-    for (end = (s_end_t *) zhashx_first (self->ends); end && count < max;
-         end = (s_end_t *) zhashx_next (self->ends)) {
-        s_refill (end, now);
-        if (end->accept_paused && now >= end->accept_paused)
-            end->accept_paused = 0;
-        if (end->listen_fd >= 0 && !end->accept_paused)
-            items [count++] = (zmq_pollitem_t) { NULL, end->listen_fd, ZMQ_POLLIN, 0 };
+    sstream_tunnel_end_t *end;
+    for (end = (sstream_tunnel_end_t *) zhashx_first (self->ends); end && count < max;
+         end = (sstream_tunnel_end_t *) zhashx_next (self->ends)) {
+        sstream_tunnel_end_refill (end, now);
+        int listener = sstream_tunnel_end_listener (end, now);
+        if (listener >= 0)
+            items [count++] = (zmq_pollitem_t) { NULL, listener, ZMQ_POLLIN, 0 };
     }
+    int64_t least = (int64_t) DATA_COST (self->sealed? SSTREAM_TUNNEL_SEAL_TAG: 0);
     s_conn_t *conn;
     for (conn = (s_conn_t *) zhashx_first (self->conns); conn && count < max;
          conn = (s_conn_t *) zhashx_next (self->conns)) {
         short events = 0;
-        if (conn->state == CONN_OPENING && !conn->end->outbound)
+        if (conn->state == CONN_OPENING && !sstream_tunnel_end_outbound (conn->end))
             events |= ZMQ_POLLOUT;              //  Connect in progress
-        if (conn->state == CONN_OPEN && !conn->read_eof
-        &&  conn->credit > (int64_t) DATA_COST (0)
-        &&  (!conn->end->rate || conn->end->tokens >= s_read_threshold (conn->end)))
+        if (conn->state == CONN_OPEN && !conn->read_eof && conn->credit > least
+        &&  sstream_tunnel_end_may_read (conn->end))
             events |= ZMQ_POLLIN;
         if (zlistx_size (conn->out))
             events |= ZMQ_POLLOUT;
@@ -764,15 +862,15 @@ sstream_tunnels_handle_poll (sstream_tunnels_t *self, zmq_pollitem_t *items, siz
         if (!items [index].revents)
             continue;
         int fd = items [index].fd;
-        s_owner_t *owner = (s_owner_t *) s_owner (self, fd);
-        if (!owner)
-            continue;           //  Ended while handling an earlier item
-        if (*owner == OWNER_END) {
-            s_accept (self, (s_end_t *) owner);
+        sstream_tunnel_end_t *end = (sstream_tunnel_end_t *) s_owner (self->listeners, fd);
+        if (end) {
+            s_accept (self, end, fd);
             continue;
         }
-        s_conn_t *conn = (s_conn_t *) owner;
-        if (conn->state == CONN_OPENING && !conn->end->outbound) {
+        s_conn_t *conn = (s_conn_t *) s_owner (self->by_fd, fd);
+        if (!conn)
+            continue;           //  Ended while handling an earlier item
+        if (conn->state == CONN_OPENING && !sstream_tunnel_end_outbound (conn->end)) {
             if (items [index].revents & (ZMQ_POLLOUT | ZMQ_POLLERR))
                 s_connected (self, conn);
             continue;
@@ -780,7 +878,7 @@ sstream_tunnels_handle_poll (sstream_tunnels_t *self, zmq_pollitem_t *items, siz
         if (items [index].revents & ZMQ_POLLOUT) {
             s_conn_write (self, conn);
             //  It may be gone now: look again before reading
-            conn = (s_conn_t *) s_owner (self, fd);
+            conn = (s_conn_t *) s_owner (self->by_fd, fd);
         }
         if (conn && (items [index].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             s_conn_read (self, conn);
@@ -791,17 +889,10 @@ int64_t
 sstream_tunnels_next_wake (sstream_tunnels_t *self)
 {
     int64_t wake = 0;
-    s_end_t *end;
-    for (end = (s_end_t *) zhashx_first (self->ends); end;
-         end = (s_end_t *) zhashx_next (self->ends)) {
-        int64_t due = 0;
-        if (end->rate && end->stats.connections) {
-            double wanted = s_read_threshold (end);
-            if (end->tokens < wanted)
-                due = end->refilled + (int64_t) ((wanted - end->tokens) * 1000 / (double) end->rate) + 1;
-        }
-        if (end->accept_paused && (!due || end->accept_paused < due))
-            due = end->accept_paused;
+    sstream_tunnel_end_t *end;
+    for (end = (sstream_tunnel_end_t *) zhashx_first (self->ends); end;
+         end = (sstream_tunnel_end_t *) zhashx_next (self->ends)) {
+        int64_t due = sstream_tunnel_end_next_wake (end);
         if (due && (!wake || due < wake))
             wake = due;
     }

@@ -7,10 +7,13 @@
     An outbound tunnel session (the consumer's facility) listens on a TCP
     port from the gateway's range; an inbound session of the same name
     (the producer's facility) knows the TCP server to reach. Each connection
-    accepted on the outbound side is carried over the WAN link, under CURVE,
-    and the inbound side opens a connection of its own to the server. Bytes
+    accepted on the outbound side is carried over the WAN link, and the
+    inbound side opens a connection of its own to the server. Bytes
     flow both ways with per-connection credit (PROTOCOL.md section 9); an end
     of input becomes a half-close on the far side, and a reset a reset.
+    What a gateway reads from an application it seals for the other
+    gateway (sstream_tunnel_seal), so that the chunks may take the WAN
+    link's bulk path without CURVE under them.
 */
 
 #ifndef SSTREAM_TUNNEL_H_INCLUDED
@@ -18,9 +21,11 @@
 
 typedef struct _sstream_tunnels_t sstream_tunnels_t;
 
-//  Sends a message to the peer gateway: a header and, for data, a payload
-//  (moved out, whatever happens); SSTREAM_ELOST when there is none.
-typedef int (sstream_tunnels_send_fn) (void *arg, zframe_t **header, zmq_msg_t *payload);
+//  Send a message to the peer gateway (the frames are spent whatever
+//  happens); SSTREAM_ELOST when there is none. A control message has a
+//  msgpack header; a chunk is a binary header and its bytes.
+typedef int (sstream_tunnels_send_fn) (void *arg, zframe_t **header);
+typedef int (sstream_tunnels_send_data_fn) (void *arg, zmq_msg_t *frame0, zmq_msg_t *frame1);
 
 typedef struct {
     const char *gateway;        //  This gateway's name, for messages
@@ -29,18 +34,15 @@ typedef struct {
     int port_high;
     uint64_t window;            //  Bytes in flight per connection and way
     uint64_t max_connections;   //  Open at once, per session
+    bool sealed;                //  Seal what this side reads (PROTOCOL.md 9.1)
+    zcert_t *cert;              //  Our key pair: opens what the peer sealed
+    const byte *peer_key;       //  The peer's public key (32 bytes) to seal
+                                //  for; NULL: none, so nothing is sealed
+    uint64_t rekey;             //  Bytes a key seals (0: the built-in limit)
     sstream_tunnels_send_fn *send;
+    sstream_tunnels_send_data_fn *send_data;
     void *send_arg;
 } sstream_tunnels_config_t;
-
-//  What a session's tunnel has done
-typedef struct {
-    uint64_t connections;       //  Open now
-    uint64_t connections_total;
-    uint64_t bytes_in;          //  Read from this side's TCP connections
-    uint64_t bytes_out;         //  Written to them
-    int64_t last_active;        //  zclock_mono of the last byte either way
-} sstream_tunnel_stats_t;
 
 sstream_tunnels_t *
     sstream_tunnels_new (const sstream_tunnels_config_t *config);
@@ -84,11 +86,21 @@ void
 int64_t
     sstream_tunnels_next_wake (sstream_tunnels_t *self);
 
-//  A tunnel message from the peer gateway; a tunnel-data payload is moved
-//  out of payload.
+//  A tunnel message from the peer gateway (msgpack: tunnel-open to
+//  tunnel-reset, tunnel-key).
 void
-    sstream_tunnels_handle (sstream_tunnels_t *self, const sstream_wire_t *header,
-                            zmq_msg_t *payload);
+    sstream_tunnels_handle (sstream_tunnels_t *self, const sstream_wire_t *header);
+
+//  A chunk from the peer gateway: its binary header (read and checked)
+//  and its bytes, which are moved out of chunk.
+void
+    sstream_tunnels_chunk (sstream_tunnels_t *self, const sstream_wire_batch_t *header,
+                           zmq_msg_t *chunk);
+
+//  Chunks from the peer that did not open, or came out of turn (each
+//  reset its connection).
+uint64_t
+    sstream_tunnels_refused (sstream_tunnels_t *self);
 
 //  The peer gateway is gone: every connection is reset.
 void

@@ -89,7 +89,10 @@ SSTREAM_EXPORT const char *
 //    local-bulk-refused, peer-bulk-refused  connections closed without a
 //                     valid token
 //    local-bulk-bytes-in, -bytes-out, peer-bulk-bytes-in, -bytes-out
-//                     sealed payload bytes that took a bulk path
+//                     sealed payload bytes (stream batches and tunnel
+//                     chunks) that took a bulk path
+//    tunnel-chunks-refused  sealed tunnel chunks from the peer that did not
+//                     open or came out of turn (each reset its connection)
 SSTREAM_EXPORT int
     sstream_gateway_stat (sstream_gateway_t *self, const char *name,
                           uint64_t *value);

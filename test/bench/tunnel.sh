@@ -7,7 +7,11 @@
 #
 #   Prints JSON lines: the anchors' {"anchor": ..., "gbytes_per_s": ...},
 #   bench_sessions' timings, and {"path": ..., "gbytes_per_s": ...} for
-#   iperf3 through the tunnel with CURVE on the WAN link and without it.
+#   iperf3 through the tunnel, forward (the client at the outbound end
+#   sends) and reverse (iperf3 -R: the server sends), with the tunnel's
+#   bytes sealed by the gateways and carried on the WAN link's bulk path
+#   (the default), under the WAN link's CURVE (tunnels/payload = hop), and
+#   with no security on the WAN link at all.
 #   Set SSTREAM_ANCHORS to anchors.sh elsewhere, or to "skip".
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,9 +57,9 @@ ready_field () {    #   $1 gateway (a or b), $2 field
 }
 
 #   Two gateways from conf/, on endpoints they bind themselves ("tcp://...:*")
-#   and report; $1: WAN security
+#   and report; $1: WAN security, $2: tunnels/payload
 start_gateways () {
-    local security=$1 which peer_endpoint=""
+    local security=$1 payload=$2 which peer_endpoint=""
     for which in a b; do
         local tunnel_low peer=b
         [ $which = b ] && peer=a
@@ -70,6 +74,7 @@ start_gateways () {
             --set control/endpoint='tcp://127.0.0.1:*' \
             --set control/trusted-keys="$work/keys/operators" \
             --set tunnels/ports="$tunnel_low-$(( tunnel_low + 49 ))" \
+            --set tunnels/payload="$payload" \
             > "$work/gateway-$which.out" 2> "$work/gateway-$which.err" &
         pids+=($!)
         for _ in $(seq 100); do grep -q ready "$work/gateway-$which.out" && break; sleep 0.1; done
@@ -93,9 +98,11 @@ gbps_of () {    # iperf3 JSON on stdin -> GB/s received
     python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.3f" % (d["end"]["sum_received"]["bytes"]/d["end"]["sum_received"]["seconds"]/1e9))'
 }
 
-#   iperf3 through a tunnel; $1: label, $2: parallel streams
+#   iperf3 through a tunnel; $1: label, $2: parallel streams, $3: "-R" for
+#   the reverse direction (the server sends)
 through_tunnel () {
-    local label=$1 streams=$2 server_port
+    local label=$1 streams=$2 reverse=${3:-} server_port direction=forward
+    [ -n "$reverse" ] && direction=reverse
     server_port=$(port 5)
     iperf3 -s -1 -B 127.0.0.1 -p "$server_port" > /dev/null 2>&1 &
     local server=$!
@@ -109,20 +116,29 @@ through_tunnel () {
     address=$(grep -o "connect to [0-9.]*:[0-9]*" "$work/tunnel.out" | cut -d' ' -f3)
     [ -n "$address" ] || { cat "$work/tunnel.err" >&2; exit 1; }
     local rate
-    rate=$(iperf3 -c "${address%:*}" -p "${address#*:}" -t "$secs" -P "$streams" -J | gbps_of)
-    echo "{\"path\": \"iperf3 through an sstream tunnel, $label\", \"streams\": $streams, \"gbytes_per_s\": $rate}"
+    rate=$(iperf3 -c "${address%:*}" -p "${address#*:}" -t "$secs" -P "$streams" $reverse -J | gbps_of)
+    echo "{\"path\": \"iperf3 through an sstream tunnel, $label\", \"direction\": \"$direction\", \"streams\": $streams, \"gbytes_per_s\": $rate}"
     kill -INT "$tunnel"; wait "$tunnel" || true
     wait "$server" 2> /dev/null || true
 }
 
-start_gateways curve
+#   Each security setting: 1 and 4 streams forward, 1 stream reverse
+run_case () {
+    through_tunnel "$1" 1
+    through_tunnel "$1" 4
+    through_tunnel "$1" 1 -R
+}
+
+start_gateways curve sealed
 "$bench" "$control_a" "$work/keys/gateway-a.pub" \
          "$control_b" "$work/keys/gateway-b.pub" "$work/keys/operators/operator.secret" 100
-through_tunnel "CURVE on the WAN link" 1
-through_tunnel "CURVE on the WAN link" 4
+run_case "sealed by the gateways, on the bulk path"
 stop_gateways
 
-start_gateways none
-through_tunnel "no security on the WAN link" 1
-through_tunnel "no security on the WAN link" 4
+start_gateways curve hop
+run_case "CURVE on the WAN link"
+stop_gateways
+
+start_gateways none hop
+run_case "no security on the WAN link"
 stop_gateways

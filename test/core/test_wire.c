@@ -91,7 +91,6 @@ s_assert_same (const sstream_wire_t *in, const sstream_wire_t *out, const char *
     cr_assert_str_eq (out->stream, in->stream, "%s: stream", what);
     cr_assert_eq (out->sid, in->sid, "%s: sid", what);
     cr_assert_eq (out->seq, in->seq, "%s: seq", what);
-    cr_assert_eq (out->len, in->len, "%s: len", what);
     cr_assert_eq (out->flags, in->flags, "%s: flags", what);
     cr_assert_eq (out->bytes, in->bytes, "%s: bytes", what);
     cr_assert_eq (out->window, in->window, "%s: window", what);
@@ -117,6 +116,7 @@ s_assert_same (const sstream_wire_t *in, const sstream_wire_t *out, const char *
     cr_assert_str_eq (out->seal, in->seal, "%s: seal", what);
     cr_assert_str_eq (out->bulk, in->bulk, "%s: bulk", what);
     cr_assert_str_eq (out->token, in->token, "%s: token", what);
+    cr_assert_str_eq (out->wrap, in->wrap, "%s: wrap", what);
 }
 
 //  Little-endian reads, independent of the codec's own
@@ -237,9 +237,8 @@ static const sstream_wire_t s_samples [] = {
     { .type = SSTREAM_WIRE_SESSIONS, .request = 42 },
     { .type = SSTREAM_WIRE_SESSIONS },
     { .type = SSTREAM_WIRE_TUNNEL_OPEN, .stream = "t", .conn = UINT64_MAX,
-      .window = SSTREAM_WIRE_WINDOW_MAX },
-    { .type = SSTREAM_WIRE_TUNNEL_OPENED, .stream = "t", .conn = 0, .window = 1 },
-    { .type = SSTREAM_WIRE_TUNNEL_DATA, .stream = "t", .conn = 5, .len = SSTREAM_MESSAGE_MAX },
+      .window = SSTREAM_WIRE_WINDOW_MAX, .sid = UINT32_MAX },
+    { .type = SSTREAM_WIRE_TUNNEL_OPENED, .stream = "t", .conn = 0, .window = 1, .sid = 0 },
     { .type = SSTREAM_WIRE_TUNNEL_CREDIT, .stream = "t", .conn = 5,
       .bytes = SSTREAM_WIRE_WINDOW_MAX },
     { .type = SSTREAM_WIRE_TUNNEL_EOF, .stream = "t", .conn = 5 },
@@ -249,6 +248,12 @@ static const sstream_wire_t s_samples [] = {
     { .type = SSTREAM_WIRE_KEY, .stream = "run-42/detector.a", .epoch = UINT64_MAX,
       .generation = UINT32_MAX, .cipher = SSTREAM_CIPHER_XCHACHA20POLY1305 },
     { .type = SSTREAM_WIRE_KEY, .stream = "s", .epoch = 0, .generation = 0, .cipher = 0 },
+    //  Sealed tunnels
+    { .type = SSTREAM_WIRE_TUNNEL_KEY, .stream = "t", .conn = UINT64_MAX, .generation = UINT32_MAX,
+      .cipher = SSTREAM_CIPHER_AES256GCM,
+      .wrap = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+              "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+              "00112233445566778899aabbccddeeff" },
     { .type = SSTREAM_WIRE_HELLO, .role = SSTREAM_ROLE_GATEWAY, .text = "gateway-a", .session = 1,
       .flags = SSTREAM_WIRE_BULK_OK },
     { .type = SSTREAM_WIRE_WELCOME, .text = "gateway-b", .heartbeat = 250,
@@ -282,7 +287,8 @@ Test (wire, every_msgpack_type_round_trips)
     }
     int type;
     for (type = 1; type < SSTREAM_WIRE_TYPES; type++)
-        if (type != SSTREAM_WIRE_DATA && type != SSTREAM_WIRE_CREDIT)
+        if (type != SSTREAM_WIRE_DATA && type != SSTREAM_WIRE_CREDIT
+        &&  type != SSTREAM_WIRE_TUNNEL_DATA)
             cr_assert (covered [type], "no sample of %s", sstream_wire_type_name (type));
 }
 
@@ -527,12 +533,12 @@ Test (wire, other_versions_are_refused)
     }
 }
 
-static void s_length_over (msgpack_packer *packer)
+static void s_tunnel_data_in_msgpack (msgpack_packer *packer)
 {
     s_head (packer, 5, "tunnel-data");
     s_str (packer, "stream"); s_str (packer, "s");
     s_str (packer, "conn"); msgpack_pack_uint8 (packer, 1);
-    s_str (packer, "len"); msgpack_pack_uint64 (packer, SSTREAM_MESSAGE_MAX + 1);
+    s_str (packer, "len"); msgpack_pack_uint64 (packer, 10);
 }
 static void s_window_over (msgpack_packer *packer)
 {
@@ -562,7 +568,7 @@ Test (wire, lengths_windows_and_heartbeats_over_their_limits_are_refused)
         s_builder_fn *builder;
         const char *reason;
     } cases [] = {
-        { s_length_over, "payload length 1073741825 is over the limit" },
+        { s_tunnel_data_in_msgpack, "tunnel-data in a msgpack header" },
         { s_window_over, "window or credit over the limit" },
         { s_tunnel_credit_over, "window or credit over the limit" },
         { s_heartbeat_over, "over an hour" },
@@ -676,7 +682,7 @@ static void s_nul_in_stream (msgpack_packer *packer)
 }
 static void s_missing_field (msgpack_packer *packer)
 {
-    s_head (packer, 4, "tunnel-data");         //  without len
+    s_head (packer, 4, "tunnel-credit");       //  without bytes
     s_str (packer, "stream"); s_str (packer, "s");
     s_str (packer, "conn"); msgpack_pack_uint8 (packer, 1);
 }
@@ -770,7 +776,7 @@ Test (wire, malformed_maps_are_refused_with_a_reason)
         { s_bad_stream_name, "bad stream name" },
         { s_stream_not_string, "'stream' is not a string" },
         { s_nul_in_stream, "NUL" },
-        { s_missing_field, "tunnel-data message without 'len'" },
+        { s_missing_field, "tunnel-credit message without 'bytes'" },
         { s_negative_conn, "'conn' is not an unsigned integer" },
         { s_consume_without_window, "without a 'window'" },
         { s_open_as_gateway, "open with role 'gateway'" },
@@ -1016,14 +1022,14 @@ Test (wire, type_names_and_payload_types)
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_CREDIT), "credit");
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_TUNNEL_RESET), "tunnel-reset");
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_KEY), "key");
+    cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_TUNNEL_KEY), "tunnel-key");
     cr_assert_str_eq (sstream_wire_type_name (0), "unknown");
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_TYPES), "unknown");
     cr_assert_str_eq (sstream_wire_type_name (-1), "unknown");
     int type;
     for (type = 1; type < SSTREAM_WIRE_TYPES; type++)
         cr_assert_eq (sstream_wire_has_payload (type),
-                      type == SSTREAM_WIRE_TUNNEL_DATA || type == SSTREAM_WIRE_SESSIONS
-                      || type == SSTREAM_WIRE_KEY,
+                      type == SSTREAM_WIRE_SESSIONS || type == SSTREAM_WIRE_KEY,
                       "%s", sstream_wire_type_name (type));
 }
 
@@ -1747,6 +1753,62 @@ Test (wire, batch_read_refuses_every_out_of_range_header_with_a_reason)
             s_assert_same_batch (&cases [index].header, &out);
         }
         free (frame0);
+    }
+}
+
+Test (wire, tunnel_chunk_headers_read_back_and_say_what_is_wrong)
+{
+    sstream_wire_batch_t out;
+    //  The most and the least, sealed and not
+    sstream_wire_batch_t sealed = {
+        .type = SSTREAM_WIRE_TUNNEL_DATA, .flags = SSTREAM_WIRE_SEALED, .sid = UINT32_MAX,
+        .seq = UINT64_MAX, .count = 1, .length = INT64_MAX
+    };
+    cr_assert_eq (s_read_made (&sealed, 32, INT64_MAX, &out), SSTREAM_OK, "%s", sstream_errmsg ());
+    s_assert_same_batch (&sealed, &out);
+    sealed.length = SSTREAM_WIRE_SEAL_TAG + 1;
+    cr_assert_eq (s_read_made (&sealed, 32, SSTREAM_WIRE_SEAL_TAG + 1, &out), SSTREAM_OK);
+    sstream_wire_batch_t clear = { .type = SSTREAM_WIRE_TUNNEL_DATA, .count = 1, .length = 1 };
+    cr_assert_eq (s_read_made (&clear, 32, 1, &out), SSTREAM_OK, "%s", sstream_errmsg ());
+    s_assert_same_batch (&clear, &out);
+    //  Flagged bulk: its payload should have come on a bulk path
+    uint64_t owed = 0;
+    sealed.flags = SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK;
+    sealed.length = 4096;
+    byte frame0 [SSTREAM_WIRE_BATCH_HEADER];
+    sstream_wire_batch_write (&sealed, frame0);
+    cr_assert (sstream_wire_batch_bulk (frame0, sizeof (frame0), &owed));
+    cr_assert_eq (owed, 4096);
+
+    struct {
+        const char *what;
+        sstream_wire_batch_t header;
+        size_t size;
+        int64_t frame1;
+        const char *reason;
+    } cases [] = {
+        { "no payload frame", clear, 32, -1, "a tunnel chunk of 32 bytes of header" },
+        { "an index", clear, 40, 1, "a tunnel chunk of 40 bytes of header" },
+        { "two records", clear, 32, 1, "1 and 0" },
+        { "0 bytes", clear, 32, 0, "a tunnel chunk that says 0 bytes and carries 0" },
+        { "length not frame 1", clear, 32, 2, "says 1 bytes and carries 2" },
+        { "sealed, shorter than a tag", clear, 32, 16, "says 16 bytes and carries 16" },
+        { "an unknown flag", clear, 32, 1, "flags 0x2, which this version does not support" },
+        { "bulk, never came", clear, 32, 1, "a tunnel chunk whose payload was to come on a bulk" },
+    };
+    cases [2].header.count = 2;
+    cases [3].header.length = 0;
+    cases [5].header.flags = SSTREAM_WIRE_SEALED;
+    cases [5].header.length = 16;
+    cases [6].header.flags = 0x2;
+    cases [7].header.flags = SSTREAM_WIRE_SEALED | SSTREAM_WIRE_BULK;
+    size_t index;
+    for (index = 0; index < sizeof (cases) / sizeof (cases [0]); index++) {
+        int rc = s_read_made (&cases [index].header, cases [index].size, cases [index].frame1,
+                              &out);
+        cr_assert_eq (rc, SSTREAM_EPROTO, "%s was taken", cases [index].what);
+        cr_assert (strstr (sstream_errmsg (), cases [index].reason), "%s: '%s' does not say '%s'",
+                   cases [index].what, sstream_errmsg (), cases [index].reason);
     }
 }
 

@@ -151,6 +151,16 @@ support_gateway_config (support_path_t *path, char which)
         rc = s_set (config, "gateway/heartbeat", "%s", options->heartbeat);
     if (!rc && options->peer_timeout)
         rc = s_set (config, "gateway/peer-timeout", "%s", options->peer_timeout);
+    if (!rc && options->tunnels) {
+        int ports = support_ports (20);
+        rc = ports < 0? SSTREAM_EINTERNAL: s_set (config, "tunnels/ports", "%d-%d", ports, ports + 19);
+        if (!rc) rc = s_set (config, "control/endpoint", "tcp://127.0.0.1:*");
+        if (!rc) rc = s_set (config, "control/security", "none");
+    }
+    if (!rc && options->tunnel_payload)
+        rc = s_set (config, "tunnels/payload", "%s", options->tunnel_payload);
+    if (!rc && options->tunnel_rekey)
+        rc = s_set (config, "tunnels/rekey", "%s", options->tunnel_rekey);
     if (rc)
         sstream_config_destroy (&config);
     return config;

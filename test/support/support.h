@@ -36,6 +36,10 @@ typedef struct {
     const char *heartbeat;      //  gateway/heartbeat, client/heartbeat
     const char *peer_timeout;   //  gateway/peer-timeout, client/peer-timeout
     const char *window;         //  consumer's client/window
+    bool tunnels;               //  Each gateway a control link (security
+                                //  none) and a range of tunnel ports
+    const char *tunnel_payload; //  tunnels/payload of both gateways
+    const char *tunnel_rekey;   //  tunnels/rekey of both gateways
 } support_options_t;
 
 //  Producer at gateway A, consumer at gateway B; A binds the WAN link.
