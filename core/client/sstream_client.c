@@ -107,7 +107,7 @@ s_read_payload_options (sstream_client_options_t *self, sstream_config_t *option
                 "public keys (client/readers, a folder or file; --readers), or set "
                 "client/payload = hop", self->stream);
         if (!rc)
-            rc = sstream_keyring_new (&self->readers, readers);
+            rc = sstream_keyring_new (&self->readers, readers, NULL);
         if (!rc && !sstream_keyring_first (self->readers))
             rc = sstream_error_set (SSTREAM_EKEY, "%s: no public keys in the readers of stream '%s'",
                                     readers, self->stream);

@@ -153,7 +153,8 @@ s_handler_actor (zsock_t *pipe, void *args)
 //  Registrations
 
 int
-sstream_auth_new (sstream_auth_t **self_p, const char *domain, const char *path)
+sstream_auth_new (sstream_auth_t **self_p, const char *domain, const char *path,
+                  const char *what)
 {
     sstream_library_init ();
     *self_p = NULL;
@@ -162,7 +163,7 @@ sstream_auth_new (sstream_auth_t **self_p, const char *domain, const char *path)
         free (self);
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
     }
-    int rc = sstream_keyring_new (&self->keys, path);
+    int rc = sstream_keyring_new (&self->keys, path, what);
     if (rc) {
         sstream_auth_destroy (&self);
         return rc;

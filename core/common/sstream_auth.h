@@ -22,15 +22,19 @@ typedef struct _sstream_auth_t sstream_auth_t;
 
 //  Trust the public keys at path (a folder of key files, or one key file)
 //  on the sockets of ZAP domain domain, until the registration is
-//  destroyed; starts the handler if it is not running.
+//  destroyed; starts the handler if it is not running. what starts the
+//  log lines of changes to the keys (see sstream_keyring).
 int
-    sstream_auth_new (sstream_auth_t **self_p, const char *domain, const char *path);
+    sstream_auth_new (sstream_auth_t **self_p, const char *domain, const char *path,
+                      const char *what);
 
 //  Drop a registration; stops the handler after the last one. Idempotent.
 void
     sstream_auth_destroy (sstream_auth_t **self_p);
 
-//  Re-read the trusted place; true when the keys changed.
+//  Re-read the trusted place; true when the keys changed. A key goes only
+//  as sstream_keyring says (a file rewritten in place, or a folder gone
+//  for a moment, takes none away).
 bool
     sstream_auth_refresh (sstream_auth_t *self);
 

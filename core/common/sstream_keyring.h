@@ -10,6 +10,25 @@
     subfolders and anything else are skipped, and a key present twice counts
     once. (CZMQ's own zcertstore aborts the process on a repeated key, so a
     user's folder is never handed to it directly.)
+
+    What a refresh changes. A read adds the keys it finds at once. It takes
+    a key away only when reads at least SSTREAM_KEYRING_SETTLE apart agree
+    that no file of the place holds it: the first read that finds it in no
+    file starts a clock, a read that finds it again (under any file name)
+    stops it, and the first read SETTLE or more after the start that still
+    finds it in no file removes it. A read that cannot tell takes nothing
+    away: while the folder (or the one file) is missing or cannot be read,
+    it keeps every key it had; while a key file cannot be read or holds no
+    key (empty or half written, as a file rewritten in place is for a
+    moment, or malformed), it keeps the key that file held when it last
+    read well. After SSTREAM_KEYRING_HOLD of that, those keys count as gone
+    and are removed. While a key is on the clock or kept, every refresh
+    reads the place again, changed or not.
+
+    With a name to log under, each change is logged once, with the file's
+    path and the key's certificate name: a key added (info) or removed, a
+    file that holds no key (skipped, or keeping its key) and then one again,
+    the place unreadable and then readable again (warnings).
 */
 
 #ifndef SSTREAM_KEYRING_H_INCLUDED
@@ -17,14 +36,22 @@
 
 typedef struct _sstream_keyring_t sstream_keyring_t;
 
-//  Read the keys at path, a folder (searched recursively) or one file.
+//  Milliseconds: how far apart two reads that find a key in no file must
+//  be for it to go, and how long reads that cannot tell keep a key
+#define SSTREAM_KEYRING_SETTLE  2000
+#define SSTREAM_KEYRING_HOLD    30000
+
+//  Read the keys at path, a folder (one level deep) or one file. what
+//  starts each log line ("gateway-a: local link's trusted keys"); NULL
+//  logs nothing.
 int
-    sstream_keyring_new (sstream_keyring_t **self_p, const char *path);
+    sstream_keyring_new (sstream_keyring_t **self_p, const char *path, const char *what);
 
 void
     sstream_keyring_destroy (sstream_keyring_t **self_p);
 
-//  Re-read if the folder or file changed; true if the keys changed.
+//  Re-read if the folder or file changed, or a key is on the clock or
+//  kept (see above); true if the keys changed.
 bool
     sstream_keyring_refresh (sstream_keyring_t *self);
 

@@ -100,7 +100,10 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
         //  handler be gone.
         char domain [64];
         snprintf (domain, sizeof (domain), "sstream-%p", (void *) self);
-        rc = sstream_auth_new (&self->auth, domain, config->trusted);
+        char what [256];
+        snprintf (what, sizeof (what), "%s%s%s link's trusted keys", config->owner? config->owner: "",
+                  config->owner? ": ": "", self->name);
+        rc = sstream_auth_new (&self->auth, domain, config->trusted, what);
         if (rc) {
             char detail [1024];
             snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());

@@ -39,6 +39,7 @@ typedef struct {
 
 typedef struct {
     const char *name;           //  For messages: "local", "peer gateway-b"
+    const char *owner;          //  Whose link, for log lines: "gateway-a", or NULL
     int type;                   //  ZMQ_ROUTER or ZMQ_DEALER
     bool bind;                  //  Bind (server) or connect (client)
     const char *endpoint;

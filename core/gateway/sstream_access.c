@@ -67,7 +67,11 @@ s_party_read (sstream_config_t *config, zconfig_t *rule, const char *name, s_par
     else {
         party->who = WHO_KEYS;
         char *resolved = sstream_config_resolve (config, value);
-        int rc = sstream_keyring_new (&party->keys, resolved);
+        char what [256];
+        snprintf (what, sizeof (what), "%s: keys of access rule '%s' %s",
+                  sstream_config_get (config, "gateway/name", "gateway"),
+                  zconfig_value (zconfig_locate (rule, "streams")), name);
+        int rc = sstream_keyring_new (&party->keys, resolved, what);
         free (resolved);
         if (rc) {
             char detail [1024];

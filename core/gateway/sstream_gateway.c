@@ -197,6 +197,7 @@ s_self_start_bound (self_t *self, sstream_config_t *config, const char *section,
     if (!rc) {
         sstream_link_config_t link = {
             .name = section,
+            .owner = self->name,
             .type = ZMQ_ROUTER,
             .bind = true,
             .endpoint = endpoint,
@@ -258,6 +259,7 @@ s_self_start_peer (self_t *self, sstream_config_t *config)
         snprintf (name, sizeof (name), "peer %s", self->peer_name);
         sstream_link_config_t link = {
             .name = name,
+            .owner = self->name,
             .type = self->wan_bind? ZMQ_ROUTER: ZMQ_DEALER,
             .bind = self->wan_bind,
             .endpoint = endpoint,

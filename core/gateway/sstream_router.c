@@ -657,7 +657,9 @@ sstream_router_tick (sstream_router_t *self)
             sstream_peering_tick (self->peering, now);
     }
     //  Keys added to or removed from trusted folders take effect now: a
-    //  client whose key went loses its streams
+    //  client whose key went loses its streams. A key goes only once reads
+    //  apart agree its file is gone (sstream_keyring.h): a file caught as
+    //  it is rewritten, or a folder moved away for a moment, aborts nothing
     if (sstream_link_refresh_trust (self->local))
         s_check_clients (self, now, false, true);
     if (self->access)

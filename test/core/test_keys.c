@@ -36,6 +36,24 @@ s_mode (const char *path)
     return stat_buf.st_mode & 07777;
 }
 
+//  Refresh until the key is gone, as a gateway does at each tick: it goes
+//  no sooner than SSTREAM_KEYRING_SETTLE after the first read that found
+//  no file holding it, and within 30 s
+static void
+s_refresh_until_gone (sstream_keyring_t *ring, const char *key)
+{
+    int64_t start = zclock_mono ();
+    cr_assert_not (sstream_keyring_refresh (ring), "a key went on the first read without it");
+    cr_assert (sstream_keyring_has (ring, key));
+    while (sstream_keyring_has (ring, key) && zclock_mono () - start < 30000) {
+        usleep (20 * 1000);
+        sstream_keyring_refresh (ring);
+    }
+    cr_assert_not (sstream_keyring_has (ring, key), "a removed key is still trusted after 30 s");
+    cr_assert_geq (zclock_mono () - start, SSTREAM_KEYRING_SETTLE,
+                   "a removed key went after %" PRId64 " ms", zclock_mono () - start);
+}
+
 Test (keys, generate_writes_a_pair_with_a_private_secret)
 {
     //  Even with a permissive umask the secret file is never open to others
@@ -172,7 +190,7 @@ Test (keys, keyring_reads_public_keys_once_each_and_skips_the_rest)
     support_write_file (readme, "Keys of facility A's instruments.\n  bad indent\n");
 
     sstream_keyring_t *ring;
-    cr_assert_eq (sstream_keyring_new (&ring, s_folder), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_keyring_new (&ring, s_folder, NULL), SSTREAM_OK, "%s", sstream_errmsg ());
     char producer [41], other [41];
     sstream_keys_load_public (original, producer);
     char *other_path = zsys_sprintf ("%s/other.pub", s_folder);
@@ -186,18 +204,17 @@ Test (keys, keyring_reads_public_keys_once_each_and_skips_the_rest)
     cr_assert_eq (count, 2);
     cr_assert_not (sstream_keyring_refresh (ring));
 
-    //  A key removed is gone after a refresh
+    //  A key removed is gone once two reads far enough apart agree
     unlink (other_path);
     char *other_secret = zsys_sprintf ("%s/other.secret", s_folder);
     unlink (other_secret);
-    cr_assert (sstream_keyring_refresh (ring));
-    cr_assert_not (sstream_keyring_has (ring, other));
+    s_refresh_until_gone (ring, other);
     cr_assert (sstream_keyring_has (ring, producer));
     sstream_keyring_destroy (&ring);
 
     char *missing = zsys_sprintf ("%s/none", s_folder);
-    cr_assert_eq (sstream_keyring_new (&ring, missing), SSTREAM_EKEY);
-    cr_assert_eq (sstream_keyring_new (&ring, readme), SSTREAM_EKEY);
+    cr_assert_eq (sstream_keyring_new (&ring, missing, NULL), SSTREAM_EKEY);
+    cr_assert_eq (sstream_keyring_new (&ring, readme, NULL), SSTREAM_EKEY);
     cr_assert (strstr (sstream_errmsg (), "holds no public key"), "%s", sstream_errmsg ());
     zstr_free (&copy);
     zstr_free (&original);
@@ -269,12 +286,13 @@ Test (keys, keyring_sees_a_swap_of_same_sized_files_in_the_same_second)
     sstream_keys_load_public (mall_source, mall_key);
 
     sstream_keyring_t *ring;
-    cr_assert_eq (sstream_keyring_new (&ring, s_folder), SSTREAM_OK);
+    cr_assert_eq (sstream_keyring_new (&ring, s_folder, NULL), SSTREAM_OK);
     cr_assert (sstream_keyring_has (ring, evil_key));
     unlink (evil);
     cr_assert_eq (rename (mall_source, mall), 0);
     cr_assert (sstream_keyring_refresh (ring));
-    cr_assert_not (sstream_keyring_has (ring, evil_key), "a removed key is still trusted");
+    cr_assert (sstream_keyring_has (ring, mall_key));
+    s_refresh_until_gone (ring, evil_key);
     cr_assert (sstream_keyring_has (ring, mall_key));
     sstream_keyring_destroy (&ring);
     zstr_free (&elsewhere);
@@ -293,7 +311,7 @@ Test (keys, keyring_does_not_follow_link_loops, .timeout = 10)
     char *fifo = zsys_sprintf ("%s/fifo.pub", s_folder);
     cr_assert_eq (mkfifo (fifo, 0644), 0);
     sstream_keyring_t *ring;
-    cr_assert_eq (sstream_keyring_new (&ring, s_folder), SSTREAM_OK);
+    cr_assert_eq (sstream_keyring_new (&ring, s_folder, NULL), SSTREAM_OK);
     size_t count = 0;
     const char *key;
     for (key = sstream_keyring_first (ring); key; key = sstream_keyring_next (ring))
@@ -304,4 +322,247 @@ Test (keys, keyring_does_not_follow_link_loops, .timeout = 10)
     zstr_free (&loop);
     zstr_free (&loop2);
     zstr_free (&fifo);
+}
+
+//  A new key pair NAME in folder: the public file's path (zstr_free it)
+//  and its key
+static char *
+s_make_key (const char *name, const char *folder, char key [41])
+{
+    cr_assert_eq (sstream_keygen (name, folder), SSTREAM_OK, "%s", sstream_errmsg ());
+    char *path = zsys_sprintf ("%s/%s.pub", folder, name);
+    cr_assert_eq (sstream_keys_load_public (path, key), SSTREAM_OK);
+    return path;
+}
+
+//  Rewrite a file in place, as an editor or a configuration tool does:
+//  the same inode, empty for a moment (O_TRUNC), then written, here in two
+//  parts with a read of the ring after each
+static void
+s_rewrite_in_place (sstream_keyring_t *ring, const char *path, const char *text, const char *key)
+{
+    int fd = open (path, O_WRONLY | O_TRUNC);
+    cr_assert_geq (fd, 0, "%s: %s", path, strerror (errno));
+    cr_assert_not (sstream_keyring_refresh (ring), "an empty key file changed the keys");
+    cr_assert (sstream_keyring_has (ring, key), "an empty key file took its key away");
+    size_t size = strlen (text), half = size / 2;
+    cr_assert_eq (write (fd, text, half), (ssize_t) half);
+    cr_assert_not (sstream_keyring_refresh (ring), "a half-written key file changed the keys");
+    cr_assert (sstream_keyring_has (ring, key), "a half-written key file took its key away");
+    cr_assert_eq (write (fd, text + half, size - half), (ssize_t) (size - half));
+    close (fd);
+    cr_assert_not (sstream_keyring_refresh (ring));
+    cr_assert (sstream_keyring_has (ring, key));
+}
+
+//  Refresh for a while, as a gateway does at each tick: the key stays
+static void
+s_refresh_keeps (sstream_keyring_t *ring, const char *key, int64_t ms)
+{
+    int64_t start = zclock_mono ();
+    while (zclock_mono () - start < ms) {
+        cr_assert_not (sstream_keyring_refresh (ring));
+        cr_assert (sstream_keyring_has (ring, key), "a key went after %" PRId64 " ms",
+                   zclock_mono () - start);
+        usleep (20 * 1000);
+    }
+}
+
+Test (keys, keyring_keeps_a_key_while_its_file_is_rewritten_in_place, .timeout = 30)
+{
+    char key [41];
+    char *path = s_make_key ("producer", s_folder, key);
+    char *text = support_read_file (path);
+    sstream_keyring_t *ring;
+    cr_assert_eq (sstream_keyring_new (&ring, s_folder, NULL), SSTREAM_OK);
+    int round;
+    for (round = 0; round < 50; round++)
+        s_rewrite_in_place (ring, path, text, key);
+    //  Nothing was left on a clock to take it away later
+    s_refresh_keeps (ring, key, SSTREAM_KEYRING_SETTLE + 500);
+    sstream_keyring_destroy (&ring);
+
+    //  The same when the ring is that one file
+    cr_assert_eq (sstream_keyring_new (&ring, path, NULL), SSTREAM_OK);
+    for (round = 0; round < 10; round++)
+        s_rewrite_in_place (ring, path, text, key);
+    sstream_keyring_destroy (&ring);
+    free (text);
+    zstr_free (&path);
+}
+
+Test (keys, keyring_keeps_the_keys_of_a_folder_moved_away_until_it_is_back, .timeout = 30)
+{
+    char *folder = zsys_sprintf ("%s/trusted", s_folder);
+    char *moved = zsys_sprintf ("%s/trusted.moved", s_folder);
+    char key [41];
+    char *path = s_make_key ("producer", folder, key);
+    sstream_keyring_t *ring;
+    cr_assert_eq (sstream_keyring_new (&ring, folder, NULL), SSTREAM_OK);
+    cr_assert_eq (rename (folder, moved), 0);
+    //  Missing for longer than a removed key's clock runs
+    s_refresh_keeps (ring, key, SSTREAM_KEYRING_SETTLE + 500);
+    cr_assert_eq (rename (moved, folder), 0);
+    s_refresh_keeps (ring, key, 200);
+    sstream_keyring_destroy (&ring);
+    zstr_free (&folder);
+    zstr_free (&moved);
+    zstr_free (&path);
+}
+
+Test (keys, keyring_removes_a_key_only_when_reads_apart_agree_it_is_gone, .timeout = 60)
+{
+    char key [41];
+    char *path = s_make_key ("producer", s_folder, key);
+    char *text = support_read_file (path);
+    sstream_keyring_t *ring;
+    cr_assert_eq (sstream_keyring_new (&ring, s_folder, NULL), SSTREAM_OK);
+
+    //  Deleted and written again before the clock ran out: it stays
+    unlink (path);
+    cr_assert_not (sstream_keyring_refresh (ring));
+    cr_assert (sstream_keyring_has (ring, key));
+    cr_assert_eq (support_write_file (path, text), 0);
+    s_refresh_keeps (ring, key, SSTREAM_KEYRING_SETTLE + 500);
+
+    //  Moved to another name in the folder: still held, so it stays
+    char *renamed = zsys_sprintf ("%s/renamed.pub", s_folder);
+    cr_assert_eq (rename (path, renamed), 0);
+    s_refresh_keeps (ring, key, SSTREAM_KEYRING_SETTLE + 500);
+
+    //  Emptied (kept), then deleted: gone once two reads apart agree
+    int fd = open (renamed, O_WRONLY | O_TRUNC);
+    close (fd);
+    cr_assert_not (sstream_keyring_refresh (ring));
+    unlink (renamed);
+    s_refresh_until_gone (ring, key);
+    sstream_keyring_destroy (&ring);
+    free (text);
+    zstr_free (&path);
+    zstr_free (&renamed);
+}
+
+//  Reads that cannot tell keep keys for SSTREAM_KEYRING_HOLD, not forever:
+//  a folder removed for good, and a key file emptied for good, take their
+//  keys with them then
+Test (keys, keyring_lets_keys_go_after_reads_that_cannot_tell_for_too_long, .timeout = 120)
+{
+    char *gone = zsys_sprintf ("%s/gone", s_folder);
+    char *emptied = zsys_sprintf ("%s/emptied", s_folder);
+    char one [41], two [41];
+    char *one_path = s_make_key ("one", gone, one);
+    char *one_secret = zsys_sprintf ("%s/one.secret", gone);
+    char *two_path = s_make_key ("two", emptied, two);
+    sstream_keyring_t *ring_one, *ring_two;
+    cr_assert_eq (sstream_keyring_new (&ring_one, gone, NULL), SSTREAM_OK);
+    cr_assert_eq (sstream_keyring_new (&ring_two, emptied, NULL), SSTREAM_OK);
+    unlink (one_path);
+    unlink (one_secret);
+    cr_assert_eq (rmdir (gone), 0);
+    close (open (two_path, O_WRONLY | O_TRUNC));
+    int64_t start = zclock_mono ();
+    bool changed_one = false, changed_two = false;
+    while ((sstream_keyring_has (ring_one, one) || sstream_keyring_has (ring_two, two))
+        && zclock_mono () - start < SSTREAM_KEYRING_HOLD + 30000) {
+        changed_one |= sstream_keyring_refresh (ring_one);
+        changed_two |= sstream_keyring_refresh (ring_two);
+        usleep (50 * 1000);
+    }
+    int64_t elapsed = zclock_mono () - start;
+    cr_assert (changed_one && changed_two);
+    cr_assert_not (sstream_keyring_has (ring_one, one), "kept after %" PRId64 " ms", elapsed);
+    cr_assert_not (sstream_keyring_has (ring_two, two), "kept after %" PRId64 " ms", elapsed);
+    cr_assert_geq (elapsed, SSTREAM_KEYRING_HOLD);
+    sstream_keyring_destroy (&ring_one);
+    sstream_keyring_destroy (&ring_two);
+    zstr_free (&gone);
+    zstr_free (&emptied);
+    zstr_free (&one_path);
+    zstr_free (&one_secret);
+    zstr_free (&two_path);
+}
+
+//  How many lines of the file hold text
+static int
+s_lines_with (const char *path, const char *text)
+{
+    char *log = support_read_file (path);
+    cr_assert_not_null (log);
+    int count = 0;
+    char *line, *cursor = log;
+    while ((line = strsep (&cursor, "\n")))
+        count += strstr (line, text) != NULL;
+    free (log);
+    return count;
+}
+
+Test (keys, keyring_logs_each_change_once_with_the_file, .timeout = 60)
+{
+    char *folder = zsys_sprintf ("%s/trusted", s_folder);
+    char *moved = zsys_sprintf ("%s/trusted.moved", s_folder);
+    char *elsewhere = zsys_sprintf ("%s/elsewhere", s_folder);
+    char producer_key [41], late_key [41];
+    char *producer = s_make_key ("producer", folder, producer_key);
+    char *late_source = s_make_key ("late", elsewhere, late_key);
+    char *junk = zsys_sprintf ("%s/junk.pub", folder);
+    char *late = zsys_sprintf ("%s/late.pub", folder);
+    char *log_path = zsys_sprintf ("%s/log", s_folder);
+    char *text = support_read_file (producer);
+    //  zsys logs to this file from here on
+    FILE *log = fopen (log_path, "w");
+    cr_assert_not_null (log);
+    zsys_set_logstream (log);
+    sstream_set_log_level (SSTREAM_LOG_INFO);
+
+    sstream_keyring_t *ring;
+    cr_assert_eq (sstream_keyring_new (&ring, folder, "test ring"), SSTREAM_OK);
+    cr_assert_eq (support_write_file (junk, "curve\n    public-key = \"short\"\n"), 0);
+    //  Reads of a changed folder, and then reads at every refresh while
+    //  the late key's file is gone and its clock runs
+    cr_assert_not (sstream_keyring_refresh (ring));
+    cr_assert_not (sstream_keyring_refresh (ring));
+    char *late_text = support_read_file (late_source);
+    cr_assert_eq (support_write_file (late, late_text), 0);
+    free (late_text);
+    cr_assert (sstream_keyring_refresh (ring));
+    unlink (late);
+    s_refresh_until_gone (ring, late_key);
+    //  The producer's file caught empty, then whole again
+    close (open (producer, O_WRONLY | O_TRUNC));
+    cr_assert_not (sstream_keyring_refresh (ring));
+    cr_assert_not (sstream_keyring_refresh (ring));
+    cr_assert_eq (support_write_file (producer, text), 0);
+    cr_assert_not (sstream_keyring_refresh (ring));
+    //  The folder away and back
+    cr_assert_eq (rename (folder, moved), 0);
+    cr_assert_not (sstream_keyring_refresh (ring));
+    cr_assert_not (sstream_keyring_refresh (ring));
+    cr_assert_eq (rename (moved, folder), 0);
+    cr_assert_not (sstream_keyring_refresh (ring));
+    cr_assert_not (sstream_keyring_refresh (ring));
+    sstream_keyring_destroy (&ring);
+    fflush (log);
+
+    cr_assert_eq (s_lines_with (log_path, "junk.pub"), 1, "%s", support_read_file (log_path));
+    cr_assert_eq (s_lines_with (log_path, "junk.pub is not a key file"), 1);
+    cr_assert_eq (s_lines_with (log_path, "test ring: added "), 1);
+    cr_assert_eq (s_lines_with (log_path, "late.pub (late, key "), 2);
+    cr_assert_eq (s_lines_with (log_path, "test ring: removed "), 1);
+    cr_assert_eq (s_lines_with (log_path, "no file holds it any more"), 1);
+    cr_assert_eq (s_lines_with (log_path, "producer.pub is not a key file"), 1);
+    cr_assert_eq (s_lines_with (log_path, "keeping its key (producer, key "), 1);
+    cr_assert_eq (s_lines_with (log_path, "producer.pub holds a public key again"), 1);
+    cr_assert_eq (s_lines_with (log_path, "cannot be read (No such file or directory): keeping its 1 key"), 1);
+    cr_assert_eq (s_lines_with (log_path, "can be read again"), 1);
+    zsys_set_logstream (stderr);
+    fclose (log);
+    free (text);
+    zstr_free (&folder);
+    zstr_free (&moved);
+    zstr_free (&elsewhere);
+    zstr_free (&junk);
+    zstr_free (&late_source);
+    zstr_free (&late);
+    zstr_free (&producer);
+    zstr_free (&log_path);
 }
