@@ -77,9 +77,8 @@ gateways_keys (gateways_t *self, const char *folder)
     snprintf (self->gateway_b_pub, sizeof (self->gateway_b_pub), "%s/keys/gateway-b.pub", folder);
 }
 
-//  The endpoint after name= in a gateway's ready line, into endpoint
-static bool
-s_ready_endpoint (const char *ready, const char *name, char *endpoint, size_t size)
+bool
+gateways_ready_endpoint (const char *ready, const char *name, char *endpoint, size_t size)
 {
     const char *at = strstr (ready, name);
     if (!at)
@@ -91,6 +90,17 @@ s_ready_endpoint (const char *ready, const char *name, char *endpoint, size_t si
     memcpy (endpoint, at, length);
     endpoint [length] = 0;
     return true;
+}
+
+char *
+gateways_wait_ready (pid_t pid, const char *out, const char *err, const char *name)
+{
+    //  The line is whole once its newline is there
+    cr_assert (support_wait_for_output (pid, out, "\n", 60000),
+               "%s did not start: %s", name, support_read_file (err));
+    char *ready = support_read_file (out);
+    cr_assert (ready && strncmp (ready, "ready ", 6) == 0, "%s said: %s", name, ready);
+    return ready;
 }
 
 //  Start gateway a or b on ports it picks, and read them from what it says
@@ -145,16 +155,13 @@ s_start_one (gateways_t *self, char which)
     argv [count] = NULL;
     cr_assert_lt (count, ARGS_MAX);
     pid_t pid = support_spawn (argv, NULL, out, err);
-    //  The line is whole once its newline is there
-    cr_assert (support_wait_for_output (pid, out, "\n", 60000),
-               "gateway %c did not start: %s", which, support_read_file (err));
-    char *ready = support_read_file (out);
-    cr_assert (strncmp (ready, "ready ", 6) == 0
-            && s_ready_endpoint (ready, " local=", a? self->endpoint_a: self->endpoint_b,
-                                 sizeof (self->endpoint_a))
-            && s_ready_endpoint (ready, " control=", a? self->control_a: self->control_b,
-                                 sizeof (self->control_a))
-            && (!a || s_ready_endpoint (ready, " peer=", self->endpoint_wan, sizeof (self->endpoint_wan))),
+    char *ready = gateways_wait_ready (pid, out, err, a? "gateway a": "gateway b");
+    cr_assert (gateways_ready_endpoint (ready, " local=", a? self->endpoint_a: self->endpoint_b,
+                                        sizeof (self->endpoint_a))
+            && gateways_ready_endpoint (ready, " control=", a? self->control_a: self->control_b,
+                                        sizeof (self->control_a))
+            && (!a || gateways_ready_endpoint (ready, " peer=", self->endpoint_wan,
+                                               sizeof (self->endpoint_wan))),
                "gateway %c said: %s", which, ready);
     free (ready);
     return pid;

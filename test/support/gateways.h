@@ -55,6 +55,15 @@ void gateways_keys (gateways_t *self, const char *folder);
 //  Keys, ports, and both gateways up and paired. options may be NULL.
 void gateways_start (gateways_t *self, const char *folder, const gateways_options_t *options);
 
+//  Wait for the line a gateway process prints once it listens ("ready
+//  local=... [peer=...] [control=...]", to out; its log is err): return it
+//  (free it). name is for the failure message.
+char *gateways_wait_ready (pid_t pid, const char *out, const char *err, const char *name);
+
+//  The endpoint after name (e.g. " local=") in that line, into endpoint;
+//  false if it is not there.
+bool gateways_ready_endpoint (const char *ready, const char *name, char *endpoint, size_t size);
+
 //  SIGTERM both; they must exit 0.
 void gateways_stop (gateways_t *self);
 

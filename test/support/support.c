@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -37,6 +38,30 @@ support_scratch (void)
         return NULL;
     }
     return folder;
+}
+
+char *support_folder;
+
+void
+support_fixture_setup (void)
+{
+    //  A write to a reader that has gone (a FIFO, a socket) fails, rather
+    //  than kill the test
+    signal (SIGPIPE, SIG_IGN);
+    support_folder = support_scratch ();
+    if (!support_folder) {
+        fprintf (stderr, "support: no scratch folder: %s\n", strerror (errno));
+        abort ();
+    }
+}
+
+void
+support_fixture_teardown (void)
+{
+    support_kill_children ();
+    support_rmtree (support_folder);
+    free (support_folder);
+    support_folder = NULL;
 }
 
 static int
@@ -271,6 +296,47 @@ support_path_stop (support_path_t *path)
 //  --------------------------------------------------------------------------
 //  Producing and consuming
 
+int
+support_fill_file (const char *path, uint64_t bytes)
+{
+    FILE *file = fopen (path, "wb");
+    if (!file)
+        return -1;
+    size_t chunk_size = 1 << 20;
+    unsigned char *chunk = malloc (chunk_size);
+    uint64_t written = 0;
+    int rc = chunk? 0: -1;
+    while (rc == 0 && written < bytes) {
+        size_t size = bytes - written < chunk_size? (size_t) (bytes - written): chunk_size;
+        support_fill (chunk, written, size);
+        rc = fwrite (chunk, 1, size, file) == size? 0: -1;
+        written += size;
+    }
+    free (chunk);
+    return fclose (file) == 0? rc: -1;
+}
+
+int
+support_digest_file (const char *path, unsigned char digest [32], uint64_t *size)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return -1;
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 32);
+    static unsigned char buffer [1 << 16];
+    size_t got;
+    *size = 0;
+    while ((got = fread (buffer, 1, sizeof (buffer), file)) > 0) {
+        crypto_generichash_update (&state, buffer, got);
+        *size += got;
+    }
+    int rc = ferror (file)? -1: 0;
+    fclose (file);
+    crypto_generichash_final (&state, digest, 32);
+    return rc;
+}
+
 void
 support_fill (unsigned char *buffer, uint64_t offset, size_t size)
 {
@@ -439,6 +505,12 @@ s_child_environment (void)
 pid_t
 support_spawn (char *const argv [], const char *in, const char *out, const char *err)
 {
+    return support_spawn_in (-1, argv, in, out, err);
+}
+
+pid_t
+support_spawn_in (int netns, char *const argv [], const char *in, const char *out, const char *err)
+{
     char **variables = s_child_environment ();
     pid_t pid = fork ();
     if (pid != 0)
@@ -467,6 +539,8 @@ support_spawn (char *const argv [], const char *in, const char *out, const char 
     sigset_t none;
     sigemptyset (&none);
     sigprocmask (SIG_SETMASK, &none, NULL);
+    if (netns >= 0 && setns (netns, CLONE_NEWNET) != 0)
+        _exit (125);
     execve (argv [0], argv, variables? variables: environ);
     _exit (127);
 }

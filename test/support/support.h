@@ -21,6 +21,14 @@
 char *support_scratch (void);
 void support_rmtree (const char *path);
 
+//  A fixture for tests that run processes (.init and .fini of a
+//  TestSuite): a fresh scratch folder in support_folder, SIGPIPE ignored;
+//  at the end, passed or failed, support_kill_children and the folder
+//  removed. Without a folder the test aborts, saying why.
+extern char *support_folder;
+void support_fixture_setup (void);
+void support_fixture_teardown (void);
+
 //  Write text to a file (mode 0644); returns 0 or -1.
 int support_write_file (const char *path, const char *text);
 //  The file's contents, NUL-terminated (free it), or NULL.
@@ -68,6 +76,11 @@ void support_path_stop (support_path_t *path);
 //  Deterministic stream contents: the bytes at offset of any stream.
 void support_fill (unsigned char *buffer, uint64_t offset, size_t size);
 
+//  Write the first bytes of that stream to a file; 0 or -1.
+int support_fill_file (const char *path, uint64_t bytes);
+//  BLAKE2b-256 of a file's contents, and its size; 0 or -1.
+int support_digest_file (const char *path, unsigned char digest [32], uint64_t *size);
+
 //  Send bytes as messages of msg_size (the last may be shorter); digest
 //  what was sent. Returns the first error, after closing (SSTREAM_OK only
 //  if the consumer acknowledged the end).
@@ -101,6 +114,10 @@ void support_consumer_join (support_consumer_t *consumer);
 
 //  Child processes: argv [0] is a path. in/out/err may be NULL (/dev/null).
 pid_t support_spawn (char *const argv [], const char *in, const char *out, const char *err);
+//  The same, run in a network namespace (an open file of one, as
+//  /run/netns/NAME; -1 for this process's own).
+pid_t support_spawn_in (int netns, char *const argv [], const char *in, const char *out,
+                        const char *err);
 //  Kill (SIGKILL) and reap the children support_spawn started that no
 //  support_wait saw end: call it when a test ends, passed or failed.
 void support_kill_children (void);

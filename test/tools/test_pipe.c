@@ -24,26 +24,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *s_folder;
 static char s_out [600], s_err [600];
 
 static void
 s_setup (void)
 {
-    s_folder = support_scratch ();
-    cr_assert_not_null (s_folder);
-    //  Writing to a FIFO whose reader died must fail, not kill the test
-    signal (SIGPIPE, SIG_IGN);
-    snprintf (s_out, sizeof (s_out), "%s/stdout", s_folder);
-    snprintf (s_err, sizeof (s_err), "%s/stderr", s_folder);
-}
-
-static void
-s_teardown (void)
-{
-    support_kill_children ();
-    support_rmtree (s_folder);
-    free (s_folder);
+    support_fixture_setup ();
+    snprintf (s_out, sizeof (s_out), "%s/stdout", support_folder);
+    snprintf (s_err, sizeof (s_err), "%s/stderr", support_folder);
 }
 
 //  Run sstream-pipe with arguments (NULL-terminated), stdin from in;
@@ -70,7 +58,7 @@ static char *
 s_path (const char *name)
 {
     char *path;
-    cr_assert (asprintf (&path, "%s/%s", s_folder, name) > 0);
+    cr_assert (asprintf (&path, "%s/%s", support_folder, name) > 0);
     return path;
 }
 
@@ -89,7 +77,7 @@ s_assert_one_line (const char *said)
     free (text);
 }
 
-TestSuite (pipe, .init = s_setup, .fini = s_teardown, .timeout = 120);
+TestSuite (pipe, .init = s_setup, .fini = support_fixture_teardown, .timeout = 120);
 
 Test (pipe, every_command_has_help)
 {
@@ -142,7 +130,7 @@ static void
 s_gateways_start (s_gateways_t *self, const char *buffer)
 {
     gateways_options_t options = { .buffer = buffer };
-    gateways_start (self, s_folder, &options);
+    gateways_start (self, support_folder, &options);
 }
 
 static void
@@ -175,39 +163,13 @@ s_spawn_client (s_gateways_t *self, bool send, const char *stream, const char *i
     return support_spawn (argv, in, out, err);
 }
 
-static void
-s_digest_file (const char *path, unsigned char digest [32], uint64_t *size)
-{
-    FILE *file = fopen (path, "rb");
-    cr_assert_not_null (file, "%s", path);
-    crypto_generichash_state state;
-    crypto_generichash_init (&state, NULL, 0, 32);
-    static unsigned char buffer [1 << 16];
-    size_t got;
-    *size = 0;
-    while ((got = fread (buffer, 1, sizeof (buffer), file)) > 0) {
-        crypto_generichash_update (&state, buffer, got);
-        *size += got;
-    }
-    fclose (file);
-    crypto_generichash_final (&state, digest, 32);
-}
-
 Test (pipe, keygen_gateway_send_and_recv_move_a_64_MiB_file)
 {
     s_gateways_t gateways;
     s_gateways_start (&gateways, NULL);
     char *data = s_path ("data.bin");
     char *received = s_path ("received.bin");
-    FILE *file = fopen (data, "wb");
-    unsigned char *chunk = malloc (1 << 20);
-    int index;
-    for (index = 0; index < 64; index++) {
-        support_fill (chunk, (uint64_t) index << 20, 1 << 20);
-        fwrite (chunk, 1, 1 << 20, file);
-    }
-    fclose (file);
-    free (chunk);
+    cr_assert_eq (support_fill_file (data, 64 << 20), 0);
 
     char *recv_err = s_path ("recv.err"), *send_err = s_path ("send.err");
     pid_t receiver = s_spawn_client (&gateways, false, "file-64", NULL, received, recv_err, NULL);
@@ -218,8 +180,8 @@ Test (pipe, keygen_gateway_send_and_recv_move_a_64_MiB_file)
     cr_assert_eq (received_status, 0, "recv: %s", support_read_file (recv_err));
     unsigned char one [32], two [32];
     uint64_t size_one, size_two;
-    s_digest_file (data, one, &size_one);
-    s_digest_file (received, two, &size_two);
+    cr_assert_eq (support_digest_file (data, one, &size_one), 0);
+    cr_assert_eq (support_digest_file (received, two, &size_two), 0);
     cr_assert_eq (size_two, 64 << 20);
     cr_assert_eq (size_one, size_two);
     cr_assert_eq (memcmp (one, two, 32), 0, "the received file differs");

@@ -29,25 +29,7 @@
 #define S_MARKER_SIZE 32
 #define S_BYTES (16 << 20)
 
-static char *s_folder;
-
-static void
-s_setup (void)
-{
-    s_folder = support_scratch ();
-    cr_assert_not_null (s_folder);
-    signal (SIGPIPE, SIG_IGN);
-}
-
-static void
-s_teardown (void)
-{
-    support_kill_children ();
-    support_rmtree (s_folder);
-    free (s_folder);
-}
-
-TestSuite (sealed_core, .init = s_setup, .fini = s_teardown, .timeout = 300);
+TestSuite (sealed_core, .init = support_fixture_setup, .fini = support_fixture_teardown, .timeout = 300);
 
 //  gcore on PATH, or NULL
 static char *
@@ -88,10 +70,10 @@ static bool
 s_dump_has_marker (const char *gcore, pid_t pid, const char *name)
 {
     char prefix [700], core [720], pid_text [16], err [700];
-    snprintf (prefix, sizeof (prefix), "%s/core-%s", s_folder, name);
+    snprintf (prefix, sizeof (prefix), "%s/core-%s", support_folder, name);
     snprintf (pid_text, sizeof (pid_text), "%d", (int) pid);
     snprintf (core, sizeof (core), "%s.%d", prefix, (int) pid);
-    snprintf (err, sizeof (err), "%s/gcore-%s.err", s_folder, name);
+    snprintf (err, sizeof (err), "%s/gcore-%s.err", support_folder, name);
     char *argv [] = { (char *) gcore, "-o", prefix, pid_text, NULL };
     int status = support_wait (support_spawn (argv, NULL, NULL, err), 240000);
     cr_assert_eq (status, 0, "gcore %s exited %d: %s", name, status, support_read_file (err));
@@ -105,7 +87,7 @@ static char *
 s_input (void)
 {
     char *path;
-    cr_assert (asprintf (&path, "%s/marked.bin", s_folder) > 0);
+    cr_assert (asprintf (&path, "%s/marked.bin", support_folder) > 0);
     FILE *file = fopen (path, "wb");
     cr_assert_not_null (file);
     static char block [1 << 16];
@@ -183,7 +165,7 @@ static void
 s_stream_and_dump (const char *gcore, const char *payload, const char *input, bool found [2])
 {
     char folder [600], fifo [700];
-    snprintf (folder, sizeof (folder), "%s/%s", s_folder, payload);
+    snprintf (folder, sizeof (folder), "%s/%s", support_folder, payload);
     cr_assert_eq (mkdir (folder, 0700), 0);
     gateways_t gateways;
     gateways_start (&gateways, folder, NULL);

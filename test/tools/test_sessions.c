@@ -28,31 +28,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *s_folder;
-
-static void
-s_setup (void)
-{
-    s_folder = support_scratch ();
-    cr_assert_not_null (s_folder);
-    signal (SIGPIPE, SIG_IGN);
-}
-
-static void
-s_teardown (void)
-{
-    support_kill_children ();
-    support_rmtree (s_folder);
-    free (s_folder);
-}
-
-TestSuite (sessions, .init = s_setup, .fini = s_teardown, .timeout = 240);
+TestSuite (sessions, .init = support_fixture_setup, .fini = support_fixture_teardown, .timeout = 240);
 
 static char *
 s_path (const char *name)
 {
     char *path;
-    cr_assert (asprintf (&path, "%s/%s", s_folder, name) > 0);
+    cr_assert (asprintf (&path, "%s/%s", support_folder, name) > 0);
     return path;
 }
 
@@ -162,7 +144,7 @@ Test (sessions, a_thousand_sessions_open_and_release_leaving_nothing_behind)
 {
     gateways_t gateways;
     gateways_options_t options = { .tunnel_ports = 120 };
-    gateways_start (&gateways, s_folder, &options);
+    gateways_start (&gateways, support_folder, &options);
     sstream_control_t *control_a = s_control (&gateways, 'a');
     sstream_control_t *control_b = s_control (&gateways, 'b');
     enum { ROUNDS = 10, AT_ONCE = 100 };
@@ -242,7 +224,7 @@ Test (sessions, held_sessions_end_with_their_client_and_others_stay)
 {
     gateways_t gateways;
     gateways_options_t options = { .peer_timeout = "2s" };
-    gateways_start (&gateways, s_folder, &options);
+    gateways_start (&gateways, support_folder, &options);
     sstream_control_t *control = s_control (&gateways, 'b');
     int listening = gateways_listen_count (gateways.b);
     char *out = s_path ("open.out"), *err = s_path ("open.err");
@@ -300,7 +282,7 @@ Test (sessions, idle_sessions_end_after_the_idle_timeout)
 {
     gateways_t gateways;
     gateways_options_t options = { .idle_timeout = "1s" };
-    gateways_start (&gateways, s_folder, &options);
+    gateways_start (&gateways, support_folder, &options);
     sstream_control_t *control = s_control (&gateways, 'b');
     int listening = gateways_listen_count (gateways.b);
     double opened = s_now ();
@@ -323,7 +305,7 @@ Test (sessions, idle_sessions_end_after_the_idle_timeout)
 Test (sessions, a_stopping_gateway_releases_every_session)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     sstream_control_t *control = s_control (&gateways, 'b');
     int ports [5];
     int index;
@@ -388,7 +370,7 @@ s_opener (void *args)
 Test (sessions, sessions_are_independent)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     //  Forty sessions from four clients at once: each its own port
     s_opener_t openers [4];
     pthread_t threads [4];
@@ -457,7 +439,7 @@ Test (sessions, access_rules_decide_who_opens_what_and_reload_on_sighup)
         "        consumers = none\n");
     gateways_t gateways;
     gateways_options_t options = { .config_a = config };
-    gateways_start (&gateways, s_folder, &options);
+    gateways_start (&gateways, support_folder, &options);
     sstream_control_t *control = s_control (&gateways, 'a');
     char target [64];
     int refusing = s_refusing_target (target, sizeof (target));
@@ -519,7 +501,7 @@ s_assert_one_line (const char *err, const char *said)
 Test (sessions, open_status_and_release_commands_and_their_errors)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     char *out = s_path ("out"), *err = s_path ("err");
     const char *key = gateways.operator_key, *pub = gateways.gateway_b_pub;
     const char *control = gateways.control_b;
@@ -606,7 +588,7 @@ Test (sessions, clients_and_tunnels_fail_over_to_the_other_pair)
         .extra_a = { "gateway/name=gateway-a1", "peer/name=gateway-b1" },
         .extra_b = { "gateway/name=gateway-b1", "peer/name=gateway-a1" }
     };
-    gateways_start (&one, s_folder, &first);
+    gateways_start (&one, support_folder, &first);
     //  The second pair shares the facility keys: clients pin one key
     gateways_options_t second = {
         .reuse_keys = true,
@@ -614,7 +596,7 @@ Test (sessions, clients_and_tunnels_fail_over_to_the_other_pair)
         .extra_a = { "gateway/name=gateway-a2", "peer/name=gateway-b2" },
         .extra_b = { "gateway/name=gateway-b2", "peer/name=gateway-a2" }
     };
-    gateways_start (&two, s_folder, &second);
+    gateways_start (&two, support_folder, &second);
 
     //  Gateway a1 goes down: b1 is up, but without its peer
     kill (one.a, SIGKILL);
@@ -697,7 +679,7 @@ Test (sessions, clients_and_tunnels_fail_over_to_the_other_pair)
 Test (sessions, status_lists_hundreds_of_sessions)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     sstream_control_t *control = s_control (&gateways, 'a');
     enum { SESSIONS = 600 };
     char target [64];
@@ -730,7 +712,7 @@ Test (sessions, status_lists_hundreds_of_sessions)
 Test (sessions, a_tunnel_whose_session_is_released_elsewhere_ends_and_says_so)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     char *out = s_path ("tunnel.out"), *err = s_path ("tunnel.err");
     char target [64];
     int refusing = s_refusing_target (target, sizeof (target));

@@ -31,32 +31,20 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *s_folder;
-
 static void
 s_setup (void)
 {
-    s_folder = support_scratch ();
-    cr_assert_not_null (s_folder);
-    signal (SIGPIPE, SIG_IGN);
+    support_fixture_setup ();
     cr_assert_eq (sodium_init () < 0, false);
 }
 
-static void
-s_teardown (void)
-{
-    support_kill_children ();
-    support_rmtree (s_folder);
-    free (s_folder);
-}
-
-TestSuite (tunnel, .init = s_setup, .fini = s_teardown, .timeout = 240);
+TestSuite (tunnel, .init = s_setup, .fini = support_fixture_teardown, .timeout = 240);
 
 static char *
 s_path (const char *name)
 {
     char *path;
-    cr_assert (asprintf (&path, "%s/%s", s_folder, name) > 0);
+    cr_assert (asprintf (&path, "%s/%s", support_folder, name) > 0);
     return path;
 }
 
@@ -82,8 +70,8 @@ static void
 s_tunnel_start (s_tunnel_t *self, gateways_t *gateways, const char *name, const char *target,
                 const char *extra)
 {
-    snprintf (self->out, sizeof (self->out), "%s/tunnel-%s.out", s_folder, name);
-    snprintf (self->err, sizeof (self->err), "%s/tunnel-%s.err", s_folder, name);
+    snprintf (self->out, sizeof (self->out), "%s/tunnel-%s.out", support_folder, name);
+    snprintf (self->err, sizeof (self->err), "%s/tunnel-%s.err", support_folder, name);
     self->pid = gateways_pipe_spawn (self->out, self->err, "tunnel", name, target,
                                      "--inbound", gateways->control_a,
                                      "--inbound-key", gateways->gateway_a_pub,
@@ -292,7 +280,7 @@ s_iperf3_server (const char *out, const char *err, int *port)
 Test (tunnel, iperf3_runs_through_the_tunnel_both_ways)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     const char *directions [] = { "forward", "reverse" };
     int index;
     for (index = 0; index < 2; index++) {
@@ -351,7 +339,7 @@ Test (tunnel, iperf3_runs_through_the_tunnel_both_ways)
 Test (tunnel, socat_moves_256_MiB_byte_exact)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     const size_t size = 256u << 20;
     char *input = s_path ("input.bin"), *output = s_path ("output.bin");
     FILE *file = fopen (input, "wb");
@@ -437,7 +425,7 @@ Test (tunnel, an_unmodified_zeromq_pub_sub_pair_runs_through_the_tunnel)
     cr_skip_test ("configured without the Python tests (SSTREAM_PYTHON_TESTS=OFF): no pyzmq");
 #else
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     char script [600];
     snprintf (script, sizeof (script), "%s/test/tools/zmq_pubsub.py", SSTREAM_SOURCE_DIR);
     char *pub_out = s_path ("pub.out"), *pub_err = s_path ("pub.err");
@@ -482,7 +470,7 @@ Test (tunnel, an_unmodified_zeromq_pub_sub_pair_runs_through_the_tunnel)
 Test (tunnel, half_closes_pass_through_both_ways)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     s_tunnel_t tunnel;
     int listener = s_tunnel_to_listener (&tunnel, &gateways, "halfclose", NULL);
 
@@ -553,7 +541,7 @@ s_read_error (int fd)
 Test (tunnel, resets_pass_through_and_leave_other_connections_alone)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     s_tunnel_t tunnel;
     int listener = s_tunnel_to_listener (&tunnel, &gateways, "resets", NULL);
 
@@ -604,7 +592,7 @@ Test (tunnel, resets_pass_through_and_leave_other_connections_alone)
 Test (tunnel, many_concurrent_connections_each_get_their_own_bytes)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     enum { CONNECTIONS = 32 };
     s_tunnel_t tunnel;
     s_echo_server_t echo = { .connections = CONNECTIONS };
@@ -641,7 +629,7 @@ Test (tunnel, many_concurrent_connections_each_get_their_own_bytes)
 Test (tunnel, a_target_that_refuses_resets_the_connection_and_the_session_stays)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     //  Bound and not listening: connections to it are refused
     int port;
     int refusing = support_refused_port (&port);
@@ -670,7 +658,7 @@ Test (tunnel, a_target_that_refuses_resets_the_connection_and_the_session_stays)
 Test (tunnel, the_rate_limit_is_enforced)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     s_tunnel_t tunnel;
     const double rate = 2e6;
     int listener = s_tunnel_to_listener (&tunnel, &gateways, "limited", "--rate=2M");
@@ -704,7 +692,7 @@ Test (tunnel, listening_ports_come_from_the_range_and_skip_ports_in_use)
 {
     gateways_t gateways;
     gateways_options_t options = { .tunnel_ports = 3 };
-    gateways_start (&gateways, s_folder, &options);
+    gateways_start (&gateways, support_folder, &options);
     //  Somebody else has the first port of B's range
     int taken = gateways.tunnel_low_b;
     int squatter = s_listen (&taken);
@@ -746,7 +734,7 @@ Test (tunnel, connections_beyond_the_limit_are_refused_and_the_others_carry_on)
 {
     gateways_t gateways;
     gateways_options_t options = { .extra_b = { "tunnels/max-connections=2" } };
-    gateways_start (&gateways, s_folder, &options);
+    gateways_start (&gateways, support_folder, &options);
     s_tunnel_t tunnel;
     int listener = s_tunnel_to_listener (&tunnel, &gateways, "limit", NULL);
     int clients [2], servers [2];

@@ -22,31 +22,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static char *s_folder;
-
-static void
-s_setup (void)
-{
-    s_folder = support_scratch ();
-    cr_assert_not_null (s_folder);
-    signal (SIGPIPE, SIG_IGN);
-}
-
-static void
-s_teardown (void)
-{
-    support_kill_children ();
-    support_rmtree (s_folder);
-    free (s_folder);
-}
-
-TestSuite (tunnel_faults, .init = s_setup, .fini = s_teardown, .timeout = 240);
+TestSuite (tunnel_faults, .init = support_fixture_setup, .fini = support_fixture_teardown, .timeout = 240);
 
 static char *
 s_path (const char *name)
 {
     char *path;
-    cr_assert (asprintf (&path, "%s/%s", s_folder, name) > 0);
+    cr_assert (asprintf (&path, "%s/%s", support_folder, name) > 0);
     return path;
 }
 
@@ -123,7 +105,7 @@ static void
 s_peer_down (char which)
 {
     gateways_t gateways;
-    gateways_start (&gateways, s_folder, NULL);
+    gateways_start (&gateways, support_folder, NULL);
     int port = 0, listener = support_refused_port (&port);
     cr_assert_geq (listener, 0);
     char target [64];
@@ -140,7 +122,7 @@ s_peer_down (char which)
     s_expect_reset (gateway, outbound, "just after the peer stopped");
     //  And once it has given the peer up: each reset, with a line that says why
     char err [600];
-    snprintf (err, sizeof (err), "%s/gateway-%c.err", s_folder, which);
+    snprintf (err, sizeof (err), "%s/gateway-%c.err", support_folder, which);
     cr_assert (support_wait_for_text (err, "lost peer", 60000), "%s", support_read_file (err));
     int attempt;
     for (attempt = 0; attempt < 3; attempt++)
