@@ -35,8 +35,10 @@ typedef enum {
     SSTREAM_FAULT_BATCH,        //  A data message: frame0 and frame1
     SSTREAM_FAULT_KEY,          //  A key message: frame0 and frame1
     SSTREAM_FAULT_END,          //  An end: end, before it is encoded
-    SSTREAM_FAULT_TUNNEL_CHUNK  //  A tunnel chunk this gateway sealed (or not)
+    SSTREAM_FAULT_TUNNEL_CHUNK, //  A tunnel chunk this gateway sealed (or not)
                                 //  and sends its peer: frame0 and frame1
+    SSTREAM_FAULT_TUNNEL_KEY    //  A tunnel-key it sends (seen, not changed:
+                                //  no frames, and what it returns is ignored)
 } sstream_fault_kind_t;
 
 typedef struct {

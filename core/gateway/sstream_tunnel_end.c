@@ -208,11 +208,15 @@ sstream_tunnel_end_next_conn (sstream_tunnel_end_t *self)
 //  --------------------------------------------------------------------------
 //  The rate
 
+//  What the bucket holds at most: a tenth of a second's worth, and at
+//  least 64 KiB, so that a slow rate still reads in pieces worth a chunk
+#define BURST_LEAST (64.0 * 1024)
+
 static double
 s_burst (sstream_tunnel_end_t *self)
 {
     double tenth = (double) self->rate / 10;
-    return tenth > SSTREAM_TUNNEL_READ_MAX? tenth: SSTREAM_TUNNEL_READ_MAX;
+    return tenth > BURST_LEAST? tenth: BURST_LEAST;
 }
 
 //  Reads wait for this many tokens, so that a limited connection reads in

@@ -9,7 +9,7 @@
     applications of its facility connect; an inbound end knows the TCP
     server its connections go to. With a rate, the end's connections
     together read no faster than it: a token bucket holding a tenth of a
-    second's worth, and at least one read's (PROTOCOL.md section 9).
+    second's worth, and at least 64 KiB (PROTOCOL.md section 9).
 */
 
 #ifndef SSTREAM_TUNNEL_END_H_INCLUDED
@@ -27,7 +27,7 @@ typedef struct {
 } sstream_tunnel_stats_t;
 
 //  The most one read takes from a connection
-#define SSTREAM_TUNNEL_READ_MAX (128 * 1024)
+#define SSTREAM_TUNNEL_READ_MAX (1024 * 1024)
 
 //  An outbound end: listen on the first free port of address:low-high;
 //  *port gets it.

@@ -446,8 +446,12 @@ s_conn_write (sstream_tunnels_t *self, s_conn_t *conn)
         conn->out_offset = 0;
         zlistx_delete (conn->out, NULL);
     }
+    //  Room goes back a quarter window at a time: the other side still
+    //  has three quarters to send meanwhile, and it takes one message
+    //  for many chunks (whatever is written is at least a quarter once
+    //  the other side has no credit left)
     bool empty = zlistx_size (conn->out) == 0;
-    if (conn->to_grant && (conn->to_grant >= self->window / 4 || empty)
+    if (conn->to_grant >= self->window / 4
     &&  s_tell (self, conn, SSTREAM_WIRE_TUNNEL_CREDIT, conn->to_grant) == SSTREAM_OK) {
         conn->held -= conn->to_grant;
         conn->to_grant = 0;
@@ -469,8 +473,14 @@ s_send_chunk (sstream_tunnels_t *self, s_conn_t *conn, byte *buffer, size_t size
     int rc = SSTREAM_OK;
     if (self->sealed) {
         sstream_wire_t key = { 0 };
-        if (sstream_tunnel_seal_key_due (conn->seal, &key))
+        if (sstream_tunnel_seal_key_due (conn->seal, &key)) {
             rc = s_send (self, &key, sstream_tunnel_end_name (conn->end), conn->conn, NULL);
+            if (sstream_fault_forward) {        //  Tests only
+                sstream_fault_t fault = { .kind = SSTREAM_FAULT_TUNNEL_KEY, .to_peer = true,
+                                          .stream = sstream_tunnel_end_name (conn->end) };
+                sstream_fault_forward (&fault);
+            }
+        }
         if (!rc)
             rc = sstream_tunnel_seal_chunk (conn->seal, conn->sent_chunks, buffer, size);
         size += SSTREAM_TUNNEL_SEAL_TAG;
