@@ -76,7 +76,15 @@ typedef struct {
     const char *linger;
     const char *readers;        //  send: the readers' public keys
     const char *payload;        //  send: sealed or hop
+    const char *resume_timeout;
+    const char *replay_buffer;  //  send
+    const char *wait;           //  recv: for a producer to start
+    const char *sets [16];      //  --set client/PATH=VALUE, as given
+    int set_count;
 } pipe_client_args_t;
+
+//  Take --set PATH=VALUE into args: 0, or an exit status after saying why.
+int pipe_client_set (pipe_client_args_t *args, const char *setting);
 
 //  Build the library options from the command line (and -c FILE).
 int pipe_client_options (const pipe_client_args_t *args, sstream_config_t **options_p);

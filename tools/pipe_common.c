@@ -163,6 +163,19 @@ pipe_hangup (void)
 //  Client options
 
 int
+pipe_client_set (pipe_client_args_t *args, const char *setting)
+{
+    const char *equals = strchr (setting, '=');
+    if (!equals || equals == setting || strncmp (setting, "client/", 7) != 0)
+        return pipe_usage_error ("--set takes client/PATH=VALUE, not '%s'", setting);
+    if (args->set_count == (int) (sizeof (args->sets) / sizeof (args->sets [0])))
+        return pipe_usage_error ("at most %zu --set options",
+                                 sizeof (args->sets) / sizeof (args->sets [0]));
+    args->sets [args->set_count++] = setting;
+    return 0;
+}
+
+int
 pipe_client_options (const pipe_client_args_t *args, sstream_config_t **options_p)
 {
     sstream_config_t *options = NULL;
@@ -190,6 +203,20 @@ pipe_client_options (const pipe_client_args_t *args, sstream_config_t **options_
         rc = sstream_config_set (options, "client/readers", args->readers);
     if (!rc && args->payload)
         rc = sstream_config_set (options, "client/payload", args->payload);
+    if (!rc && args->resume_timeout)
+        rc = sstream_config_set (options, "client/resume-timeout", args->resume_timeout);
+    if (!rc && args->replay_buffer)
+        rc = sstream_config_set (options, "client/replay-buffer", args->replay_buffer);
+    if (!rc && args->wait)
+        rc = sstream_config_set (options, "client/wait", args->wait);
+    int index;
+    for (index = 0; !rc && index < args->set_count; index++) {
+        char path [256];
+        const char *equals = strchr (args->sets [index], '=');
+        snprintf (path, sizeof (path), "%.*s", (int) (equals - args->sets [index]),
+                  args->sets [index]);
+        rc = sstream_config_set (options, path, equals + 1);
+    }
     if (rc)
         sstream_config_destroy (&options);
     *options_p = options;

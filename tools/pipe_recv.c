@@ -23,7 +23,9 @@ s_help (void)
         "\n"
         "Receives STREAM from the gateway at ENDPOINT and writes it to standard\n"
         "output, from its first byte, whether the producer started before or\n"
-        "after. Waits for the producer as long as it takes. Acknowledges the end\n"
+        "after. Waits for the producer as long as it takes (--wait bounds it).\n"
+        "When a gateway or link on the way is lost, connects again and goes on\n"
+        "from the first record it does not have (--resume-timeout). Acknowledges the end\n"
         "of the stream only after every byte is written (and, for a file, synced\n"
         "to disk); if writing fails (disk full, closed pipe) the producer is told\n"
         "why and both sides exit non-zero.\n"
@@ -44,6 +46,12 @@ s_help (void)
         "      --payload MODE      sealed (default: only a stream sealed for our key\n"
         "                          is taken, and --key is needed) or hop: also a\n"
         "                          stream that is not sealed end to end\n"
+        "      --wait DURATION     how long to wait for a producer to start the\n"
+        "                          stream (default: as long as it takes)\n"
+        "      --resume-timeout DURATION  how long a stream may take to resume when\n"
+        "                          a gateway or link on its path is lost (default\n"
+        "                          60s; 0: never resume, fail at once)\n"
+        "      --set client/PATH=VALUE  any client setting (see conf/consumer.cfg)\n"
         "  -h, --help              show this help\n"
         "\n" PIPE_EXIT_STATUSES);
 }
@@ -76,6 +84,9 @@ pipe_recv_main (int argc, char **argv)
         { "timeout", required_argument, NULL, 'T' },
         { "security", required_argument, NULL, 'S' },
         { "payload", required_argument, NULL, 'P' },
+        { "resume-timeout", required_argument, NULL, 'R' },
+        { "wait", required_argument, NULL, 'W' },
+        { "set", required_argument, NULL, 'E' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -92,6 +103,9 @@ pipe_recv_main (int argc, char **argv)
             case 'T': args.timeout = optarg; break;
             case 'S': args.security = optarg; break;
             case 'P': args.payload = optarg; break;
+            case 'R': args.resume_timeout = optarg; break;
+            case 'W': args.wait = optarg; break;
+            case 'E': if (pipe_client_set (&args, optarg)) return PIPE_EXIT_USAGE; break;
             case 'h': s_help (); return PIPE_EXIT_OK;
             default: return pipe_bad_option (argv, option);
         }

@@ -26,6 +26,9 @@ s_help (void)
         "to the gateway at ENDPOINT (e.g. tcp://gateway-a:7001) under the name\n"
         "STREAM. Waits while the path is full. Exits 0 only once the consumer has\n"
         "acknowledged every byte; waits for a consumer as long as it takes.\n"
+        "Keeps what the consumer has not acknowledged (--replay-buffer): when a\n"
+        "gateway or link on the way is lost, connects again and sends again from\n"
+        "where the consumer stands (--resume-timeout).\n"
         "\n"
         "ENDPOINT may list several gateways of the facility, comma-separated\n"
         "(tcp://gw1:7001,tcp://gw2:7001): the first that answers, with its peer\n"
@@ -52,6 +55,12 @@ s_help (void)
         "      --timeout DURATION  how long to wait for the gateway (default 10s)\n"
         "      --security MODE     curve (default) or none; none must match the\n"
         "                          gateway and is logged as a warning\n"
+        "      --resume-timeout DURATION  how long a stream may take to resume when\n"
+        "                          a gateway or link on its path is lost (default\n"
+        "                          60s; 0: never resume, fail at once)\n"
+        "      --replay-buffer SIZE  bytes kept until the consumer has them, to\n"
+        "                          send again after a loss (default 1GiB)\n"
+        "      --set client/PATH=VALUE  any client setting (see conf/producer.cfg)\n"
         "  -h, --help              show this help\n"
         "\n" PIPE_EXIT_STATUSES);
 }
@@ -63,7 +72,7 @@ static ssize_t
 s_read_full (int fd, char *buffer, size_t size)
 {
     size_t done = 0;
-    while (done < size) {
+    while (done < size && !pipe_interrupted ()) {
         ssize_t got = read (fd, buffer + done, size - done);
         if (got == 0)
             break;
@@ -92,6 +101,9 @@ pipe_send_main (int argc, char **argv)
         { "linger", required_argument, NULL, 'L' },
         { "readers", required_argument, NULL, 'r' },
         { "payload", required_argument, NULL, 'P' },
+        { "resume-timeout", required_argument, NULL, 'R' },
+        { "replay-buffer", required_argument, NULL, 'Y' },
+        { "set", required_argument, NULL, 'E' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -112,6 +124,9 @@ pipe_send_main (int argc, char **argv)
             case 'L': args.linger = optarg; break;
             case 'r': args.readers = optarg; break;
             case 'P': args.payload = optarg; break;
+            case 'R': args.resume_timeout = optarg; break;
+            case 'Y': args.replay_buffer = optarg; break;
+            case 'E': if (pipe_client_set (&args, optarg)) return PIPE_EXIT_USAGE; break;
             case 'h': s_help (); return PIPE_EXIT_OK;
             default: return pipe_bad_option (argv, option);
         }
@@ -147,6 +162,14 @@ pipe_send_main (int argc, char **argv)
     int status = PIPE_EXIT_OK;
     while (status == PIPE_EXIT_OK) {
         ssize_t got = s_read_full (STDIN_FILENO, buffer, chunk);
+        //  A signal stops us at once, whatever the read made of it (a
+        //  read that is interrupted after some bytes returns them)
+        if (pipe_interrupted ()) {
+            pipe_error ("interrupted by signal %d: the stream is incomplete",
+                        pipe_signal_number ());
+            status = PIPE_EXIT_FAILED;
+            break;
+        }
         if (got < 0) {
             if (pipe_interrupted ())
                 pipe_error ("interrupted by signal %d: the stream is incomplete",
@@ -161,7 +184,7 @@ pipe_send_main (int argc, char **argv)
         do {
             rc = sstream_producer_send (producer, buffer, (size_t) got, NULL, 0, SLICE_MS);
         } while (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ());
-        if (rc == SSTREAM_ETIMEDOUT || rc == SSTREAM_EINTR) {
+        if (rc == SSTREAM_ETIMEDOUT || rc == SSTREAM_EINTR || (!rc && pipe_interrupted ())) {
             pipe_error ("interrupted by signal %d: the stream is incomplete",
                         pipe_signal_number ());
             status = PIPE_EXIT_FAILED;

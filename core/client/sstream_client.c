@@ -23,6 +23,9 @@ static const sstream_setting_t s_client_schema [] = {
     { "client/readers", SSTREAM_SETTING_PATH, NULL },
     { "client/rekey", SSTREAM_SETTING_SIZE, NULL },
     { "client/bulk-path", SSTREAM_SETTING_CHOICE, "on|off" },
+    { "client/resume-timeout", SSTREAM_SETTING_DURATION, NULL },
+    { "client/replay-buffer", SSTREAM_SETTING_SIZE, NULL },
+    { "client/wait", SSTREAM_SETTING_DURATION, NULL },
     { "client/*", SSTREAM_SETTING_PASS, NULL },
     { NULL, 0, NULL }
 };
@@ -32,6 +35,11 @@ static const sstream_setting_t s_client_schema [] = {
 #define BATCH_DEFAULT  (256ULL << 10)
 #define BATCH_MAX      (64ULL << 20)
 #define LINGER_DEFAULT 1
+#define RESUME_TIMEOUT_DEFAULT 60000
+//  What a producer keeps until the consumer has it: a second or two of
+//  a fast stream here, more than a stream has in flight through three
+//  windows of the default 64 MiB
+#define REPLAY_DEFAULT (1ULL << 30)
 
 //  "tcp://a:1, tcp://b:1" -> each endpoint
 static int
@@ -157,6 +165,17 @@ sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *o
         rc = sstream_config_size (options, "client/batch", BATCH_DEFAULT, &self->batch);
     if (!rc)
         rc = sstream_config_duration (options, "client/linger", LINGER_DEFAULT, &self->linger);
+    if (!rc)
+        rc = sstream_config_duration (options, "client/resume-timeout", RESUME_TIMEOUT_DEFAULT,
+                                      &self->resume_timeout);
+    if (!rc)
+        rc = sstream_config_size (options, "client/replay-buffer", REPLAY_DEFAULT,
+                                  &self->replay_buffer);
+    if (!rc)
+        rc = sstream_config_duration (options, "client/wait", 0, &self->wait);
+    if (!rc && self->replay_buffer < 4096)
+        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: replay-buffer must be at least 4KiB",
+                                sstream_config_where (options, "client/replay-buffer"));
     if (!rc && self->heartbeat < 10)
         rc = sstream_error_set (SSTREAM_ECONFIG, "%s: heartbeat must be at least 10ms",
                                 sstream_config_where (options, "client/heartbeat"));
@@ -256,6 +275,7 @@ sstream_client_options_clear (sstream_client_options_t *self)
 
 struct _sstream_client_t {
     const sstream_client_options_t *options;
+    sstream_client_open_t open;     //  What the open request says of the run
     size_t current;             //  Which of the endpoints
     const char *endpoint;       //  That one
     char tried [1024];          //  Why the ones before it did not do
@@ -323,6 +343,9 @@ s_connect (sstream_client_t *self)
         .heartbeat = (uint64_t) options->heartbeat,
         .flags = (self->current + 1 < options->endpoints_size? SSTREAM_WIRE_NEED_PEER: 0)
                | (sstream_link_bulkpath (link)? SSTREAM_WIRE_BULK_OK: 0)
+               | (self->open.resumes? SSTREAM_WIRE_RESUME_OK: 0),
+        .epoch = self->open.epoch,
+        .resume = self->open.resumes? self->open.seq: 0
     };
     snprintf (open.stream, sizeof (open.stream), "%s", options->stream);
     zframe_t *header = sstream_wire_encode (&open);
@@ -370,7 +393,8 @@ s_fail (sstream_client_t *self, int code)
 }
 
 int
-sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *options)
+sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *options,
+                    const sstream_client_open_t *open)
 {
     assert (self_p && options && options->endpoints_size);
     *self_p = NULL;
@@ -378,6 +402,8 @@ sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *o
     if (!self)
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
     self->options = options;
+    if (open)
+        self->open = *open;
     int rc = s_connect (self);
     if (rc)
         sstream_client_destroy (&self);

@@ -34,6 +34,10 @@ typedef struct {
     sstream_keyring_t *readers; //  producer, sealed: whom the key is for
     uint64_t rekey;             //  producer, sealed: bytes a key seals (0:
                                 //  the built-in limit)
+    int64_t resume_timeout;     //  msecs a stream may take to resume (0: never)
+    uint64_t replay_buffer;     //  producer: bytes of batches kept until acked
+    int64_t wait;               //  consumer: msecs to wait for a producer (0:
+                                //  no limit)
 } sstream_client_options_t;
 
 //  Read and check a producer's or consumer's options (may be NULL).
@@ -53,11 +57,22 @@ typedef enum {
     SSTREAM_CLIENT_FAILED
 } sstream_client_state_t;
 
-//  Connect and send the open request. Given several endpoints, the client
-//  moves on to the next while the stream is not yet accepted, when one is
-//  refused or unreachable, or says its peer gateway is not connected.
+//  What an open request says of the stream's run (PROTOCOL.md 3.10): the
+//  producer's epoch (a consumer's, once it knows it), and, resuming, the
+//  first record held (producer) or needed (consumer).
+typedef struct {
+    uint64_t epoch;
+    bool resumes;
+    uint64_t seq;
+} sstream_client_open_t;
+
+//  Connect and send the open request (open may be NULL: a first open with
+//  no epoch). Given several endpoints, the client moves on to the next
+//  while the stream is not yet accepted, when one is refused or
+//  unreachable, or says its peer gateway is not connected.
 int
-    sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *options);
+    sstream_client_new (sstream_client_t **self_p, const sstream_client_options_t *options,
+                        const sstream_client_open_t *open);
 
 void
     sstream_client_destroy (sstream_client_t **self_p);

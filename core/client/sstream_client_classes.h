@@ -15,6 +15,8 @@
 #include "sstream_outbox.h"
 #include "sstream_inbox.h"
 #include "sstream_sealer.h"
+#include "sstream_replay.h"
+#include "sstream_resumer.h"
 #include "sstream_opener.h"
 
 #endif

@@ -13,7 +13,16 @@
        records one by one, each a message pointing into its batch.
     3. When the caller has taken a batch's last record, its cost goes back
        to the gateway as credit: the consumer holds at most its window.
+       What the caller has taken is acknowledged to the producer, which
+       keeps every batch until then.
+    4. When the gateway, or anything on the path, is lost, the actor
+       connects again (sstream_resumer) and asks for the stream from the
+       first record it does not have; a record it has already is dropped
+       (PROTOCOL.md section 3.10).
 */
+
+//  Acknowledgements of what the caller took go at least this often
+#define ACK_EVERY 100
 
 #include "sstream_client_classes.h"
 
@@ -41,12 +50,23 @@ typedef struct {
     zsock_t *pipe;
     sstream_consumer_t *consumer;
     sstream_inbox_t *inbox;
-    sstream_client_t *client;
+    sstream_client_t *client;   //  NULL while it waits to connect again
     sstream_opener_t *opener;   //  Keys, and opening sealed batches
+    sstream_resumer_t *resumer;
     s_stage_t stage;
     uint64_t next_seq;
     uint64_t received;          //  Payload bytes received
     uint64_t outstanding;       //  Bytes the gateway may still send us
+    uint64_t epoch;             //  The producer's run, once said (0: not yet)
+    bool accepted;              //  The stream was accepted, once
+    bool started;               //  Its producer is there (resume came)
+    int64_t accepted_at;
+    uint64_t acked;             //  Records acknowledged to the producer
+    int64_t acked_at;
+    uint64_t duplicates;        //  Records that came again, dropped
+    bool may_repeat;            //  Resumed, and no new record since: what
+                                //  comes again is dropped (else it is a
+                                //  replay, and refused)
     bool failed;
     bool reported_open;
     bool ack_waiting;           //  The caller waits for close's result
@@ -84,7 +104,9 @@ s_self_new (zsock_t *pipe, sstream_consumer_t *consumer)
     self->outstanding = consumer->options.window;
     self->opener = sstream_opener_new (consumer->options.stream, consumer->options.cert,
                                        consumer->options.sealed);
-    assert (self->opener);
+    self->resumer = sstream_resumer_new (consumer->options.stream, "consumer",
+                                         consumer->options.resume_timeout);
+    assert (self->opener && self->resumer);
     return self;
 }
 
@@ -95,6 +117,7 @@ s_self_destroy (self_t **self_p)
         self_t *self = *self_p;
         sstream_client_destroy (&self->client);
         sstream_opener_destroy (&self->opener);
+        sstream_resumer_destroy (&self->resumer);
         free (self);
         *self_p = NULL;
     }
@@ -121,18 +144,41 @@ s_self_out_of_sequence (self_t *self, const sstream_wire_batch_t *header)
         stream, header->seq, last, endpoint, header->seq, self->next_seq);
 }
 
+//  Give the gateway room for bytes more (no more than our window)
+static int
+s_self_grant (self_t *self, uint64_t bytes)
+{
+    uint64_t window = self->consumer->options.window;
+    if (bytes > window - self->outstanding)
+        bytes = window - self->outstanding;
+    if (!bytes || !self->client)
+        return SSTREAM_OK;
+    self->outstanding += bytes;
+    zframe_t *credit = sstream_wire_credit (sstream_client_gateway_sid (self->client), bytes);
+    return credit? sstream_client_send (self->client, &credit, NULL): SSTREAM_ENOMEM;
+}
+
 static int
 s_self_take_batch (self_t *self, sstream_client_msg_t *message)
 {
     const char *endpoint = sstream_client_endpoint (self->client);
     const sstream_wire_batch_t *header = &message->batch;
+    uint64_t cost = sstream_wire_batch_cost (zmq_msg_size (&message->frame0),
+                                             zmq_msg_size (&message->frame1));
+    //  What we have already (sent again after the stream resumed) is
+    //  dropped, and its room given back at once
+    if (self->may_repeat && header->seq + header->count <= self->next_seq
+    &&  cost <= self->outstanding) {
+        self->duplicates += header->count;
+        self->outstanding -= cost;
+        return s_self_grant (self, cost);
+    }
     if (self->stage != STAGE_STREAMING)
         return sstream_error_set (SSTREAM_EPROTO,
             "gateway at %s sent data after the end of the stream", endpoint);
     if (header->seq != self->next_seq)
         return s_self_out_of_sequence (self, header);
-    uint64_t cost = sstream_wire_batch_cost (zmq_msg_size (&message->frame0),
-                                             zmq_msg_size (&message->frame1));
+    self->may_repeat = false;
     if (cost > self->outstanding)
         return sstream_error_set (SSTREAM_EPROTO,
             "gateway at %s sent beyond the consumer's window", endpoint);
@@ -153,6 +199,39 @@ s_self_take_batch (self_t *self, sstream_client_msg_t *message)
     return SSTREAM_OK;
 }
 
+//  The gateway says the producer is there: its run, and the record the
+//  stream goes on from (ours, when we resume)
+static int
+s_self_started (self_t *self, const sstream_wire_t *header)
+{
+    const char *stream = self->consumer->options.stream;
+    if (self->epoch && header->epoch != self->epoch)
+        return sstream_error_set (SSTREAM_EPROTO, "stream '%s' was started over by its producer "
+                                  "(another run): it cannot go on from record %" PRIu64,
+                                  stream, self->next_seq);
+    if (header->seq != self->next_seq)
+        return sstream_error_set (SSTREAM_EPROTO, "stream '%s': the gateway resumed it from "
+                                  "record %" PRIu64 ", where %" PRIu64 " is due", stream,
+                                  header->seq, self->next_seq);
+    self->epoch = header->epoch;
+    self->started = true;
+    sstream_resumer_resumed (self->resumer);
+    return SSTREAM_OK;
+}
+
+static int
+s_self_send_end_ack (self_t *self)
+{
+    sstream_wire_t ack = {
+        .type = SSTREAM_WIRE_END_ACK,
+        .seq = self->next_seq,
+        .bytes = self->received
+    };
+    snprintf (ack.stream, sizeof (ack.stream), "%s", self->consumer->options.stream);
+    zframe_t *frame = sstream_wire_encode (&ack);
+    return frame? sstream_client_send (self->client, &frame, NULL): SSTREAM_ENOMEM;
+}
+
 static int
 s_self_deliver (self_t *self, sstream_client_msg_t *message)
 {
@@ -160,6 +239,16 @@ s_self_deliver (self_t *self, sstream_client_msg_t *message)
     if (message->binary && message->batch.type == SSTREAM_WIRE_DATA)
         return s_self_take_batch (self, message);
     const sstream_wire_t *header = &message->control;
+    if (!message->binary && header->type == SSTREAM_WIRE_RESUME)
+        return s_self_started (self, header);
+    if (!message->binary && header->type == SSTREAM_WIRE_KEY && self->stage != STAGE_STREAMING)
+        return SSTREAM_OK;      //  Sent again, after the stream resumed
+    if (!message->binary && header->type == SSTREAM_WIRE_END && self->stage != STAGE_STREAMING) {
+        //  Sent again, after the stream resumed: our end-ack may be lost
+        if (self->stage == STAGE_ACKING)
+            return s_self_send_end_ack (self);
+        return SSTREAM_OK;
+    }
     if (!message->binary && header->type == SSTREAM_WIRE_KEY && self->stage == STAGE_STREAMING)
         return sstream_opener_key (self->opener, header,
                                    (const byte *) zmq_msg_data (&message->frame1),
@@ -207,22 +296,56 @@ s_self_refuse (self_t *self, int code)
     s_self_send_error (self, code, text);
 }
 
+//  Where the stream stands, for a stream that could not resume
+static void
+s_self_position (self_t *self, char *text, size_t size)
+{
+    if (self->next_seq)
+        snprintf (text, size, "the last record that arrived is %" PRIu64, self->next_seq - 1);
+    else
+        snprintf (text, size, "no record arrived");
+}
+
+//  The link failed: resume if the stream may (a loss, once accepted),
+//  else fail with the error.
+static void
+s_self_broken (self_t *self, int code)
+{
+    if (self->failed || self->stage == STAGE_DONE)
+        return;
+    if (self->accepted && sstream_resumer_lost (self->resumer, code)) {
+        sstream_client_destroy (&self->client);
+        return;
+    }
+    char position [128];
+    s_self_position (self, position, sizeof (position));
+    if (sstream_resumer_expired (self->resumer, position))
+        code = SSTREAM_ELOST;
+    s_self_fail (self, code);
+}
+
 static void
 s_self_handle_link (self_t *self)
 {
-    while (!self->failed) {
+    while (!self->failed && self->client) {
         sstream_client_state_t before = sstream_client_state (self->client);
         sstream_client_msg_t message;
         bool got;
         int rc = sstream_client_recv (self->client, &message, &got);
         if (rc) {
-            s_self_fail (self, rc);
+            s_self_broken (self, rc);
             return;
         }
         if (before == SSTREAM_CLIENT_OPENING
         &&  sstream_client_state (self->client) == SSTREAM_CLIENT_OPEN) {
-            zsock_send (self->pipe, "i", SSTREAM_OK);
-            self->reported_open = true;
+            //  A new link: the gateway may send us a whole window
+            self->outstanding = self->consumer->options.window;
+            if (!self->accepted) {
+                self->accepted = true;
+                self->accepted_at = zclock_mono ();
+                zsock_send (self->pipe, "i", SSTREAM_OK);
+                self->reported_open = true;
+            }
         }
         if (!got)
             return;
@@ -233,6 +356,27 @@ s_self_handle_link (self_t *self)
     }
 }
 
+//  Tell the producer what the caller has taken, when it took more: with
+//  credit, and every ACK_EVERY msecs while it takes
+static int
+s_self_ack (self_t *self, bool now)
+{
+    uint64_t taken = sstream_inbox_records (self->inbox);
+    if (taken <= self->acked || !self->client || self->stage != STAGE_STREAMING
+    ||  sstream_client_state (self->client) != SSTREAM_CLIENT_OPEN
+    ||  (!now && zclock_mono () - self->acked_at < ACK_EVERY))
+        return SSTREAM_OK;
+    sstream_wire_t ack = { .type = SSTREAM_WIRE_ACK, .seq = taken };
+    snprintf (ack.stream, sizeof (ack.stream), "%s", self->consumer->options.stream);
+    zframe_t *frame = sstream_wire_encode (&ack);
+    int rc = frame? sstream_client_send (self->client, &frame, NULL): SSTREAM_ENOMEM;
+    if (!rc) {
+        self->acked = taken;
+        self->acked_at = zclock_mono ();
+    }
+    return rc;
+}
+
 //  The caller freed room: pass the credit on to the gateway
 
 static void
@@ -240,13 +384,48 @@ s_self_give_credit (self_t *self)
 {
     uint64_t bytes = sstream_inbox_freed (self->inbox);
     //  After the end, the gateway wants no credit: the stream is over there
-    if (!bytes || self->failed || self->stage != STAGE_STREAMING)
+    if (!bytes || self->failed || self->stage != STAGE_STREAMING || !self->client
+    ||  sstream_client_state (self->client) != SSTREAM_CLIENT_OPEN)
         return;
-    self->outstanding += bytes;
-    zframe_t *credit = sstream_wire_credit (sstream_client_gateway_sid (self->client), bytes);
-    int rc = credit? sstream_client_send (self->client, &credit, NULL): SSTREAM_ENOMEM;
+    int rc = s_self_grant (self, bytes);
+    if (!rc)
+        rc = s_self_ack (self, true);
     if (rc)
-        s_self_fail (self, rc);
+        s_self_broken (self, rc);
+}
+
+//  Connect again, asking for the records from the first we do not have
+static void
+s_self_reconnect (self_t *self)
+{
+    if (self->client || self->failed || !sstream_resumer_stalled (self->resumer))
+        return;
+    char position [128];
+    s_self_position (self, position, sizeof (position));
+    if (sstream_resumer_expired (self->resumer, position)) {
+        s_self_fail (self, SSTREAM_ELOST);
+        return;
+    }
+    if (zclock_mono () < sstream_resumer_due (self->resumer))
+        return;
+    sstream_resumer_attempted (self->resumer);
+    sstream_client_open_t open = { .epoch = self->epoch, .resumes = true, .seq = self->next_seq };
+    self->may_repeat = true;
+    int rc = sstream_client_new (&self->client, &self->consumer->options, &open);
+    if (rc)
+        s_self_broken (self, rc);
+}
+
+//  A producer that never came, within client/wait
+static void
+s_self_check_wait (self_t *self)
+{
+    int64_t wait = self->consumer->options.wait;
+    if (wait > 0 && self->accepted && !self->started && !self->failed
+    &&  zclock_mono () - self->accepted_at >= wait)
+        s_self_fail (self, sstream_error_set (SSTREAM_ETIMEDOUT,
+            "no producer started stream '%s' within %g s (client/wait)",
+            self->consumer->options.stream, wait / 1000.0));
 }
 
 static void
@@ -284,19 +463,13 @@ s_self_acknowledge (self_t *self)
     if (self->stage == STAGE_ACKING)
         self->ack_waiting = true;                       //  Still on its way
     else {
+        //  Without a link (it resumes), the end-ack goes when the end comes
+        //  again; with one, now
         self->ack_waiting = true;
-        sstream_wire_t ack = {
-            .type = SSTREAM_WIRE_END_ACK,
-            .seq = self->next_seq,
-            .bytes = self->received
-        };
-        snprintf (ack.stream, sizeof (ack.stream), "%s", self->consumer->options.stream);
-        zframe_t *frame = sstream_wire_encode (&ack);
-        int rc = frame? sstream_client_send (self->client, &frame, NULL): SSTREAM_ENOMEM;
+        self->stage = STAGE_ACKING;
+        int rc = self->client? s_self_send_end_ack (self): SSTREAM_OK;
         if (rc)
-            s_self_fail (self, rc);
-        else
-            self->stage = STAGE_ACKING;
+            s_self_broken (self, rc);
     }
 }
 
@@ -332,6 +505,36 @@ s_self_handle_pipe (self_t *self)
     zstr_free (&command);
 }
 
+//  How long the poll may wait: the link's next tick, the next
+//  acknowledgement, the next attempt to connect again, the wait for a
+//  producer
+static int64_t
+s_self_timeout (self_t *self, bool linked)
+{
+    int64_t timeout = linked && self->stage != STAGE_DONE? sstream_client_next_tick (self->client)
+                                                        : -1;
+    if (linked && self->stage == STAGE_STREAMING
+    &&  sstream_inbox_records (self->inbox) > self->acked) {
+        int64_t due = self->acked_at + ACK_EVERY - zclock_mono ();
+        due = due < 0? 0: due;
+        if (timeout < 0 || due < timeout)
+            timeout = due;
+    }
+    if (!self->failed && self->consumer->options.wait > 0 && self->accepted && !self->started) {
+        int64_t due = self->accepted_at + self->consumer->options.wait - zclock_mono ();
+        due = due < 0? 0: due;
+        if (timeout < 0 || due < timeout)
+            timeout = due;
+    }
+    if (!self->failed && self->stage != STAGE_DONE && sstream_resumer_stalled (self->resumer)) {
+        int64_t due = self->client? 1000: sstream_resumer_due (self->resumer) - zclock_mono ();
+        due = due < 0? 0: due > 1000? 1000: due;
+        if (timeout < 0 || due < timeout)
+            timeout = due;
+    }
+    return timeout;
+}
+
 static void
 s_consumer_actor (zsock_t *pipe, void *args)
 {
@@ -341,7 +544,7 @@ s_consumer_actor (zsock_t *pipe, void *args)
     self_t *self = s_self_new (pipe, consumer);
     zsock_signal (pipe, 0);
 
-    int rc = sstream_client_new (&self->client, &consumer->options);
+    int rc = sstream_client_new (&self->client, &consumer->options, NULL);
     if (rc)
         s_self_fail (self, rc);
 
@@ -354,7 +557,6 @@ s_consumer_actor (zsock_t *pipe, void *args)
             { NULL, sstream_inbox_fd (self->inbox), ZMQ_POLLIN, 0 },
             { NULL, -1, 0, 0 }, { NULL, -1, 0, 0 }
         };
-        int64_t timeout = -1;
         //  Once failed, the link is not read: what still comes on it (events
         //  of a gateway going away) must not keep the poll awake
         bool linked = self->client && !self->failed;
@@ -364,9 +566,8 @@ s_consumer_actor (zsock_t *pipe, void *args)
             items [MONITOR] = (zmq_pollitem_t) {
                 zsock_resolve (sstream_link_monitor (link)), 0, ZMQ_POLLIN, 0 };
             bulk_items = sstream_client_poll_items (self->client, items + BULK);
-            if (self->stage != STAGE_DONE)
-                timeout = sstream_client_next_tick (self->client);
         }
+        int64_t timeout = s_self_timeout (self, linked);
         if (zmq_poll (items, (int) (BULK + bulk_items), timeout) == -1) {
             if (zmq_errno () == EINTR)
                 continue;       //  A signal for the application: not ours
@@ -382,26 +583,30 @@ s_consumer_actor (zsock_t *pipe, void *args)
             break;
         if (items [CREDIT].revents & ZMQ_POLLIN)
             s_self_give_credit (self);
-        if ((items [MONITOR].revents & ZMQ_POLLIN) && !self->failed) {
+        //  Once done, the gateway may hang up: that is no failure
+        if ((items [MONITOR].revents & ZMQ_POLLIN) && linked && self->client && !self->failed) {
             rc = sstream_client_on_monitor (self->client);
-            //  Once done, the gateway may hang up: that is no failure
-            if (rc && self->stage != STAGE_DONE)
-                s_self_fail (self, rc);
+            if (rc)
+                s_self_broken (self, rc);
         }
-        if (bulk_items && !self->failed) {
+        if (bulk_items && self->client && !self->failed) {
             rc = sstream_client_handle_poll (self->client, items + BULK, bulk_items);
-            if (rc && self->stage != STAGE_DONE)
-                s_self_fail (self, rc);
+            if (rc)
+                s_self_broken (self, rc);
         }
         //  Payloads that came on the bulk path make their messages whole
         if (((items [LINK].revents & ZMQ_POLLIN) || sstream_client_readable (self->client))
-        &&  !self->failed)
+        &&  linked && !self->failed)
             s_self_handle_link (self);
         if (self->client && !self->failed && self->stage != STAGE_DONE) {
             rc = sstream_client_on_tick (self->client);
+            if (!rc)
+                rc = s_self_ack (self, false);
             if (rc)
-                s_self_fail (self, rc);
+                s_self_broken (self, rc);
         }
+        s_self_check_wait (self);
+        s_self_reconnect (self);
     }
     s_self_destroy (&self);
     sstream_actor_leave ();

@@ -51,6 +51,9 @@ sstream_opener_key (sstream_opener_t *self, const sstream_wire_t *header, const 
     if (self->seal && header->epoch != self->epoch)
         return sstream_error_set (SSTREAM_EPROTO, "stream '%s': a key of another run of its "
                                   "producer came", self->stream);
+    //  The key in force, sent again after the stream resumed
+    if (self->seal && header->generation == sstream_seal_generation (self->seal))
+        return SSTREAM_OK;
     if (header->generation == 0 || header->generation > UINT32_MAX
     ||  (self->seal && header->generation <= sstream_seal_generation (self->seal)))
         return sstream_error_set (SSTREAM_EPROTO, "stream '%s': a key of generation %" PRIu64

@@ -20,8 +20,8 @@ struct _sstream_sealer_t {
 };
 
 sstream_sealer_t *
-sstream_sealer_new (const char *stream, sstream_keyring_t *readers, uint64_t rekey,
-                    uint64_t capacity)
+sstream_sealer_new (const char *stream, uint64_t epoch, sstream_keyring_t *readers,
+                    uint64_t rekey, uint64_t capacity)
 {
     sstream_sealer_t *self = (sstream_sealer_t *) zmalloc (sizeof (sstream_sealer_t));
     if (!self)
@@ -30,7 +30,7 @@ sstream_sealer_new (const char *stream, sstream_keyring_t *readers, uint64_t rek
     self->readers = readers;
     self->rekey = rekey;
     self->cipher = sstream_seal_best_cipher ();
-    randombytes_buf (&self->epoch, sizeof (self->epoch));
+    self->epoch = epoch;
     self->seal = sstream_seal_new (self->cipher, stream, self->epoch, 1);
     //  Index and records, each up to capacity, and the tag
     self->pool = sstream_pool_new (2 * capacity + SSTREAM_SEAL_TAG_SIZE, SEALED_BUFFERS_KEPT);
@@ -53,6 +53,12 @@ sstream_sealer_destroy (sstream_sealer_t **self_p)
         free (self);
         *self_p = NULL;
     }
+}
+
+uint32_t
+sstream_sealer_generation (sstream_sealer_t *self)
+{
+    return sstream_seal_generation (self->seal);
 }
 
 uint64_t

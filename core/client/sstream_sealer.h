@@ -16,11 +16,16 @@
 
 typedef struct _sstream_sealer_t sstream_sealer_t;
 
-//  For stream, whose readers' public keys are in readers; batches hold at
-//  most capacity bytes of records and as much of index.
+//  For stream, in the producer's run epoch, whose readers' public keys
+//  are in readers; batches hold at most capacity bytes of records and as
+//  much of index.
 sstream_sealer_t *
-    sstream_sealer_new (const char *stream, sstream_keyring_t *readers, uint64_t rekey,
-                        uint64_t capacity);
+    sstream_sealer_new (const char *stream, uint64_t epoch, sstream_keyring_t *readers,
+                        uint64_t rekey, uint64_t capacity);
+
+//  The generation of the key in force.
+uint32_t
+    sstream_sealer_generation (sstream_sealer_t *self);
 
 void
     sstream_sealer_destroy (sstream_sealer_t **self_p);

@@ -18,7 +18,7 @@ static const char *s_type_names [SSTREAM_WIRE_TYPES] = {
     "end-ack", "error", "ping", "session-open", "session-list",
     "session-release", "sessions", "tunnel-open", "tunnel-opened",
     "tunnel-data", "tunnel-credit", "tunnel-eof", "tunnel-reset", "key",
-    "tunnel-key"
+    "tunnel-key", "resume", "ack"
 };
 
 static const char *s_role_names [] = {
@@ -59,7 +59,7 @@ enum {
     K_STREAM, K_SID, K_SEQ, K_FLAGS, K_BYTES, K_WINDOW, K_ROLE, K_CODE,
     K_TEXT, K_NAME, K_SESSION, K_HEARTBEAT, K_ID, K_KIND, K_TARGET, K_LINKS,
     K_RATE, K_HOLD, K_CONN, K_MODE, K_PEER, K_REQ, K_HOLDER, K_EPOCH, K_GEN, K_CIPHER,
-    K_PAYLOAD, K_SEAL, K_BULK, K_TOKEN, K_WRAP, FIELD_COUNT
+    K_PAYLOAD, K_SEAL, K_BULK, K_TOKEN, K_WRAP, K_RESUME, FIELD_COUNT
 };
 
 static const s_field_t s_fields [FIELD_COUNT] = {
@@ -93,7 +93,8 @@ static const s_field_t s_fields [FIELD_COUNT] = {
     [K_SEAL]      = FIELD ("seal", F_STRICT_STR, seal),
     [K_BULK]      = FIELD ("bulk", F_STRICT_STR, bulk),
     [K_TOKEN]     = FIELD ("token", F_STRICT_STR, token),
-    [K_WRAP]      = FIELD ("wrap", F_STRICT_STR, wrap)
+    [K_WRAP]      = FIELD ("wrap", F_STRICT_STR, wrap),
+    [K_RESUME]    = FIELD ("resume", F_UINT, resume)
 };
 
 #define B(key) ((uint64_t) 1 << (key))
@@ -109,7 +110,7 @@ static const struct {
     [SSTREAM_WIRE_WELCOME]  = { B (K_NAME), B (K_HEARTBEAT) | B (K_BULK) | B (K_TOKEN) },
     [SSTREAM_WIRE_OPEN]     = { B (K_STREAM) | B (K_ROLE) | B (K_SID),
                                 B (K_WINDOW) | B (K_HEARTBEAT) | B (K_MODE) | B (K_FLAGS)
-                                | B (K_EPOCH) | B (K_PAYLOAD) },
+                                | B (K_EPOCH) | B (K_PAYLOAD) | B (K_RESUME) },
     [SSTREAM_WIRE_ACCEPTED] = { B (K_STREAM) | B (K_WINDOW) | B (K_SID),
                                 B (K_NAME) | B (K_HEARTBEAT) | B (K_BULK) | B (K_TOKEN) },
     [SSTREAM_WIRE_END]      = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), B (K_SEAL) },
@@ -128,6 +129,8 @@ static const struct {
     [SSTREAM_WIRE_TUNNEL_EOF]   = { B (K_STREAM) | B (K_CONN), 0 },
     [SSTREAM_WIRE_TUNNEL_RESET] = { B (K_STREAM) | B (K_CONN), B (K_TEXT) },
     [SSTREAM_WIRE_KEY]      = { B (K_STREAM) | B (K_EPOCH) | B (K_GEN) | B (K_CIPHER), 0 },
+    [SSTREAM_WIRE_RESUME]   = { B (K_STREAM) | B (K_SEQ), B (K_EPOCH) },
+    [SSTREAM_WIRE_ACK]      = { B (K_STREAM) | B (K_SEQ), 0 },
     [SSTREAM_WIRE_TUNNEL_KEY] = { B (K_STREAM) | B (K_CONN) | B (K_GEN) | B (K_CIPHER) | B (K_WRAP),
                                   0 },
 };

@@ -53,6 +53,9 @@ typedef enum {
     SSTREAM_WIRE_KEY,
     //  Sealed tunnels (PROTOCOL.md section 9.1)
     SSTREAM_WIRE_TUNNEL_KEY,
+    //  Resuming streams (PROTOCOL.md section 3.10)
+    SSTREAM_WIRE_RESUME,
+    SSTREAM_WIRE_ACK,
     SSTREAM_WIRE_TYPES
 } sstream_wire_type_t;
 
@@ -71,6 +74,10 @@ typedef enum {
 //  Flags of open and hello: the sender can connect to a bulk path
 //  (accepted and welcome then say where, and with which token)
 #define SSTREAM_WIRE_BULK_OK     2
+//  Flag of open: the sender resumes a stream it was in (PROTOCOL.md
+//  section 3.10): its epoch, and resume: the first record it holds
+//  (producer) or needs (consumer)
+#define SSTREAM_WIRE_RESUME_OK   4
 
 #define SSTREAM_WIRE_ID_MAX      32
 #define SSTREAM_WIRE_SEAL_TAG    16             //  Bytes of a seal's tag
@@ -89,7 +96,8 @@ typedef struct {
                                 //  the stream on this link (section 3.2);
                                 //  tunnel-open, tunnel-opened: for the
                                 //  connection (section 9)
-    uint64_t seq;               //  end, end-ack: records
+    uint64_t seq;               //  end, end-ack: records; resume: the first
+                                //  record to send; ack: records taken
     uint64_t flags;             //  open, session-open (below)
     uint64_t bytes;             //  end, end-ack, tunnel-credit
     uint64_t window;            //  open, accepted, tunnel-open, tunnel-opened
@@ -119,6 +127,8 @@ typedef struct {
                                                 //  bulk path listens
     char token [2 * 32 + 1];    //  accepted, welcome: a single-use token for
                                 //  it, in hex
+    uint64_t resume;            //  open with SSTREAM_WIRE_RESUME_OK: the
+                                //  first record held (produce) or needed
     char wrap [2 * 80 + 1];     //  tunnel-key: the key wrapped for the
                                 //  receiving gateway, in hex
 } sstream_wire_t;

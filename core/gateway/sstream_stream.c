@@ -48,6 +48,10 @@ struct _sstream_stream_t {
     uint64_t end_bytes;
     char end_seal [2 * SSTREAM_WIRE_SEAL_TAG + 1];
     zhashx_t *readers;          //  Sealed: the readers' keys, once said
+    uint64_t epoch;             //  The producer's run, as its open said
+    bool awaits_resume;         //  The source resumes: it sends nothing
+                                //  until told where to (PROTOCOL.md 3.10)
+    bool resumed;               //  It started at a record past 0
 
     //  To the sink
     bool to_peer;
@@ -59,6 +63,10 @@ struct _sstream_stream_t {
     bool end_sent;
     uint64_t forwarded;
     sstream_party_t *unreachable;
+    bool sink_resumes;          //  The consumer resumes, from sink_seq of
+    uint64_t sink_seq;          //  the run sink_epoch
+    uint64_t sink_epoch;
+    bool met;                   //  Source and consumer were told of each other
 };
 
 sstream_stream_t *
@@ -160,6 +168,63 @@ sstream_stream_drop_sink (sstream_stream_t *self)
     self->sink = NULL;
     self->sink_open = false;
     self->sink_credit = self->sink_window = 0;
+    self->sink_resumes = self->met = false;
+}
+
+void
+sstream_stream_set_epoch (sstream_stream_t *self, uint64_t epoch, bool resumes)
+{
+    self->epoch = epoch;
+    self->awaits_resume = resumes;
+}
+
+uint64_t
+sstream_stream_epoch (sstream_stream_t *self)
+{
+    return self->epoch;
+}
+
+bool
+sstream_stream_awaits_resume (sstream_stream_t *self)
+{
+    return self->awaits_resume;
+}
+
+int
+sstream_stream_resume_at (sstream_stream_t *self, uint64_t seq)
+{
+    if (!self->awaits_resume || self->count || self->received)
+        return sstream_error_set (SSTREAM_EPROTO, "stream '%s': told where to resume, and it "
+                                  "was not resuming", self->name);
+    self->awaits_resume = false;
+    self->resumed = seq > 0;
+    self->next_seq = seq;
+    return SSTREAM_OK;
+}
+
+void
+sstream_stream_sink_resumes (sstream_stream_t *self, uint64_t seq, uint64_t epoch)
+{
+    self->sink_resumes = true;
+    self->sink_seq = seq;
+    self->sink_epoch = epoch;
+}
+
+bool
+sstream_stream_sink_resume (sstream_stream_t *self, uint64_t *seq, uint64_t *epoch)
+{
+    *seq = self->sink_resumes? self->sink_seq: 0;
+    *epoch = self->sink_epoch;
+    return self->sink_resumes;
+}
+
+bool
+sstream_stream_meet (sstream_stream_t *self)
+{
+    if (self->met || !self->source || !self->sink || !self->sink_open)
+        return false;
+    self->met = true;
+    return true;
 }
 
 sstream_party_t *
@@ -244,6 +309,10 @@ sstream_stream_push (sstream_stream_t *self, const sstream_wire_batch_t *header,
     if (self->end_queued)
         rc = sstream_error_set (SSTREAM_EPROTO, "data after the end of stream '%s'", self->name);
     else
+    if (self->awaits_resume)
+        rc = sstream_error_set (SSTREAM_EPROTO, "stream '%s': data before it was told where "
+                                "to resume", self->name);
+    else
     if (header->seq != self->next_seq)
         rc = sstream_error_set (SSTREAM_EPROTO,
             "stream '%s': records from %" PRIu64 " arrived where %" PRIu64 " was due",
@@ -295,7 +364,9 @@ sstream_stream_push_end (sstream_stream_t *self, const sstream_wire_t *header)
         return sstream_error_set (SSTREAM_EPROTO, "stream '%s' ended twice", self->name);
     //  Sealed batches hide how many of their bytes are records: their
     //  consumer checks the sealed totals, we the records
-    if (header->seq != self->next_seq || (!self->sealed && header->bytes != self->received))
+    //  nor does a stream resumed mid-way have all of them here
+    if (header->seq != self->next_seq
+    ||  (!self->sealed && !self->resumed && header->bytes != self->received))
         return sstream_error_set (SSTREAM_EPROTO,
             "stream '%s' ended after %" PRIu64 " records and %" PRIu64 " bytes, but %" PRIu64
             " and %" PRIu64 " arrived", self->name, header->seq, header->bytes,

@@ -73,6 +73,28 @@ void
 bool
     sstream_stream_sink_is_open (sstream_stream_t *self);
 
+//  Resuming (PROTOCOL.md section 3.10). The producer's run (its open's
+//  epoch), and whether the source resumes: then it sends nothing until
+//  resume_at says from which record (an error if it was not waiting).
+void
+    sstream_stream_set_epoch (sstream_stream_t *self, uint64_t epoch, bool resumes);
+uint64_t
+    sstream_stream_epoch (sstream_stream_t *self);
+bool
+    sstream_stream_awaits_resume (sstream_stream_t *self);
+int
+    sstream_stream_resume_at (sstream_stream_t *self, uint64_t seq);
+//  A consumer that resumes: the first record it needs, of run epoch; true
+//  (and those) if the sink resumes.
+void
+    sstream_stream_sink_resumes (sstream_stream_t *self, uint64_t seq, uint64_t epoch);
+bool
+    sstream_stream_sink_resume (sstream_stream_t *self, uint64_t *seq, uint64_t *epoch);
+//  True once, when the stream has both a source and an open sink: the
+//  moment to tell them of each other (a dropped sink makes it due again).
+bool
+    sstream_stream_meet (sstream_stream_t *self);
+
 //  Goes to the peer gateway (a stream a local producer opened when no
 //  consumer waited here).
 void

@@ -26,6 +26,7 @@ struct _sstream_streams_t {
     sstream_stream_stats_t stats;
     uint64_t aborted;
     uint64_t completed;
+    uint64_t resumes;           //  Opens that resumed a stream
     sstream_replies_t *replies; //  Borrowed: errors within a budget
 };
 
@@ -203,11 +204,14 @@ s_open_at_peer (self_t *self, sstream_stream_t *stream)
     sstream_party_t *peer = sstream_peering_party (self->peering);
     sstream_stream_set_sink (stream, peer);
     sstream_party_add_stream (peer);
+    bool resumes = sstream_stream_awaits_resume (stream);
     sstream_wire_t open = {
         .type = SSTREAM_WIRE_OPEN,
         .role = SSTREAM_ROLE_PRODUCE,
         .sid = sstream_stream_sid (stream),
-        .heartbeat = (uint64_t) self->heartbeat
+        .heartbeat = (uint64_t) self->heartbeat,
+        .epoch = sstream_stream_epoch (stream),
+        .flags = resumes? SSTREAM_WIRE_RESUME_OK: 0
     };
     snprintf (open.stream, sizeof (open.stream), "%s", sstream_stream_name (stream));
     zframe_t *frame = sstream_wire_encode (&open);
@@ -281,10 +285,69 @@ s_refusal (self_t *self, sstream_party_t *party, const sstream_wire_t *header,
     return NULL;
 }
 
+//  A party that resumes takes over from itself: the stream it left (on a
+//  connection that is gone, though we may not know yet) ends, for the
+//  others too, who resume in turn (PROTOCOL.md section 3.10)
+static sstream_stream_t *
+s_take_over (self_t *self, sstream_stream_t *stream, sstream_party_t *party,
+             const sstream_wire_t *header)
+{
+    if (!stream || !(header->flags & SSTREAM_WIRE_RESUME_OK))
+        return stream;
+    bool produce = header->role == SSTREAM_ROLE_PRODUCE;
+    //  A stream going to the peer has no consumer here to take over from
+    sstream_party_t *was = produce? sstream_stream_source (stream)
+                         : sstream_stream_to_peer (stream)? NULL: sstream_stream_sink (stream);
+    if (!was || !streq (sstream_party_key (was), sstream_party_key (party)))
+        return stream;
+    s_abortf (self, stream, NULL, SSTREAM_ELOST, "%s of stream '%s' came back on a new "
+              "connection", produce? "the producer's side": "the consumer", header->stream);
+    return NULL;
+}
+
+//  Source and consumer are both here: the consumer learns the producer's
+//  run, and a source that resumes learns where from (the record the
+//  consumer needs next, or 0 for one that starts)
+static sstream_party_t *
+s_meet (self_t *self, sstream_stream_t *stream)
+{
+    sstream_party_t *sink = sstream_stream_sink (stream);
+    if (!sink || sstream_party_kind (sink) != SSTREAM_PARTY_CLIENT || !sstream_stream_meet (stream))
+        return NULL;
+    uint64_t seq, epoch;
+    bool resumes = sstream_stream_sink_resume (stream, &seq, &epoch);
+    const char *name = sstream_stream_name (stream);
+    if ((resumes && epoch && epoch != sstream_stream_epoch (stream))
+    ||  (seq && !sstream_stream_awaits_resume (stream))) {
+        s_send_error (self, sink, SSTREAM_EPROTO, name, "stream '%s' was started over by its "
+                      "producer (another run): this consumer, which has its records up to %"
+                      PRIu64 ", cannot resume it", name, seq);
+        sstream_stream_drop_sink (stream);
+        sstream_party_drop_stream (sink);
+        return NULL;
+    }
+    sstream_wire_t resume = { .type = SSTREAM_WIRE_RESUME, .seq = seq,
+                              .epoch = sstream_stream_epoch (stream) };
+    snprintf (resume.stream, sizeof (resume.stream), "%s", name);
+    if (sstream_stream_awaits_resume (stream)) {
+        int rc = sstream_stream_resume_at (stream, seq);
+        if (rc)
+            return s_outcome (self, stream, rc);
+        zframe_t *frame = sstream_wire_encode (&resume);
+        if (!frame || sstream_party_send (sstream_stream_source (stream), &frame, NULL))
+            return sstream_stream_source (stream);
+    }
+    zframe_t *frame = sstream_wire_encode (&resume);
+    if (!frame || sstream_party_send (sink, &frame, NULL))
+        return sink;
+    return NULL;
+}
+
 sstream_party_t *
 sstream_streams_open (sstream_streams_t *self, sstream_party_t *party, const sstream_wire_t *header)
 {
     sstream_stream_t *stream = (sstream_stream_t *) zhashx_lookup (self->by_name, header->stream);
+    stream = s_take_over (self, stream, party, header);
     int code;
     char why [512];
     const char *refused = s_refusal (self, party, header, stream, &code, why, sizeof (why));
@@ -310,23 +373,30 @@ sstream_streams_open (sstream_streams_t *self, sstream_party_t *party, const sst
     snprintf (accepted.text, sizeof (accepted.text), "%s", self->gateway);
     if (header->flags & SSTREAM_WIRE_BULK_OK)
         sstream_party_offer_bulk (party, &accepted);
+    bool resumes = (header->flags & SSTREAM_WIRE_RESUME_OK) != 0;
     if (produce) {
         sstream_stream_set_source (stream, party, header->sid);
+        sstream_stream_set_epoch (stream, header->epoch, resumes);
         accepted.window = sstream_stream_window (stream);
         //  A consumer already waiting here takes it; else the peer does
         if (!sstream_stream_sink (stream) && self->peering
         &&  sstream_party_kind (party) == SSTREAM_PARTY_CLIENT)
             sstream_stream_route_to_peer (stream);
-        sstream_log_info ("%s: stream '%s' opened by %s%s", self->gateway, header->stream,
-                          sstream_party_name (party),
+        sstream_log_info ("%s: stream '%s' %s by %s%s", self->gateway, header->stream,
+                          resumes? "resumed": "opened", sstream_party_name (party),
                           sstream_stream_to_peer (stream)? ", going to the peer": "");
     }
     else {
         sstream_stream_set_sink (stream, party);
         sstream_stream_open_sink (stream, header->sid, header->window);
-        sstream_log_info ("%s: stream '%s' consumed by %s", self->gateway, header->stream,
-                          sstream_party_name (party));
+        if (resumes)
+            sstream_stream_sink_resumes (stream, header->resume, header->epoch);
+        sstream_log_info ("%s: stream '%s' %s by %s%s", self->gateway, header->stream,
+                          resumes? "resumed": "consumed", sstream_party_name (party),
+                          resumes? " (it has records before the one it asks for)": "");
     }
+    if (resumes)
+        self->resumes++;
     zframe_t *frame = sstream_wire_encode (&accepted);
     if (!frame || sstream_party_send (party, &frame, NULL) != SSTREAM_OK)
         return party;
@@ -336,6 +406,9 @@ sstream_streams_open (sstream_streams_t *self, sstream_party_t *party, const sst
         if (gone)
             return gone;
     }
+    sstream_party_t *gone = s_meet (self, stream);
+    if (gone)
+        return gone;
     return s_outcome (self, stream, sstream_stream_pump (stream));
 }
 
@@ -428,6 +501,18 @@ s_end_ack (self_t *self, sstream_stream_t *stream, sstream_party_t *party,
     return NULL;
 }
 
+//  A message for the source, as it came
+static sstream_party_t *
+s_pass_upstream (self_t *self, sstream_stream_t *stream, const sstream_wire_t *header)
+{
+    (void) self;
+    sstream_party_t *source = sstream_stream_source (stream);
+    zframe_t *frame = source? sstream_wire_encode (header): NULL;
+    if (frame && sstream_party_send (source, &frame, NULL) != SSTREAM_OK)
+        return source;
+    return NULL;
+}
+
 sstream_party_t *
 sstream_streams_control (sstream_streams_t *self, sstream_party_t *party,
                          const sstream_wire_t *header)
@@ -466,6 +551,21 @@ sstream_streams_control (sstream_streams_t *self, sstream_party_t *party,
                     "unexpected accepted for stream '%s'", header->stream));
             sstream_stream_open_sink (stream, header->sid, header->window);
             return s_outcome (self, stream, sstream_stream_pump (stream));
+        case SSTREAM_WIRE_RESUME:
+            //  From the peer that has the consumer: from where, for the source
+            if (!from_sink || sstream_party_kind (party) != SSTREAM_PARTY_GATEWAY)
+                return s_outcome (self, stream, sstream_error_set (SSTREAM_EPROTO,
+                    "resume for stream '%s' from %s", header->stream, sstream_party_name (party)));
+            rc = sstream_stream_resume_at (stream, header->seq);
+            if (rc)
+                return s_outcome (self, stream, rc);
+            return s_pass_upstream (self, stream, header);
+        case SSTREAM_WIRE_ACK:
+            //  What the consumer's application has taken: for the producer
+            if (!from_sink)
+                return s_outcome (self, stream, sstream_error_set (SSTREAM_EPROTO,
+                    "ack for stream '%s' from its source", header->stream));
+            return s_pass_upstream (self, stream, header);
         case SSTREAM_WIRE_END_ACK:
             if (!from_sink)
                 return s_outcome (self, stream, sstream_error_set (SSTREAM_EPROTO,
@@ -539,8 +639,9 @@ sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, con
         bool source = sstream_stream_source (stream) == party;
         const char *what = source? (gateway? "the producer's side": "the producer")
                                  : (gateway? "the consumer's side": "the consumer");
-        //  The lost party is told too, in case it is alive after all
-        s_abortf (self, stream, NULL, gateway? SSTREAM_ELOST: SSTREAM_EABORTED,
+        //  The lost party is told too, in case it is alive after all. A
+        //  loss is no end: the others may resume (PROTOCOL.md 3.10)
+        s_abortf (self, stream, NULL, SSTREAM_ELOST,
                   "lost %s of stream '%s' (%s: %s)", what, sstream_stream_name (stream),
                   sstream_party_name (party), why);
     }
@@ -557,7 +658,7 @@ sstream_streams_shutdown (sstream_streams_t *self)
         zlistx_add_end (open, stream);
     for (stream = (sstream_stream_t *) zlistx_first (open); stream;
          stream = (sstream_stream_t *) zlistx_next (open))
-        s_abortf (self, stream, NULL, SSTREAM_EABORTED, "the gateway is shutting down");
+        s_abortf (self, stream, NULL, SSTREAM_ELOST, "the gateway is shutting down");
     zlistx_destroy (&open);
 }
 
@@ -584,6 +685,9 @@ sstream_streams_stat (sstream_streams_t *self, const char *name, uint64_t *value
     else
     if (streq (name, "completed"))
         *value = self->completed;
+    else
+    if (streq (name, "resumes"))
+        *value = self->resumes;
     else
         return SSTREAM_EINVAL;
     return SSTREAM_OK;

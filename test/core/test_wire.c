@@ -117,6 +117,7 @@ s_assert_same (const sstream_wire_t *in, const sstream_wire_t *out, const char *
     cr_assert_str_eq (out->bulk, in->bulk, "%s: bulk", what);
     cr_assert_str_eq (out->token, in->token, "%s: token", what);
     cr_assert_str_eq (out->wrap, in->wrap, "%s: wrap", what);
+    cr_assert_eq (out->resume, in->resume, "%s: resume", what);
 }
 
 //  Little-endian reads, independent of the codec's own
@@ -248,6 +249,15 @@ static const sstream_wire_t s_samples [] = {
     { .type = SSTREAM_WIRE_KEY, .stream = "run-42/detector.a", .epoch = UINT64_MAX,
       .generation = UINT32_MAX, .cipher = SSTREAM_CIPHER_XCHACHA20POLY1305 },
     { .type = SSTREAM_WIRE_KEY, .stream = "s", .epoch = 0, .generation = 0, .cipher = 0 },
+    //  Resuming streams
+    { .type = SSTREAM_WIRE_OPEN, .stream = "s", .role = SSTREAM_ROLE_PRODUCE, .sid = 3,
+      .flags = SSTREAM_WIRE_RESUME_OK, .epoch = UINT64_MAX, .resume = UINT64_MAX },
+    { .type = SSTREAM_WIRE_OPEN, .stream = "s", .role = SSTREAM_ROLE_CONSUME, .sid = 4,
+      .window = 4096, .flags = SSTREAM_WIRE_RESUME_OK, .epoch = 1, .resume = 0 },
+    { .type = SSTREAM_WIRE_RESUME, .stream = "s", .seq = UINT64_MAX, .epoch = UINT64_MAX },
+    { .type = SSTREAM_WIRE_RESUME, .stream = "s", .seq = 0 },
+    { .type = SSTREAM_WIRE_ACK, .stream = "s", .seq = UINT64_MAX },
+    { .type = SSTREAM_WIRE_ACK, .stream = "s", .seq = 0 },
     //  Sealed tunnels
     { .type = SSTREAM_WIRE_TUNNEL_KEY, .stream = "t", .conn = UINT64_MAX, .generation = UINT32_MAX,
       .cipher = SSTREAM_CIPHER_AES256GCM,
