@@ -153,6 +153,15 @@ netbed_up (netbed_t *self, const char *folder, const netbed_options_t *options)
 }
 
 void
+netbed_up_or_skip (netbed_t *self, const char *folder, const netbed_options_t *options)
+{
+    char why [512];
+    if (!netbed_available (folder, why, sizeof (why)))
+        cr_skip_test ("no network namespaces for a test bed here: %s", why);
+    netbed_up (self, folder, options);
+}
+
+void
 netbed_down (netbed_t *self)
 {
     if (self->keeper <= 0)
@@ -307,13 +316,11 @@ netbed_connect (netbed_t *self, const char *host, const char *address, int port,
 //  --------------------------------------------------------------------------
 //  Gateways
 
-void
-netbed_gateway_start (netbed_t *self, netbed_gateway_t *gateway, const char *host,
-                      const char *config, const char *const *sets)
+//  Start the gateway as gateway says, and wait until it is ready
+static void
+s_gateway_run (netbed_t *self, netbed_gateway_t *gateway)
 {
-    memset (gateway, 0, sizeof (*gateway));
-    snprintf (gateway->host, sizeof (gateway->host), "%s", host);
-    snprintf (gateway->config, sizeof (gateway->config), "%s", config);
+    const char *host = gateway->host;
     //  Logs of earlier starts of the host's gateway stay
     int start = 1;
     do {
@@ -328,10 +335,9 @@ netbed_gateway_start (netbed_t *self, netbed_gateway_t *gateway, const char *hos
     argv [count++] = "-c";
     argv [count++] = gateway->config;
     size_t index;
-    for (index = 0; sets && sets [index]; index++) {
-        cr_assert_lt (count, ARGS_MAX - 2);
+    for (index = 0; index < gateway->sets; index++) {
         argv [count++] = "--set";
-        argv [count++] = (char *) sets [index];
+        argv [count++] = gateway->set [index];
     }
     argv [count] = NULL;
     gateway->pid = netbed_spawn (self, host, argv, NULL, gateway->out, gateway->err);
@@ -345,22 +351,58 @@ netbed_gateway_start (netbed_t *self, netbed_gateway_t *gateway, const char *hos
 }
 
 void
+netbed_gateway_start (netbed_t *self, netbed_gateway_t *gateway, const char *host,
+                      const char *config, const char *const *sets)
+{
+    memset (gateway, 0, sizeof (*gateway));
+    snprintf (gateway->host, sizeof (gateway->host), "%s", host);
+    snprintf (gateway->config, sizeof (gateway->config), "%s", config);
+    for (gateway->sets = 0; sets && sets [gateway->sets]; gateway->sets++) {
+        cr_assert_lt (gateway->sets, NETBED_SETS_MAX, "more than %d sets", NETBED_SETS_MAX);
+        cr_assert_lt (strlen (sets [gateway->sets]), sizeof (gateway->set [0]), "set too long: %s",
+                      sets [gateway->sets]);
+        strcpy (gateway->set [gateway->sets], sets [gateway->sets]);
+    }
+    s_gateway_run (self, gateway);
+}
+
+void
+netbed_gateway_restart (netbed_t *self, netbed_gateway_t *gateway)
+{
+    cr_assert_eq (gateway->pid, 0, "the gateway in %s still runs", gateway->host);
+    s_gateway_run (self, gateway);
+}
+
+void
 netbed_gateway_wait_paired (netbed_gateway_t *gateway)
 {
     cr_assert (support_wait_for_output (gateway->pid, gateway->err, " is up", 60000),
                "the gateway in %s did not pair: %s", gateway->host, support_read_file (gateway->err));
 }
 
-void
-netbed_gateway_stop (netbed_gateway_t *gateway)
+//  Send it signal_number and reap it: it must end with expected
+static void
+s_gateway_end (netbed_gateway_t *gateway, int signal_number, int expected)
 {
     if (gateway->pid <= 0)
         return;
-    kill (gateway->pid, SIGTERM);
+    kill (gateway->pid, signal_number);
     int status = support_wait (gateway->pid, 60000);
     gateway->pid = 0;
-    cr_assert_eq (status, 0, "the gateway in %s exited %d: %s", gateway->host, status,
-                  support_read_file (gateway->err));
+    cr_assert_eq (status, expected, "the gateway in %s exited %d on signal %d: %s", gateway->host,
+                  status, signal_number, support_read_file (gateway->err));
+}
+
+void
+netbed_gateway_stop (netbed_gateway_t *gateway)
+{
+    s_gateway_end (gateway, SIGTERM, 0);
+}
+
+void
+netbed_gateway_kill (netbed_gateway_t *gateway)
+{
+    s_gateway_end (gateway, SIGKILL, 128 + SIGKILL);
 }
 
 static void
@@ -390,6 +432,9 @@ netbed_pair_start (netbed_t *self, netbed_pair_t *pair, const gateways_t *keys,
     const char *lan_b = netbed_address (self, host_b, "lan");
     cr_assert (lan_a && wan_a && lan_b, "bed %s has no %s and %s (up with second_pair?)",
                self->name, host_a, host_b);
+    const char *port_a = options->fixed_ports? "7001": "*";
+    const char *port_wan = options->fixed_ports? "7100": "*";
+    const char *port_b = options->fixed_ports? "7002": "*";
     char *text;
     cr_assert (asprintf (&text,
         "#   Gateway A%s of test bed %s, in %s-%s: conf/gateway-a.cfg with the\n"
@@ -400,17 +445,17 @@ netbed_pair_start (netbed_t *self, netbed_pair_t *pair, const gateways_t *keys,
         "    heartbeat = \"%s\"\n"
         "    peer-timeout = \"%s\"\n"
         "local\n"
-        "    endpoint = \"tcp://%s:*\"\n"
+        "    endpoint = \"tcp://%s:%s\"\n"
         "    security = curve\n"
         "    trusted-keys = \"%s/keys/facility-a\"\n"
         "peer\n"
         "    name = \"gateway-b%s\"\n"
-        "    endpoint = \"tcp://%s:*\"\n"
+        "    endpoint = \"tcp://%s:%s\"\n"
         "    mode = bind\n"
         "    public-key = \"%s\"\n"
         "    security = curve\n",
         suffix, self->name, self->name, host_a, suffix, keys->folder, heartbeat, peer_timeout,
-        lan_a, keys->folder, suffix, wan_a, keys->gateway_b_pub) > 0);
+        lan_a, port_a, keys->folder, suffix, wan_a, port_wan, keys->gateway_b_pub) > 0);
     s_write_config (config_a, text);
     free (text);
     netbed_gateway_start (self, &pair->a, host_a, config_a, options->sets_a);
@@ -425,7 +470,7 @@ netbed_pair_start (netbed_t *self, netbed_pair_t *pair, const gateways_t *keys,
         "    heartbeat = \"%s\"\n"
         "    peer-timeout = \"%s\"\n"
         "local\n"
-        "    endpoint = \"tcp://%s:*\"\n"
+        "    endpoint = \"tcp://%s:%s\"\n"
         "    security = curve\n"
         "    trusted-keys = \"%s/keys/facility-b\"\n"
         "peer\n"
@@ -437,7 +482,7 @@ netbed_pair_start (netbed_t *self, netbed_pair_t *pair, const gateways_t *keys,
         "    tcp\n"
         "        keepalive = on\n",
         suffix, self->name, self->name, host_b, suffix, keys->folder, heartbeat, peer_timeout,
-        lan_b, keys->folder, suffix, pair->a.peer, keys->gateway_a_pub) > 0);
+        lan_b, port_b, keys->folder, suffix, pair->a.peer, keys->gateway_a_pub) > 0);
     s_write_config (config_b, text);
     free (text);
     netbed_gateway_start (self, &pair->b, host_b, config_b, options->sets_b);
@@ -450,4 +495,54 @@ netbed_pair_stop (netbed_pair_t *pair)
 {
     netbed_gateway_stop (&pair->b);
     netbed_gateway_stop (&pair->a);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Clients
+
+//  sstream-pipe send|recv -k KEY -g GATEWAY [-c FILE] [--readers PUB]
+//  [MORE...] ENDPOINTS STREAM in host
+static pid_t
+s_client (netbed_t *self, const char *host, const char *command, const char *key,
+          const char *gateway_key, const char *readers, const netbed_client_t *client)
+{
+    char *argv [ARGS_MAX];
+    int count = 0;
+    argv [count++] = SSTREAM_PIPE;
+    argv [count++] = (char *) command;
+    argv [count++] = "-k";
+    argv [count++] = (char *) key;
+    argv [count++] = "-g";
+    argv [count++] = (char *) gateway_key;
+    if (client->config) {
+        argv [count++] = "-c";
+        argv [count++] = (char *) client->config;
+    }
+    if (readers) {
+        argv [count++] = "--readers";
+        argv [count++] = (char *) readers;
+    }
+    size_t index;
+    for (index = 0; client->more && client->more [index]; index++) {
+        cr_assert_lt (count, ARGS_MAX - 3, "too many options for sstream-pipe %s", command);
+        argv [count++] = (char *) client->more [index];
+    }
+    argv [count++] = (char *) client->endpoints;
+    argv [count++] = (char *) client->stream;
+    argv [count] = NULL;
+    return netbed_spawn (self, host, argv, client->in, client->out, client->err);
+}
+
+pid_t
+netbed_send (netbed_t *self, const gateways_t *keys, const netbed_client_t *client)
+{
+    return s_client (self, "instr", "send", keys->producer_key, keys->gateway_a_pub,
+                     keys->consumer_pub, client);
+}
+
+pid_t
+netbed_recv (netbed_t *self, const gateways_t *keys, const netbed_client_t *client)
+{
+    return s_client (self, "ana", "recv", keys->consumer_key, keys->gateway_b_pub, NULL, client);
 }

@@ -1,6 +1,7 @@
 /*  =========================================================================
     netbed - a test's own bed of network namespaces shaped like two
-    facilities (test/netbed/netbed.sh), and gateway processes in it
+    facilities (test/netbed/netbed.sh), and the sstream-pipe gateways,
+    producers and consumers in it
 
     instr --- lan-a --- gwa --- wan --- gwb --- lan-b --- ana
     (and gwa2, gwb2 on the same segments with second_pair)
@@ -53,6 +54,10 @@ bool netbed_available (const char *folder, char *why, size_t size);
 //  Bring a bed up (logs in folder); options may be NULL.
 void netbed_up (netbed_t *self, const char *folder, const netbed_options_t *options);
 
+//  The same, or the test skipped, saying why, where no bed can be made
+//  (netbed_available).
+void netbed_up_or_skip (netbed_t *self, const char *folder, const netbed_options_t *options);
+
 //  Kill every process in the bed and remove it; nothing to do if it is not
 //  up. Call it from the fixture's teardown.
 void netbed_down (netbed_t *self);
@@ -94,12 +99,17 @@ int netbed_connect (netbed_t *self, const char *host, const char *address, int p
 //  --------------------------------------------------------------------------
 //  sstream-pipe gateway processes in the bed
 
+#define NETBED_SETS_MAX 8
+
 typedef struct {
     char host [8];
     pid_t pid;
     char config [600], out [600], err [600];
     char local [64];                //  Where its facility's clients connect
     char peer [64];                 //  Its WAN link, on the side that binds it
+    //  What it was started with, for netbed_gateway_restart
+    size_t sets;
+    char set [NETBED_SETS_MAX][256];
 } netbed_gateway_t;
 
 //  Start sstream-pipe gateway -c config (and --set PATH=VALUE for each of
@@ -109,8 +119,16 @@ void netbed_gateway_start (netbed_t *self, netbed_gateway_t *gateway, const char
                            const char *config, const char *const *sets);
 //  Wait until it has heard its peer.
 void netbed_gateway_wait_paired (netbed_gateway_t *gateway);
-//  SIGTERM; it must exit 0.
+//  SIGTERM; it must exit 0. Nothing to do once it is killed.
 void netbed_gateway_stop (netbed_gateway_t *gateway);
+//  SIGKILL and reap it, as a crash ends it (a stopped one too): its
+//  connections close and its state is gone, with no word to anyone.
+void netbed_gateway_kill (netbed_gateway_t *gateway);
+//  Start it again, after netbed_gateway_kill, as it was started (config
+//  and sets; its logs are numbered on: gateway-HOST-2.err, ...), and
+//  return once it is ready. Where it binds a port of its own choosing
+//  ("*") that may be another; with fixed_ports it listens where it did.
+void netbed_gateway_restart (netbed_t *self, netbed_gateway_t *gateway);
 
 //  Gateways A and B, peered across the WAN (A binds it), each clients'
 //  link on its LAN address, with real CURVE keys: keys made by
@@ -127,11 +145,32 @@ typedef struct {
     const char *peer_timeout;       //  gateway/peer-timeout (default 10s)
     const char *const *sets_a;      //  More PATH=VALUE for A, NULL-terminated
     const char *const *sets_b;
+    //  Clients' links on ports 7001 (A) and 7002 (B), the WAN on 7100 (A
+    //  binds it), as in conf/, rather than ports the gateways pick: a
+    //  gateway restarted listens where its clients and its peer look for
+    //  it. Safe in a bed, where every host has ports of its own.
+    bool fixed_ports;
 } netbed_pair_options_t;
 
 //  Start A, then B, and return once they are paired. options may be NULL.
 void netbed_pair_start (netbed_t *self, netbed_pair_t *pair, const gateways_t *keys,
                         const netbed_pair_options_t *options);
 void netbed_pair_stop (netbed_pair_t *pair);
+
+//  --------------------------------------------------------------------------
+//  sstream-pipe send in instr and recv in ana, with the keys of
+//  gateways_keys: sealed end to end for the consumer
+
+typedef struct {
+    const char *endpoints;          //  Gateways, comma-separated
+    const char *stream;
+    const char *config;             //  -c FILE, or NULL
+    const char *const *more;        //  More options, NULL-terminated, or NULL
+    const char *in, *out, *err;     //  Files (NULL: /dev/null)
+} netbed_client_t;
+
+//  Start it (netbed_spawn: the pid is the program's).
+pid_t netbed_send (netbed_t *self, const gateways_t *keys, const netbed_client_t *client);
+pid_t netbed_recv (netbed_t *self, const gateways_t *keys, const netbed_client_t *client);
 
 #endif

@@ -615,6 +615,28 @@ support_wait_for_text (const char *path, const char *text, int timeout_ms)
     return support_wait_for_output (0, path, text, timeout_ms);
 }
 
+uint64_t
+support_file_size (const char *path)
+{
+    struct stat stat_buf;
+    return stat (path, &stat_buf) == 0? (uint64_t) stat_buf.st_size: 0;
+}
+
+bool
+support_wait_for_size (pid_t pid, const char *path, uint64_t size, int timeout_ms)
+{
+    double deadline = support_now () + timeout_ms / 1000.0;
+    while (true) {
+        //  As in support_wait_for_output: what it wrote before it ended counts
+        bool ended = pid > 0 && support_ended (pid);
+        if (support_file_size (path) >= size)
+            return true;
+        if (ended || support_now () > deadline)
+            return false;
+        usleep (10000);
+    }
+}
+
 
 uint64_t
 support_rss (pid_t pid)

@@ -135,6 +135,12 @@ bool support_wait_for_text (const char *path, const char *text, int timeout_ms);
 //  The same, but give up as soon as the child pid has ended.
 bool support_wait_for_output (pid_t pid, const char *path, const char *text, int timeout_ms);
 
+//  Wait until a file holds at least size bytes; true if it did within
+//  timeout_ms, false also as soon as the child pid (0: none) has ended.
+bool support_wait_for_size (pid_t pid, const char *path, uint64_t size, int timeout_ms);
+//  A file's size, 0 if there is none.
+uint64_t support_file_size (const char *path);
+
 //  Resident memory of a process, in bytes (from /proc).
 uint64_t support_rss (pid_t pid);
 

@@ -39,10 +39,7 @@ TestSuite (netbed, .init = support_fixture_setup, .fini = s_teardown, .timeout =
 static void
 s_bed_up (const netbed_options_t *options)
 {
-    char why [512];
-    if (!netbed_available (support_folder, why, sizeof (why)))
-        cr_skip_test ("no network namespaces for a test bed here: %s", why);
-    netbed_up (&s_bed, support_folder, options);
+    netbed_up_or_skip (&s_bed, support_folder, options);
 }
 
 static const char *
@@ -144,16 +141,14 @@ s_stream (const gateways_t *keys, const netbed_pair_t *pair, const char *stream,
     snprintf (send_err, sizeof (send_err), "%s/%s-send.err", support_folder, stream);
     snprintf (recv_err, sizeof (recv_err), "%s/%s-recv.err", support_folder, stream);
     cr_assert_eq (support_fill_file (data, bytes), 0);
-    char *recv_argv [] = {
-        SSTREAM_PIPE, "recv", "-k", (char *) keys->consumer_key, "-g", (char *) keys->gateway_b_pub,
-        (char *) pair->b.local, (char *) stream, NULL
+    netbed_client_t consumer = {
+        .endpoints = pair->b.local, .stream = stream, .out = received, .err = recv_err
     };
-    pid_t receiver = netbed_spawn (&s_bed, "ana", recv_argv, NULL, received, recv_err);
-    char *send_argv [] = {
-        SSTREAM_PIPE, "send", "-k", (char *) keys->producer_key, "-g", (char *) keys->gateway_a_pub,
-        "--readers", (char *) keys->consumer_pub, (char *) pair->a.local, (char *) stream, NULL
+    pid_t receiver = netbed_recv (&s_bed, keys, &consumer);
+    netbed_client_t producer = {
+        .endpoints = pair->a.local, .stream = stream, .in = data, .err = send_err
     };
-    pid_t sender = netbed_spawn (&s_bed, "instr", send_argv, data, NULL, send_err);
+    pid_t sender = netbed_send (&s_bed, keys, &producer);
     int sent = support_wait (sender, 120000);
     int got = support_wait (receiver, 120000);
     cr_assert_eq (sent, 0, "send exited %d: %s", sent, support_read_file (send_err));
