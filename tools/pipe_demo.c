@@ -292,7 +292,7 @@ s_path_stream (const s_run_t *run, s_path_t *path, s_consumer_job_t *job)
                                                                : run->msg_size;
         const unsigned char *data = source + offset;
         rc = sstream_producer_send (producer, data, size, NULL, 0, SLICE_MS);
-        if (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ()) {
+        if (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted () && !sstream_producer_failure (producer)) {
             rc = SSTREAM_OK;
             continue;
         }
@@ -307,7 +307,8 @@ s_path_stream (const s_run_t *run, s_path_t *path, s_consumer_job_t *job)
     if (rc == SSTREAM_OK) {
         do
             rc = sstream_producer_close (producer, SLICE_MS);
-        while (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ());
+        while (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ()
+               && !sstream_producer_failure (producer));
     }
     path->seconds = s_now () - start;
     char error [1024] = "";

@@ -131,11 +131,14 @@ pipe_recv_main (int argc, char **argv)
     while (status == PIPE_EXIT_OK) {
         sstream_message_t *message;
         rc = sstream_consumer_recv (consumer, &message, SLICE_MS);
-        if (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ())
+        //  A timeout of our own slice is no failure; a stream that failed
+        //  for want of time (--wait) is
+        bool timed_out = rc == SSTREAM_ETIMEDOUT && !sstream_consumer_failure (consumer);
+        if (timed_out && !pipe_interrupted ())
             continue;
         if (rc == SSTREAM_EEND)
             break;
-        if (rc == SSTREAM_ETIMEDOUT || rc == SSTREAM_EINTR) {
+        if (timed_out || rc == SSTREAM_EINTR) {
             pipe_error ("interrupted by signal %d: the stream is incomplete",
                         pipe_signal_number ());
             sstream_consumer_abort (consumer, "the consumer was interrupted");

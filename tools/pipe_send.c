@@ -183,8 +183,12 @@ pipe_send_main (int argc, char **argv)
             break;
         do {
             rc = sstream_producer_send (producer, buffer, (size_t) got, NULL, 0, SLICE_MS);
-        } while (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ());
-        if (rc == SSTREAM_ETIMEDOUT || rc == SSTREAM_EINTR || (!rc && pipe_interrupted ())) {
+        } while (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ()
+              && !sstream_producer_failure (producer));
+        //  A timeout of our own slice is no failure; a stream that failed
+        //  for want of time is
+        bool timed_out = rc == SSTREAM_ETIMEDOUT && !sstream_producer_failure (producer);
+        if (timed_out || rc == SSTREAM_EINTR || (!rc && pipe_interrupted ())) {
             pipe_error ("interrupted by signal %d: the stream is incomplete",
                         pipe_signal_number ());
             status = PIPE_EXIT_FAILED;
@@ -198,8 +202,10 @@ pipe_send_main (int argc, char **argv)
     if (status == PIPE_EXIT_OK) {
         do {
             rc = sstream_producer_close (producer, SLICE_MS);
-        } while (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ());
-        if (rc == SSTREAM_ETIMEDOUT || rc == SSTREAM_EINTR) {
+        } while (rc == SSTREAM_ETIMEDOUT && !pipe_interrupted ()
+              && !sstream_producer_failure (producer));
+        if ((rc == SSTREAM_ETIMEDOUT && !sstream_producer_failure (producer))
+        ||  rc == SSTREAM_EINTR) {
             pipe_error ("interrupted by signal %d before the consumer acknowledged the end",
                         pipe_signal_number ());
             status = PIPE_EXIT_FAILED;

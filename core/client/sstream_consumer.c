@@ -28,6 +28,7 @@
 
 struct _sstream_consumer_t {
     zactor_t *actor;
+    _Atomic uint64_t resumes;   //  Times the stream resumed
     sstream_inbox_t *inbox;
     sstream_client_options_t options;
     bool end_received;
@@ -216,6 +217,7 @@ s_self_started (self_t *self, const sstream_wire_t *header)
     self->epoch = header->epoch;
     self->started = true;
     sstream_resumer_resumed (self->resumer);
+    self->consumer->resumes = sstream_resumer_count (self->resumer);
     return SSTREAM_OK;
 }
 
@@ -398,15 +400,16 @@ s_self_give_credit (self_t *self)
 static void
 s_self_reconnect (self_t *self)
 {
-    if (self->client || self->failed || !sstream_resumer_stalled (self->resumer))
+    if (self->failed || self->stage == STAGE_DONE || !sstream_resumer_stalled (self->resumer))
         return;
+    //  Connected again or not, the time is up
     char position [128];
     s_self_position (self, position, sizeof (position));
     if (sstream_resumer_expired (self->resumer, position)) {
         s_self_fail (self, SSTREAM_ELOST);
         return;
     }
-    if (zclock_mono () < sstream_resumer_due (self->resumer))
+    if (self->client || zclock_mono () < sstream_resumer_due (self->resumer))
         return;
     sstream_resumer_attempted (self->resumer);
     sstream_client_open_t open = { .epoch = self->epoch, .resumes = true, .seq = self->next_seq };
@@ -514,6 +517,7 @@ s_self_timeout (self_t *self, bool linked)
     int64_t timeout = linked && self->stage != STAGE_DONE? sstream_client_next_tick (self->client)
                                                         : -1;
     if (linked && self->stage == STAGE_STREAMING
+    &&  sstream_client_state (self->client) == SSTREAM_CLIENT_OPEN
     &&  sstream_inbox_records (self->inbox) > self->acked) {
         int64_t due = self->acked_at + ACK_EVERY - zclock_mono ();
         due = due < 0? 0: due;
@@ -719,6 +723,18 @@ uint64_t
 sstream_consumer_messages (sstream_consumer_t *self)
 {
     return self? sstream_inbox_records (self->inbox): 0;
+}
+
+int
+sstream_consumer_failure (sstream_consumer_t *self)
+{
+    return self? sstream_failure_code (&self->failure): SSTREAM_EINVAL;
+}
+
+uint64_t
+sstream_consumer_resumes (sstream_consumer_t *self)
+{
+    return self? self->resumes: 0;
 }
 
 uint64_t

@@ -414,15 +414,16 @@ s_self_handle_link (self_t *self)
 static void
 s_self_reconnect (self_t *self)
 {
-    if (self->client || self->done || !sstream_resumer_stalled (self->resumer))
+    if (self->done || !sstream_resumer_stalled (self->resumer))
         return;
+    //  Connected again or not, the time is up
     char position [128];
     s_self_position (self, position, sizeof (position));
     if (sstream_resumer_expired (self->resumer, position)) {
         s_self_fail (self, SSTREAM_ELOST);
         return;
     }
-    if (zclock_mono () < sstream_resumer_due (self->resumer))
+    if (self->client || zclock_mono () < sstream_resumer_due (self->resumer))
         return;
     sstream_resumer_attempted (self->resumer);
     sstream_client_open_t open = {
@@ -746,6 +747,18 @@ uint64_t
 sstream_producer_messages (sstream_producer_t *self)
 {
     return self? self->records: 0;
+}
+
+int
+sstream_producer_failure (sstream_producer_t *self)
+{
+    return self? sstream_failure_code (&self->failure): SSTREAM_EINVAL;
+}
+
+uint64_t
+sstream_producer_resumes (sstream_producer_t *self)
+{
+    return self? (uint64_t) atomic_load (&self->resumes): 0;
 }
 
 uint64_t

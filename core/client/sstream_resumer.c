@@ -53,7 +53,10 @@ sstream_resumer_may_resume (int code)
 bool
 sstream_resumer_lost (sstream_resumer_t *self, int code)
 {
-    if (self->timeout <= 0 || !sstream_resumer_may_resume (code))
+    //  While it resumes, a gateway coming back may fail a handshake (its
+    //  address is not listened on by it yet): try again
+    if (self->timeout <= 0
+    ||  !(sstream_resumer_may_resume (code) || (self->stalled && code == SSTREAM_EAUTH)))
         return false;
     int64_t now = zclock_mono ();
     if (!self->stalled) {

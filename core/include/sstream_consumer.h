@@ -63,6 +63,16 @@ SSTREAM_EXPORT uint64_t
 SSTREAM_EXPORT uint64_t
     sstream_consumer_bytes (sstream_consumer_t *self);
 
+//  The stream's failure, once it has failed (0 until then): every call
+//  returns it from then on. A timeout a call was given (SSTREAM_ETIMEDOUT)
+//  is told from a stream that failed for want of time by this.
+SSTREAM_EXPORT int
+    sstream_consumer_failure (sstream_consumer_t *self);
+
+//  Times the stream resumed after a gateway or link on its path was lost.
+SSTREAM_EXPORT uint64_t
+    sstream_consumer_resumes (sstream_consumer_t *self);
+
 //  Destroy a consumer; aborts the stream if it was not closed. Idempotent.
 SSTREAM_EXPORT void
     sstream_consumer_destroy (sstream_consumer_t **self_p);

@@ -92,6 +92,16 @@ SSTREAM_EXPORT uint64_t
 SSTREAM_EXPORT uint64_t
     sstream_producer_bytes (sstream_producer_t *self);
 
+//  The stream's failure, once it has failed (0 until then): every call
+//  returns it from then on. A timeout a call was given (SSTREAM_ETIMEDOUT)
+//  is told from a stream that failed for want of time by this.
+SSTREAM_EXPORT int
+    sstream_producer_failure (sstream_producer_t *self);
+
+//  Times the stream resumed after a gateway or link on its path was lost.
+SSTREAM_EXPORT uint64_t
+    sstream_producer_resumes (sstream_producer_t *self);
+
 //  Destroy a producer; aborts the stream if it was not closed. Idempotent.
 SSTREAM_EXPORT void
     sstream_producer_destroy (sstream_producer_t **self_p);

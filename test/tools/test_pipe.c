@@ -347,7 +347,10 @@ s_open_fifo (const char *path, pid_t reader)
     return -1;
 }
 
-Test (pipe, a_gateway_killed_mid_stream_fails_send_and_recv)
+//  A gateway killed and never started again: both ends try to resume, and
+//  fail once their resume-timeout (here 2 s) is over, each saying where it
+//  stands
+Test (pipe, a_gateway_killed_for_good_mid_stream_fails_send_and_recv_after_the_resume_timeout)
 {
     s_gateways_t gateways;
     s_gateways_start (&gateways, NULL);
@@ -355,8 +358,10 @@ Test (pipe, a_gateway_killed_mid_stream_fails_send_and_recv)
     cr_assert_eq (mkfifo (fifo, 0600), 0);
     char *recv_err = s_path ("recv.err"), *send_err = s_path ("send.err");
     char *received = s_path ("received.bin");
-    pid_t receiver = s_spawn_client (&gateways, false, "killed", NULL, received, recv_err, NULL);
-    pid_t sender = s_spawn_client (&gateways, true, "killed", fifo, NULL, send_err, NULL);
+    pid_t receiver = s_spawn_client (&gateways, false, "killed", NULL, received, recv_err,
+                                     "--resume-timeout=2s");
+    pid_t sender = s_spawn_client (&gateways, true, "killed", fifo, NULL, send_err,
+                                   "--resume-timeout=2s");
     int fd = s_open_fifo (fifo, sender);
     cr_assert_geq (fd, 0, "send did not open its input: %s", support_read_file (send_err));
     crypto_generichash_state state;
@@ -374,11 +379,14 @@ Test (pipe, a_gateway_killed_mid_stream_fails_send_and_recv)
     kill (gateways.b, SIGKILL);
     support_wait (gateways.b, 5000);
     gateways.b = 0;
-    //  The receiver learns at once; the sender as soon as it talks to A
+    //  The receiver learns at once, tries for 2 s, and says where it stands
+    double killed = support_now ();
     int received_status = support_wait (receiver, 30000);
     cr_assert (received_status != 0 && received_status != -1, "recv exited %d", received_status);
+    cr_assert_geq (support_now () - killed, 1.5, "recv gave up before its resume-timeout");
     char *said = support_read_file (recv_err);
-    cr_assert (strstr (said, "lost the connection to gateway"), "%s", said);
+    cr_assert (strstr (said, "lost the connection to gateway") && strstr (said, "could not resume")
+               && strstr (said, "the last record that arrived is"), "%s", said);
     free (said);
     //  Keep feeding until send gives up
     fcntl (fd, F_SETFL, O_NONBLOCK);
@@ -391,7 +399,8 @@ Test (pipe, a_gateway_killed_mid_stream_fails_send_and_recv)
     int sent_status = support_wait (sender, 10000);
     cr_assert_eq (sent_status, 1, "send exited %d: %s", sent_status, support_read_file (send_err));
     said = support_read_file (send_err);
-    cr_assert (strstr (said, "gateway-a:") && strstr (said, "stream 'killed'"), "%s", said);
+    cr_assert (strstr (said, "gateway-a:") && strstr (said, "stream 'killed'")
+               && strstr (said, "could not resume"), "%s", said);
     free (said);
     s_gateways_stop (&gateways);
     free (fifo);
