@@ -147,14 +147,21 @@ s_sweep_client (self_t *self, sstream_party_t *party, const s_message_t *message
 //  A party is gone: end everything that went through it. A client's
 //  record goes with its last stream; the peer starts over.
 static void
-s_party_lost (self_t *self, sstream_party_t *party, const char *why)
+s_party_ended (self_t *self, sstream_party_t *party, int code, const char *why)
 {
-    sstream_streams_party_lost (self->streams, party, why);
+    sstream_streams_party_lost (self->streams, party, code, why);
     if (sstream_party_kind (party) == SSTREAM_PARTY_GATEWAY) {
         if (self->tunnels)
             sstream_tunnels_peer_lost (self->tunnels, why);
         sstream_peering_lost (self->peering);
     }
+}
+
+//  A party is gone: its streams may resume (PROTOCOL.md section 3.10)
+static void
+s_party_lost (self_t *self, sstream_party_t *party, const char *why)
+{
+    s_party_ended (self, party, SSTREAM_ELOST, why);
 }
 
 //  A handler found a party gone (a send to it failed). What it said last
@@ -189,7 +196,7 @@ s_malformed (self_t *self, sstream_link_t *link, const s_message_t *message,
     if (party)
         s_send_error (self, link, message, code, "%s", detail);
     if (party && sstream_party_kind (party) == SSTREAM_PARTY_CLIENT && sstream_party_streams (party))
-        s_party_lost (self, party, detail);
+        s_party_ended (self, party, code, detail);
 }
 
 //  A data or credit message: read its header and pass it on.
@@ -626,7 +633,7 @@ s_check_clients (self_t *self, int64_t now, bool probe, bool revoked_only)
             continue;
         if (revoked_only) {
             if (*sstream_party_key (party) && !sstream_link_trusts (self->local, sstream_party_key (party)))
-                s_party_lost (self, party, "its key is no longer trusted");
+                s_party_ended (self, party, SSTREAM_EAUTH, "its key is no longer trusted");
         }
         else
             s_check_party (self, party, now, probe);

@@ -623,7 +623,8 @@ sstream_streams_key (sstream_streams_t *self, sstream_party_t *party, const sstr
 //  Parties gone, and the end
 
 void
-sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, const char *why)
+sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, int code,
+                            const char *why)
 {
     bool gateway = sstream_party_kind (party) == SSTREAM_PARTY_GATEWAY;
     if (gateway || sstream_party_streams (party))
@@ -640,8 +641,8 @@ sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, con
         const char *what = source? (gateway? "the producer's side": "the producer")
                                  : (gateway? "the consumer's side": "the consumer");
         //  The lost party is told too, in case it is alive after all. A
-        //  loss is no end: the others may resume (PROTOCOL.md 3.10)
-        s_abortf (self, stream, NULL, SSTREAM_ELOST,
+        //  loss (ELOST) is no end: the others may resume (PROTOCOL.md 3.10)
+        s_abortf (self, stream, NULL, code,
                   "lost %s of stream '%s' (%s: %s)", what, sstream_stream_name (stream),
                   sstream_party_name (party), why);
     }

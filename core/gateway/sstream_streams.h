@@ -72,9 +72,13 @@ sstream_party_t *
     sstream_streams_peer_up (sstream_streams_t *self);
 
 //  A party is gone: end every stream that passed through it, telling the
-//  other side.
+//  other side with code: SSTREAM_ELOST for a loss, which the other side
+//  may resume from (PROTOCOL.md section 3.10), or why it had to go
+//  (SSTREAM_EAUTH: its key was revoked; SSTREAM_EPROTO: it broke the
+//  protocol).
 void
-    sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, const char *why);
+    sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, int code,
+                                const char *why);
 
 //  Abort every stream, telling both ends: the gateway is stopping.
 void
