@@ -23,7 +23,8 @@
 #define PIPE_EXIT_TIMEOUT   5   //  gateway unreachable or silent
 #define PIPE_EXIT_STATUSES \
     "Exit status: 0 success; 1 the stream failed; 2 bad command line; 3 bad\n" \
-    "configuration or key; 4 authentication refused; 5 gateway unreachable.\n"
+    "configuration or key; 4 authentication refused; 5 timed out (gateway\n" \
+    "unreachable, or no producer within --wait).\n"
 
 int pipe_keygen_main (int argc, char **argv);
 int pipe_gateway_main (int argc, char **argv);
