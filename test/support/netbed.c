@@ -153,6 +153,15 @@ netbed_up (netbed_t *self, const char *folder, const netbed_options_t *options)
 }
 
 void
+netbed_up_or_skip (netbed_t *self, const char *folder, const netbed_options_t *options)
+{
+    char why [512];
+    if (!netbed_available (folder, why, sizeof (why)))
+        cr_skip_test ("no network namespaces for a test bed here: %s", why);
+    netbed_up (self, folder, options);
+}
+
+void
 netbed_down (netbed_t *self)
 {
     if (self->keeper <= 0)
@@ -450,4 +459,40 @@ netbed_pair_stop (netbed_pair_t *pair)
 {
     netbed_gateway_stop (&pair->b);
     netbed_gateway_stop (&pair->a);
+}
+
+
+//  --------------------------------------------------------------------------
+//  A stream across the bed
+
+void
+netbed_stream (netbed_t *self, const gateways_t *keys, const netbed_pair_t *pair,
+               const char *stream, uint64_t bytes)
+{
+    char data [600], received [600], send_err [600], recv_err [600];
+    snprintf (data, sizeof (data), "%s/%s.bin", self->folder, stream);
+    snprintf (received, sizeof (received), "%s/%s.received", self->folder, stream);
+    snprintf (send_err, sizeof (send_err), "%s/%s-send.err", self->folder, stream);
+    snprintf (recv_err, sizeof (recv_err), "%s/%s-recv.err", self->folder, stream);
+    cr_assert_eq (support_fill_file (data, bytes), 0);
+    char *recv_argv [] = {
+        SSTREAM_PIPE, "recv", "-k", (char *) keys->consumer_key, "-g", (char *) keys->gateway_b_pub,
+        (char *) pair->b.local, (char *) stream, NULL
+    };
+    pid_t receiver = netbed_spawn (self, "ana", recv_argv, NULL, received, recv_err);
+    char *send_argv [] = {
+        SSTREAM_PIPE, "send", "-k", (char *) keys->producer_key, "-g", (char *) keys->gateway_a_pub,
+        "--readers", (char *) keys->consumer_pub, (char *) pair->a.local, (char *) stream, NULL
+    };
+    pid_t sender = netbed_spawn (self, "instr", send_argv, data, NULL, send_err);
+    int sent = support_wait (sender, 120000);
+    int got = support_wait (receiver, 120000);
+    cr_assert_eq (sent, 0, "send exited %d: %s", sent, support_read_file (send_err));
+    cr_assert_eq (got, 0, "recv exited %d: %s", got, support_read_file (recv_err));
+    unsigned char one [32], two [32];
+    uint64_t size_one, size_two;
+    cr_assert_eq (support_digest_file (data, one, &size_one), 0);
+    cr_assert_eq (support_digest_file (received, two, &size_two), 0);
+    cr_assert_eq (size_two, bytes, "%llu bytes came", (unsigned long long) size_two);
+    cr_assert_eq (memcmp (one, two, 32), 0, "the received file differs");
 }
