@@ -19,6 +19,7 @@
 struct _sstream_auth_t {
     char *domain;
     sstream_keyring_t *keys;    //  Read by the handler's thread: under s_lock
+    char refused_key [41];      //  The last key refused here (under s_lock)
 };
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -53,6 +54,8 @@ s_verdict (const char *domain, const char *mechanism, zframe_t *credentials,
         if (streq (registration->domain, domain)) {
             known = true;
             trusted = sstream_keyring_has (registration->keys, key);
+            if (!trusted)
+                memcpy (registration->refused_key, key, sizeof (registration->refused_key));
             break;
         }
     if (!trusted)
@@ -236,6 +239,15 @@ sstream_auth_trusts (sstream_auth_t *self, const char *key)
     bool trusted = key && sstream_keyring_has (self->keys, key);
     pthread_mutex_unlock (&s_lock);
     return trusted;
+}
+
+bool
+sstream_auth_refused_key (sstream_auth_t *self, char key [41])
+{
+    pthread_mutex_lock (&s_lock);
+    memcpy (key, self->refused_key, sizeof (self->refused_key));
+    pthread_mutex_unlock (&s_lock);
+    return *key != 0;
 }
 
 uint64_t

@@ -42,6 +42,12 @@ bool
 bool
     sstream_auth_trusts (sstream_auth_t *self, const char *key);
 
+//  The key (Z85) the handler last refused on this registration's domain,
+//  into key: false (key "") if it refused none. The socket's monitor says
+//  that a handshake failed, not whose: this says whose, for the log.
+bool
+    sstream_auth_refused_key (sstream_auth_t *self, char key [41]);
+
 //  ZAP requests the handler refused so far, process-wide.
 uint64_t
     sstream_auth_refused (void);

@@ -544,8 +544,8 @@ s_stranger_presented (sstream_bulkpath_t *self, s_stranger_t *stranger)
     }
     if (!peer) {
         self->refused++;
-        sstream_log_warning ("%s: bulk path: a connection presented no valid token: closed",
-                             self->name);
+        sstream_log_warning_repeat ("%s: bulk path: a connection presented no valid token: "
+                                    "closed", self->name);
         self->transport->bulk_close (&stranger->connection);
         return;
     }
@@ -595,7 +595,8 @@ s_accept (sstream_bulkpath_t *self)
         int rc = self->transport->bulk_accept (self->listener, &connection, &info);
         if (rc <= 0) {
             if (rc < 0)
-                sstream_log_warning ("%s: bulk path: cannot accept: %s", self->name, self->error);
+                sstream_log_warning_repeat ("%s: bulk path: cannot accept: %s", self->name,
+                                            self->error);
             return;
         }
         if (zlistx_size (self->strangers) >= S_STRANGERS_MAX) {
@@ -626,8 +627,8 @@ s_sweep_strangers (sstream_bulkpath_t *self, int64_t now)
     while (stranger) {
         if (stranger->connection && now >= stranger->deadline) {
             self->refused++;
-            sstream_log_warning ("%s: bulk path: a connection showed no token within %g s: closed",
-                                 self->name, self->timeout / 1000.0);
+            sstream_log_warning_repeat ("%s: bulk path: a connection showed no token within "
+                                        "%g s: closed", self->name, self->timeout / 1000.0);
             self->transport->bulk_close (&stranger->connection);
         }
         if (!stranger->connection) {

@@ -115,7 +115,8 @@ int
 int
     sstream_failure_report (sstream_failure_t *self);
 
-//  Logging at a level, to stderr through CZMQ's zsys log
+//  Logging at a level, to stderr through CZMQ's zsys log. Lines that may
+//  repeat go through sstream_log_repeat (sstream_log.h): once, then counted.
 int
     sstream_log_level (void);
 
@@ -132,6 +133,7 @@ int
 #define SSTREAM_PEER_TIMEOUT_DEFAULT    10000
 #define SSTREAM_CONNECT_TIMEOUT_DEFAULT 10000
 
+#include "sstream_log.h"
 #include "sstream_settings.h"
 #include "sstream_wire.h"
 #include "sstream_seal.h"

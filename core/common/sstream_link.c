@@ -26,6 +26,8 @@ struct _sstream_link_t {
     sstream_auth_t *auth;       //  A bound secure link: what it admits
     bool routed;                //  A ROUTER: messages carry routing ids
     bool bound;                 //  endpoint is where it listens
+    bool connects;              //  endpoint is where it dials
+    bool dialled;               //  and it is connected (or trying to be)
     sstream_bulkpath_t *bulkpath;   //  Sealed payloads beside it, or NULL
 };
 
@@ -143,8 +145,13 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
         zsock_set_affinity (self->sock, (int) config->affinity);
     if (config->handshake_timeout > 0)
         zsock_set_handshake_ivl (self->sock, (int) config->handshake_timeout);
-    zsock_set_reconnect_ivl (self->sock, 100);
-    zsock_set_reconnect_ivl_max (self->sock, 2000);
+    zsock_set_reconnect_ivl (self->sock, SSTREAM_LINK_RECONNECT_IVL);
+    zsock_set_reconnect_ivl_max (self->sock, SSTREAM_LINK_RECONNECT_MAX);
+    if (!config->bind && config->connect_timeout > 0) {
+        int timeout = (int) config->connect_timeout;
+        zmq_setsockopt (zsock_resolve (self->sock), ZMQ_CONNECT_TIMEOUT, &timeout,
+                        sizeof (timeout));
+    }
 
     if (self->transport->configure (zsock_resolve (self->sock), &transport_link) != 0) {
         rc = s_transport_error (self, "cannot configure the socket", transport_error);
@@ -168,6 +175,10 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
                | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
     if (config->bind)
         events |= ZMQ_EVENT_CLOSED | ZMQ_EVENT_CLOSE_FAILED;   //  For s_unbind
+    else
+    if (config->connect_timeout > 0)
+        //  To tell a refusal, no route and no answer apart
+        events |= ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CLOSED;
     if (zmq_socket_monitor (zsock_resolve (self->sock), monitor_endpoint, events) == 0)
         self->monitor = zsock_new (ZMQ_PAIR);
     if (!self->monitor || zsock_connect (self->monitor, "%s", monitor_endpoint) != 0) {
@@ -200,6 +211,8 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
                                       config->name, config->endpoint, zmq_strerror (error));
         }
         self->endpoint = strdup (config->endpoint);
+        self->connects = true;
+        self->dialled = true;
     }
     self->routed = config->type == ZMQ_ROUTER;
     if (config->bulk && (self->transport->flags & SSTREAM_TRANSPORT_BULK)) {
@@ -339,6 +352,8 @@ sstream_link_event (sstream_link_t *self, int *value, char **address)
     switch (number) {
         case ZMQ_EVENT_CONNECTED:           return SSTREAM_LINK_CONNECTED;
         case ZMQ_EVENT_ACCEPTED:            return SSTREAM_LINK_ACCEPTED;
+        case ZMQ_EVENT_CONNECT_DELAYED:     return SSTREAM_LINK_DELAYED;
+        case ZMQ_EVENT_CLOSED:              return SSTREAM_LINK_CLOSED;
         case ZMQ_EVENT_CONNECT_RETRIED:     return SSTREAM_LINK_RETRIED;
         case ZMQ_EVENT_DISCONNECTED:        return SSTREAM_LINK_DISCONNECTED;
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: return SSTREAM_LINK_HANDSHAKE_OK;
@@ -347,6 +362,42 @@ sstream_link_event (sstream_link_t *self, int *value, char **address)
         case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: return SSTREAM_LINK_HANDSHAKE_FAILED;
         default:                            return SSTREAM_LINK_OTHER;
     }
+}
+
+void
+sstream_link_hang_up (sstream_link_t *self)
+{
+    assert (self);
+    if (self->connects && self->dialled) {
+        //  ENOENT is no error: libzmq may have let the endpoint go already
+        zmq_disconnect (zsock_resolve (self->sock), self->endpoint);
+        self->dialled = false;
+    }
+}
+
+int
+sstream_link_redial (sstream_link_t *self)
+{
+    assert (self);
+    if (!self->connects)
+        return sstream_error_set (SSTREAM_EINVAL, "%s: only a connecting link dials", self->name);
+    sstream_link_hang_up (self);
+    if (zmq_connect (zsock_resolve (self->sock), self->endpoint) != 0)
+        return sstream_error_set (SSTREAM_EINTERNAL, "%s: cannot connect to %s again: %s",
+                                  self->name, self->endpoint, zmq_strerror (zmq_errno ()));
+    self->dialled = true;
+    return SSTREAM_OK;
+}
+
+bool
+sstream_link_refused_key (sstream_link_t *self, char key [41])
+{
+    assert (self);
+    if (!self->auth) {
+        *key = 0;
+        return false;
+    }
+    return sstream_auth_refused_key (self->auth, key);
 }
 
 bool

@@ -50,6 +50,11 @@ typedef struct {
     const char *server_key;     //  Connecting: the server's public key, Z85
     const char *trusted;        //  Binding: folder or file of trusted keys
     int64_t handshake_timeout;  //  msecs
+    int64_t connect_timeout;    //  Connecting: msecs a connection may take
+                                //  to be made before it is tried again
+                                //  (0: as long as the system's TCP tries);
+                                //  its monitor then says when one starts,
+                                //  and when an attempt fails
     uint64_t max_frame;         //  Largest frame taken; a larger one drops
                                 //  the connection as its size is read
     uint64_t affinity;          //  I/O threads (bit mask), 0: any
@@ -68,8 +73,20 @@ typedef enum {
     SSTREAM_LINK_DISCONNECTED,
     SSTREAM_LINK_HANDSHAKE_OK,
     SSTREAM_LINK_HANDSHAKE_AUTH,    //  ZAP refused the key
-    SSTREAM_LINK_HANDSHAKE_FAILED   //  other handshake failure
+    SSTREAM_LINK_HANDSHAKE_FAILED,  //  other handshake failure: the value
+                                    //  is a ZMQ_PROTOCOL_ERROR_* code, or
+                                    //  an errno if the other side dropped it
+    SSTREAM_LINK_DELAYED,           //  a connection is being made (connecting,
+                                    //  with a connect_timeout)
+    SSTREAM_LINK_CLOSED             //  an attempt at one failed (the same), or
+                                    //  a listener closed
 } sstream_link_event_t;
+
+//  How soon a connecting link tries again after its connection failed or
+//  went (libzmq's reconnect interval), and the longest it waits between
+//  tries as failures go on (libzmq doubles the interval up to this)
+#define SSTREAM_LINK_RECONNECT_IVL  100
+#define SSTREAM_LINK_RECONNECT_MAX  2000
 
 int
     sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config);
@@ -92,6 +109,24 @@ zsock_t *
 //  Read one monitor event; *value is the event's number (errno, ZAP status).
 sstream_link_event_t
     sstream_link_event (sstream_link_t *self, int *value, char **address);
+
+//  A connecting link: hang up, dropping its connection (or whatever libzmq
+//  has left of it) with all that is queued on it, until it is dialled
+//  again; or dial afresh (hanging up first if need be): a new connection
+//  and handshake. libzmq never dials again by itself after a handshake
+//  that ended in a protocol error (ZAP refused our key, say), dials again
+//  at once after one the other side dropped (a key it cannot read), and
+//  keeps a TCP connection it has not seen fail however long it has been
+//  silent: the link's owner knows better, and calls these.
+void
+    sstream_link_hang_up (sstream_link_t *self);
+int
+    sstream_link_redial (sstream_link_t *self);
+
+//  A bound secure link: the key (Z85) its ZAP handler last refused, into
+//  key; false (key "") if none.
+bool
+    sstream_link_refused_key (sstream_link_t *self, char key [41]);
 
 //  The endpoint as bound or connected (real port for tcp://...:*).
 const char *

@@ -56,6 +56,14 @@ static const sstream_setting_t s_gateway_schema [] = {
 #define MAX_STREAMS_DEFAULT 64
 #define MAX_STREAMS_MAX     65534       //  Stream numbers hold a 16-bit slot
 
+//  How long the connecting gateway gives a TCP connection to its peer to
+//  be made before it tries again (with libzmq's backoff, up to
+//  SSTREAM_LINK_RECONNECT_MAX between tries): a SYN, and the kernel's
+//  first retransmission of it. Without it, the kernel's own retries
+//  space out (1, 2, 4, 8 ... s), and a WAN that comes back waits for the
+//  next of them.
+#define PEER_CONNECT_TIMEOUT 2000
+
 //  I/O threads the local and the WAN link run on, when there are two: each
 //  side's CURVE work on a core of its own
 #define AFFINITY_LOCAL 1
@@ -270,6 +278,7 @@ s_self_start_peer (self_t *self, sstream_config_t *config)
             .server_key = self->wan_bind || insecure? NULL: self->peer_key,
             .trusted = key_path,
             .handshake_timeout = SSTREAM_CONNECT_TIMEOUT_DEFAULT,
+            .connect_timeout = self->wan_bind? 0: PEER_CONNECT_TIMEOUT,
             .max_frame = s_max_frame (self),
             .affinity = self->io_threads > 1? AFFINITY_WAN: 0,
             .bulk = s_bulk_path (config, "peer"),
@@ -470,7 +479,9 @@ s_self_start (self_t *self, sstream_config_t *config)
         .wan_bind = self->wan_bind,
         .wan_secure = self->wan_secure,
         .peer_name = self->peer_name,
-        .peer_key = self->peer_key
+        .peer_key = self->peer_key,
+        .wan_connect_timeout = self->wan_bind? 0: PEER_CONNECT_TIMEOUT,
+        .wan_handshake_timeout = SSTREAM_CONNECT_TIMEOUT_DEFAULT
     };
     self->router = sstream_router_new (&router);
     if (!self->router)
@@ -574,6 +585,13 @@ s_handle_pipe (self_t *self)
         zsock_send (self->pipe, "i8", rc, value);
         zstr_free (&name);
     }
+    else
+    if (streq (command, "PEER")) {
+        bool up = false;
+        const char *peer = sstream_router_peer (self->router, &up);
+        const char *why = sstream_router_peer_why_down (self->router);
+        zsock_send (self->pipe, "is", peer && !up? 1: 0, peer && !up && why? why: "");
+    }
     zstr_free (&command);
     zmsg_destroy (&request);
 }
@@ -596,6 +614,8 @@ s_self_shutdown (self_t *self)
         zsock_set_linger (sstream_link_sock (self->wan), peer_up? 500: 0);
     if (self->control)
         zsock_set_linger (sstream_link_sock (self->control), 500);
+    //  Lines still being counted are told now, not lost
+    sstream_log_repeat_flush (true);
     sstream_log_info ("%s: stopped", self->name);
 }
 
@@ -869,6 +889,26 @@ sstream_gateway_stat (sstream_gateway_t *self, const char *name, uint64_t *value
     if (rc)
         return sstream_error_set (rc, "no gateway statistic called '%s'", name);
     return SSTREAM_OK;
+}
+
+int
+sstream_gateway_peer_down (sstream_gateway_t *self, char *why, size_t size)
+{
+    if (why && size)
+        *why = 0;
+    if (!self)
+        return 0;
+    sigset_t saved;
+    sstream_signals_hold (&saved);
+    zstr_send (self->actor, "PEER");
+    int down = 0;
+    char *said = NULL;
+    int received = zsock_recv (self->actor, "is", &down, &said);
+    sstream_signals_release (&saved);
+    if (received == 0 && why && size)
+        snprintf (why, size, "%s", said? said: "");
+    zstr_free (&said);
+    return received == 0 && down? 1: 0;
 }
 
 int

@@ -70,7 +70,9 @@ sstream_router_new (const sstream_router_config_t *config)
             .bind = config->wan_bind,
             .secure = config->wan_secure,
             .heartbeat = config->heartbeat,
-            .peer_timeout = config->peer_timeout
+            .peer_timeout = config->peer_timeout,
+            .connect_timeout = config->wan_connect_timeout,
+            .handshake_timeout = config->wan_handshake_timeout
         };
         self->peering = sstream_peering_new (&peering);
     }
@@ -153,7 +155,7 @@ s_party_ended (self_t *self, sstream_party_t *party, int code, const char *why)
     if (sstream_party_kind (party) == SSTREAM_PARTY_GATEWAY) {
         if (self->tunnels)
             sstream_tunnels_peer_lost (self->tunnels, why);
-        sstream_peering_lost (self->peering);
+        sstream_peering_lost (self->peering, why);
     }
 }
 
@@ -189,9 +191,10 @@ s_malformed (self_t *self, sstream_link_t *link, const s_message_t *message,
     char detail [512];
     snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
     self->malformed++;
-    sstream_log_warning ("%s: dropped a message on %s from %s: %s", self->name,
-                         sstream_link_name (link), party? sstream_party_name (party): "an unknown party",
-                         detail);
+    //  A party that sends junk may send much of it: logged once, counted
+    sstream_log_warning_repeat ("%s: dropped a message on %s from %s: %s", self->name,
+                                sstream_link_name (link),
+                                party? sstream_party_name (party): "an unknown party", detail);
     //  Only a party we know hears about it: junk from strangers is dropped
     if (party)
         s_send_error (self, link, message, code, "%s", detail);
@@ -297,8 +300,8 @@ s_handle_local (self_t *self, s_message_t *message)
 {
     if (message->bad_routing_id || message->frames == 0) {
         self->malformed++;
-        sstream_log_warning ("%s: dropped a message from a client with a routing id of %zu bytes",
-                             self->name, message->routing_id_size);
+        sstream_log_warning_repeat ("%s: dropped a message from a client with a routing id of "
+                                    "%zu bytes", self->name, message->routing_id_size);
         return;
     }
     const byte *data = (const byte *) zmq_msg_data (&message->frame0);
@@ -410,6 +413,15 @@ s_handle_wan (self_t *self, s_message_t *message)
     if (header.type == SSTREAM_WIRE_HELLO && self->wan_bind)
         s_handle_hello (self, message, &header);
     else
+    if (!self->wan_bind && !sstream_peering_is_up (self->peering)
+    &&  header.type != SSTREAM_WIRE_WELCOME) {
+        //  Until welcomed, what the binding gateway sends belongs to a
+        //  session we left (our hello, on its way, says so) and needs no
+        //  answer; an error may say why we are not welcome
+        if (header.type == SSTREAM_WIRE_ERROR && !*header.stream)
+            sstream_peering_refused (self->peering, &header);
+    }
+    else
     if (!peer || (!sstream_peering_is_up (self->peering) && header.type != SSTREAM_WIRE_WELCOME)) {
         //  The other side thinks we know it: we restarted, or it never
         //  said hello. Tell it, so that it starts over (never in answer
@@ -425,8 +437,9 @@ s_handle_wan (self_t *self, s_message_t *message)
     else
     if (header.type == SSTREAM_WIRE_ERROR && !*header.stream) {
         char said [SSTREAM_WIRE_TEXT_MAX + 1];
-        sstream_log_warning ("%s: peer %s says: %s", self->name, sstream_peering_name (self->peering),
-                             sstream_printable (header.text, said, sizeof (said)));
+        sstream_log_warning_repeat ("%s: peer %s says: %s", self->name,
+                                    sstream_peering_name (self->peering),
+                                    sstream_printable (header.text, said, sizeof (said)));
         if (!self->wan_bind)
             s_party_lost (self, peer, header.text);
     }
@@ -563,21 +576,18 @@ sstream_router_handle_monitor (sstream_router_t *self, sstream_link_t *link)
     int value = 0;
     sstream_link_event_t event = sstream_link_event (link, &value, NULL);
     bool is_wan = link == self->wan;
+    //  What the peer link's connections and handshakes do is the peering's
+    if (is_wan)
+        sstream_peering_event (self->peering, event, value);
     switch (event) {
         case SSTREAM_LINK_HANDSHAKE_AUTH:
         case SSTREAM_LINK_HANDSHAKE_FAILED:
             self->handshake_failures++;
-            if (is_wan)
-                sstream_peering_handshake (self->peering, event);
-            else
-                sstream_log_info ("%s: a security handshake failed on %s (%s)", self->name,
-                                  sstream_link_name (link),
-                                  event == SSTREAM_LINK_HANDSHAKE_AUTH? "key not trusted"
-                                                                      : "protocol");
-            break;
-        case SSTREAM_LINK_HANDSHAKE_OK:
-            if (is_wan)
-                sstream_peering_handshake (self->peering, event);
+            if (!is_wan)
+                sstream_log_info_repeat ("%s: a security handshake failed on %s (%s)", self->name,
+                                         sstream_link_name (link),
+                                         event == SSTREAM_LINK_HANDSHAKE_AUTH? "key not trusted"
+                                                                             : "protocol");
             break;
         case SSTREAM_LINK_DISCONNECTED:
             if (is_wan && !self->wan_bind && sstream_peering_is_up (self->peering))
@@ -672,6 +682,7 @@ sstream_router_tick (sstream_router_t *self)
     if (self->access)
         sstream_access_refresh (self->access);
     sstream_replies_tick (self->replies);
+    sstream_log_repeat_flush (false);
     sstream_link_t *links [2] = { self->local, self->wan };
     size_t index;
     for (index = 0; index < 2; index++)
@@ -688,8 +699,8 @@ sstream_router_next_wake (sstream_router_t *self)
     int64_t wake = self->next_tick;
     if (self->probe_at && self->probe_at < wake)
         wake = self->probe_at;
-    if (self->peering && sstream_peering_next_hello (self->peering) < wake)
-        wake = sstream_peering_next_hello (self->peering);
+    if (self->peering && sstream_peering_next_wake (self->peering) < wake)
+        wake = sstream_peering_next_wake (self->peering);
     sstream_link_t *links [2] = { self->local, self->wan };
     size_t index;
     for (index = 0; index < 2; index++) {
@@ -714,6 +725,12 @@ sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value)
     else
     if (streq (name, "handshake-failures"))
         *value = self->handshake_failures;
+    else
+    if (streq (name, "peer-reconnects"))
+        *value = self->peering? sstream_peering_reconnects (self->peering): 0;
+    else
+    if (streq (name, "peer-redials"))
+        *value = self->peering? sstream_peering_redials (self->peering): 0;
     else
     if (streq (name, "tunnel-chunks-refused"))
         *value = self->tunnels? sstream_tunnels_refused (self->tunnels): 0;
@@ -785,6 +802,12 @@ sstream_router_peer (sstream_router_t *self, bool *up)
     if (up)
         *up = self->peering && sstream_peering_is_up (self->peering);
     return self->peering? sstream_peering_name (self->peering): NULL;
+}
+
+const char *
+sstream_router_peer_why_down (sstream_router_t *self)
+{
+    return self->peering? sstream_peering_why_down (self->peering): NULL;
 }
 
 void

@@ -31,6 +31,8 @@ typedef struct {
     bool wan_secure;
     const char *peer_name;
     const char *peer_key;       //  Pinned key, Z85
+    int64_t wan_connect_timeout;    //  The WAN link's, as sstream_link_config_t
+    int64_t wan_handshake_timeout;
 } sstream_router_config_t;
 
 sstream_router_t *
@@ -93,6 +95,11 @@ int
 //  The peer gateway's name (NULL without a peer), and whether it is up.
 const char *
     sstream_router_peer (sstream_router_t *self, bool *up);
+
+//  Why the peer gateway is not up, in plain words (sstream_peering_why_down);
+//  NULL when it is, or without a peer.
+const char *
+    sstream_router_peer_why_down (sstream_router_t *self);
 
 //  Rules for who may produce and consume what (borrowed; NULL: anybody
 //  a link admits).

@@ -83,6 +83,11 @@ SSTREAM_EXPORT const char *
 //    aborted          streams aborted
 //    completed        streams completed (end-of-stream acknowledged)
 //    peer-up          1 when the peer gateway link is established
+//    peer-reconnects  times the peer came up again after it was lost
+//    peer-redials     times this gateway (connecting to its peer) hung up
+//                     and dialled afresh: after silence, a disconnection or
+//                     an error, after a failed handshake (with a backoff
+//                     of up to 2 s), or when no welcome came
 //    handshake-failures  CURVE handshakes that failed on any link
 //    local-bulk-connections, peer-bulk-connections  bulk path connections
 //                     (sealed payloads beside the link) made since start
@@ -96,6 +101,14 @@ SSTREAM_EXPORT const char *
 SSTREAM_EXPORT int
     sstream_gateway_stat (sstream_gateway_t *self, const char *name,
                           uint64_t *value);
+
+//  Whether the peer gateway is down: 1, and why in plain words into why
+//  (size bytes at most; e.g. "silent for 10 s", "gateway-b refused our key
+//  (its peer/public-key is not this gateway's public key)", "connection
+//  refused at tcp://10.2.0.1:7100"); 0 (why "") when it is up or the
+//  gateway has no peer. The gateway logs the same as it changes.
+SSTREAM_EXPORT int
+    sstream_gateway_peer_down (sstream_gateway_t *self, char *why, size_t size);
 
 //  Take new access rules (the "access" section) without a restart: from
 //  config, or, when config is NULL, from the file the gateway was started

@@ -123,3 +123,105 @@ Test (peering, a_late_hello_from_an_earlier_session_does_not_take_the_peer_back)
     zsock_destroy (&new);
     support_path_stop (&s_path);
 }
+
+//  Wait until the gateway's peer is down (or up) and why says what it
+//  must; false after the limit
+static bool
+s_wait_why (sstream_gateway_t *gateway, bool down, const char *says, char *why, size_t size)
+{
+    int64_t start = zclock_mono ();
+    while (zclock_mono () - start < S_LIMIT_MS) {
+        bool is_down = sstream_gateway_peer_down (gateway, why, size) == 1;
+        if (is_down == down && (!says || strstr (why, says)))
+            return true;
+        usleep (10 * 1000);
+    }
+    return false;
+}
+
+static uint64_t
+s_stat (sstream_gateway_t *gateway, const char *name)
+{
+    uint64_t value = 0;
+    cr_assert_eq (sstream_gateway_stat (gateway, name, &value), SSTREAM_OK, "%s", sstream_errmsg ());
+    return value;
+}
+
+static sstream_gateway_t *
+s_start (char which, const char *wan, const char *peer_key)
+{
+    sstream_config_t *config = support_gateway_config (&s_path, which);
+    cr_assert_not_null (config);
+    if (wan)
+        cr_assert_eq (sstream_config_set (config, "peer/endpoint", wan), SSTREAM_OK);
+    if (peer_key)
+        cr_assert_eq (sstream_config_set (config, "peer/public-key", peer_key), SSTREAM_OK);
+    sstream_gateway_t *gateway = NULL;
+    cr_assert_eq (sstream_gateway_new (&gateway, config), SSTREAM_OK, "%s", sstream_errmsg ());
+    sstream_config_destroy (&config);
+    return gateway;
+}
+
+//  A pins a stranger's key for B: both say why they are not up (B that A
+//  refused its key, A whose key it refused), B goes on dialling, and once
+//  A pins B's key B is up by itself; when A goes, B says why, and is up
+//  again once A is back
+Test (peering, a_refused_peer_says_why_tries_again_and_comes_up_once_the_pin_is_right)
+{
+    support_options_t options = { .heartbeat = "100ms" };
+    cr_assert_eq (support_path_start (&s_path, &options), SSTREAM_OK, "%s", sstream_errmsg ());
+    sstream_gateway_destroy (&s_path.b);
+    sstream_gateway_destroy (&s_path.a);
+    char *strangers = zsys_sprintf ("%s/strangers", s_path.folder);
+    cr_assert_eq (sstream_keygen ("stranger", strangers), SSTREAM_OK, "%s", sstream_errmsg ());
+    char *stranger = zsys_sprintf ("%s/stranger.pub", strangers);
+    //  A port of the test's own: A comes back there
+    int port = support_ports (1);
+    cr_assert_gt (port, 0);
+    char wan [64];
+    snprintf (wan, sizeof (wan), "tcp://127.0.0.1:%d", port);
+    s_path.a = s_start ('a', wan, stranger);
+    s_path.b = s_start ('b', wan, NULL);
+
+    char why [512];
+    cr_assert (s_wait_why (s_path.b, true, "gateway-a refused our key (its peer/public-key is not "
+                           "this gateway's public key)", why, sizeof (why)), "b: %s", why);
+    char *path = zsys_sprintf ("%s/gateway-b.pub", s_path.gateways);
+    zcert_t *b_key = zcert_load (path);
+    zstr_free (&path);
+    cr_assert_not_null (b_key);
+    char *expected = zsys_sprintf ("refused key %s: it is not the key pinned for gateway-b in "
+                                   "peer/public-key", zcert_public_txt (b_key));
+    cr_assert (s_wait_why (s_path.a, true, expected, why, sizeof (why)), "a: %s", why);
+    zstr_free (&expected);
+    zcert_destroy (&b_key);
+    //  B tries again, and again
+    int64_t start = zclock_mono ();
+    while (s_stat (s_path.b, "peer-redials") < 3 && zclock_mono () - start < S_LIMIT_MS)
+        usleep (10 * 1000);
+    cr_assert_geq (s_stat (s_path.b, "peer-redials"), 3, "b did not dial again");
+    cr_assert_eq (s_stat (s_path.b, "peer-up"), 0);
+    cr_assert_eq (s_stat (s_path.a, "peer-up"), 0);
+    cr_assert_geq (s_stat (s_path.a, "handshake-failures"), 3);
+
+    //  The pin right: up, by itself, and nothing to say
+    sstream_gateway_destroy (&s_path.a);
+    s_path.a = s_start ('a', wan, NULL);
+    cr_assert (s_wait_why (s_path.b, false, NULL, why, sizeof (why)), "b: %s", why);
+    cr_assert_str_eq (why, "");
+    cr_assert (s_wait_why (s_path.a, false, NULL, why, sizeof (why)), "a: %s", why);
+    cr_assert_eq (s_stat (s_path.b, "peer-up"), 1);
+    cr_assert_eq (s_stat (s_path.b, "peer-reconnects"), 0, "it was never up before");
+
+    //  A goes: B says why; A comes back: B is up again, once more
+    sstream_gateway_destroy (&s_path.a);
+    cr_assert (s_wait_why (s_path.b, true, NULL, why, sizeof (why)), "b did not notice");
+    cr_assert (strstr (why, "disconnected") || strstr (why, "connection refused at tcp://"),
+               "b says: %s", why);
+    s_path.a = s_start ('a', wan, NULL);
+    cr_assert (s_wait_why (s_path.b, false, NULL, why, sizeof (why)), "b: %s", why);
+    cr_assert_eq (s_stat (s_path.b, "peer-reconnects"), 1);
+    zstr_free (&stranger);
+    zstr_free (&strangers);
+    support_path_stop (&s_path);
+}

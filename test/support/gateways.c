@@ -106,8 +106,8 @@ gateways_wait_ready (pid_t pid, const char *out, const char *err, const char *na
 //  Start gateway a or b on ports it picks, and read them from what it says
 //  once it listens: "ready local=... [peer=...] [control=...]". B connects
 //  to A's WAN link, so A goes first.
-static pid_t
-s_start_one (gateways_t *self, char which)
+pid_t
+gateways_start_one (gateways_t *self, char which)
 {
     const gateways_options_t *options = &self->options;
     char config [600], out [600], err [600];
@@ -168,7 +168,7 @@ s_start_one (gateways_t *self, char which)
 }
 
 void
-gateways_start (gateways_t *self, const char *folder, const gateways_options_t *options)
+gateways_prepare (gateways_t *self, const char *folder, const gateways_options_t *options)
 {
     memset (self, 0, sizeof (*self));
     if (options)
@@ -179,8 +179,14 @@ gateways_start (gateways_t *self, const char *folder, const gateways_options_t *
     self->tunnel_low_a = support_ports (2 * self->options.tunnel_ports);
     cr_assert_gt (self->tunnel_low_a, 0, "no ports for %d tunnels", 2 * self->options.tunnel_ports);
     self->tunnel_low_b = self->tunnel_low_a + self->options.tunnel_ports;
-    self->a = s_start_one (self, 'a');
-    self->b = s_start_one (self, 'b');
+}
+
+void
+gateways_start (gateways_t *self, const char *folder, const gateways_options_t *options)
+{
+    gateways_prepare (self, folder, options);
+    self->a = gateways_start_one (self, 'a');
+    self->b = gateways_start_one (self, 'b');
     //  Paired once each has heard the other: until then a gateway has no
     //  peer to pass streams and tunnel connections to
     const char *which;

@@ -55,6 +55,14 @@ void gateways_keys (gateways_t *self, const char *folder);
 //  Keys, ports, and both gateways up and paired. options may be NULL.
 void gateways_start (gateways_t *self, const char *folder, const gateways_options_t *options);
 
+//  The same in steps, for a test that starts (and restarts) the gateways
+//  itself: keys and ports; then one gateway ('a' or 'b'), returning once it
+//  is ready, with its log in folder/gateway-<which><tag>.err. It takes
+//  options (extra_a, tag, ...) as they are at the call; B dials
+//  endpoint_wan, which A's start sets.
+void gateways_prepare (gateways_t *self, const char *folder, const gateways_options_t *options);
+pid_t gateways_start_one (gateways_t *self, char which);
+
 //  Wait for the line a gateway process prints once it listens ("ready
 //  local=... [peer=...] [control=...]", to out; its log is err): return it
 //  (free it). name is for the failure message.

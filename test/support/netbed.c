@@ -546,3 +546,37 @@ netbed_recv (netbed_t *self, const gateways_t *keys, const netbed_client_t *clie
 {
     return s_client (self, "ana", "recv", keys->consumer_key, keys->gateway_b_pub, NULL, client);
 }
+
+
+//  --------------------------------------------------------------------------
+//  A stream across the bed
+
+void
+netbed_stream (netbed_t *self, const gateways_t *keys, const netbed_pair_t *pair,
+               const char *stream, uint64_t bytes)
+{
+    char data [600], received [600], send_err [600], recv_err [600];
+    snprintf (data, sizeof (data), "%s/%s.bin", self->folder, stream);
+    snprintf (received, sizeof (received), "%s/%s.received", self->folder, stream);
+    snprintf (send_err, sizeof (send_err), "%s/%s-send.err", self->folder, stream);
+    snprintf (recv_err, sizeof (recv_err), "%s/%s-recv.err", self->folder, stream);
+    cr_assert_eq (support_fill_file (data, bytes), 0);
+    netbed_client_t consumer = {
+        .endpoints = pair->b.local, .stream = stream, .out = received, .err = recv_err
+    };
+    pid_t receiver = netbed_recv (self, keys, &consumer);
+    netbed_client_t producer = {
+        .endpoints = pair->a.local, .stream = stream, .in = data, .err = send_err
+    };
+    pid_t sender = netbed_send (self, keys, &producer);
+    int sent = support_wait (sender, 120000);
+    int got = support_wait (receiver, 120000);
+    cr_assert_eq (sent, 0, "send exited %d: %s", sent, support_read_file (send_err));
+    cr_assert_eq (got, 0, "recv exited %d: %s", got, support_read_file (recv_err));
+    unsigned char one [32], two [32];
+    uint64_t size_one, size_two;
+    cr_assert_eq (support_digest_file (data, one, &size_one), 0);
+    cr_assert_eq (support_digest_file (received, two, &size_two), 0);
+    cr_assert_eq (size_two, bytes, "%llu bytes came", (unsigned long long) size_two);
+    cr_assert_eq (memcmp (one, two, 32), 0, "the received file differs");
+}

@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define NETBED_VALUES_MAX 32
@@ -53,9 +54,8 @@ bool netbed_available (const char *folder, char *why, size_t size);
 
 //  Bring a bed up (logs in folder); options may be NULL.
 void netbed_up (netbed_t *self, const char *folder, const netbed_options_t *options);
-
-//  The same, or the test skipped, saying why, where no bed can be made
-//  (netbed_available).
+//  The same, or skip the test, saying why, where no bed can be made (not
+//  root, no ip netns).
 void netbed_up_or_skip (netbed_t *self, const char *folder, const netbed_options_t *options);
 
 //  Kill every process in the bed and remove it; nothing to do if it is not
@@ -172,5 +172,11 @@ typedef struct {
 //  Start it (netbed_spawn: the pid is the program's).
 pid_t netbed_send (netbed_t *self, const gateways_t *keys, const netbed_client_t *client);
 pid_t netbed_recv (netbed_t *self, const gateways_t *keys, const netbed_client_t *client);
+
+//  bytes (a file in the bed's folder) from sstream-pipe send in instr,
+//  through the pair, to sstream-pipe recv in ana: sealed for the
+//  consumer, all of it, unchanged. stream names the stream and its files.
+void netbed_stream (netbed_t *self, const gateways_t *keys, const netbed_pair_t *pair,
+                    const char *stream, uint64_t bytes);
 
 #endif

@@ -34,14 +34,6 @@ s_teardown (void)
 
 TestSuite (netbed, .init = support_fixture_setup, .fini = s_teardown, .timeout = 300);
 
-//  The bed, or the test skipped where none can be made (not root, no ip
-//  netns)
-static void
-s_bed_up (const netbed_options_t *options)
-{
-    netbed_up_or_skip (&s_bed, support_folder, options);
-}
-
 static const char *
 s_address (const char *host, const char *link)
 {
@@ -74,7 +66,7 @@ s_assert_on (const char *endpoint, const char *host, const char *link)
 
 Test (netbed, the_instrument_has_no_route_to_the_wan_and_the_gateways_do_not_forward)
 {
-    s_bed_up (NULL);
+    netbed_up_or_skip (&s_bed, support_folder, NULL);
     const char *gwa_lan = s_address ("gwa", "lan"), *gwa_wan = s_address ("gwa", "wan");
     const char *gwb_wan = s_address ("gwb", "wan");
     //  A port nobody listens on: a connection that gets there is refused
@@ -130,40 +122,9 @@ s_keys (gateways_t *keys)
     gateways_keys (keys, support_folder);
 }
 
-//  bytes from sstream-pipe send in instr, through the pair, to
-//  sstream-pipe recv in ana: sealed for the consumer, all of it, unchanged
-static void
-s_stream (const gateways_t *keys, const netbed_pair_t *pair, const char *stream, uint64_t bytes)
-{
-    char data [600], received [600], send_err [600], recv_err [600];
-    snprintf (data, sizeof (data), "%s/%s.bin", support_folder, stream);
-    snprintf (received, sizeof (received), "%s/%s.received", support_folder, stream);
-    snprintf (send_err, sizeof (send_err), "%s/%s-send.err", support_folder, stream);
-    snprintf (recv_err, sizeof (recv_err), "%s/%s-recv.err", support_folder, stream);
-    cr_assert_eq (support_fill_file (data, bytes), 0);
-    netbed_client_t consumer = {
-        .endpoints = pair->b.local, .stream = stream, .out = received, .err = recv_err
-    };
-    pid_t receiver = netbed_recv (&s_bed, keys, &consumer);
-    netbed_client_t producer = {
-        .endpoints = pair->a.local, .stream = stream, .in = data, .err = send_err
-    };
-    pid_t sender = netbed_send (&s_bed, keys, &producer);
-    int sent = support_wait (sender, 120000);
-    int got = support_wait (receiver, 120000);
-    cr_assert_eq (sent, 0, "send exited %d: %s", sent, support_read_file (send_err));
-    cr_assert_eq (got, 0, "recv exited %d: %s", got, support_read_file (recv_err));
-    unsigned char one [32], two [32];
-    uint64_t size_one, size_two;
-    cr_assert_eq (support_digest_file (data, one, &size_one), 0);
-    cr_assert_eq (support_digest_file (received, two, &size_two), 0);
-    cr_assert_eq (size_two, bytes, "%llu bytes came", (unsigned long long) size_two);
-    cr_assert_eq (memcmp (one, two, 32), 0, "the received file differs");
-}
-
 Test (netbed, a_sealed_stream_goes_from_the_instrument_to_the_analysis_host)
 {
-    s_bed_up (NULL);
+    netbed_up_or_skip (&s_bed, support_folder, NULL);
     gateways_t keys;
     s_keys (&keys);
     netbed_pair_t pair;
@@ -172,7 +133,7 @@ Test (netbed, a_sealed_stream_goes_from_the_instrument_to_the_analysis_host)
     s_assert_on (pair.a.local, "gwa", "lan");
     s_assert_on (pair.a.peer, "gwa", "wan");
     s_assert_on (pair.b.local, "gwb", "lan");
-    s_stream (&keys, &pair, "netbed-64", 64 << 20);
+    netbed_stream (&s_bed, &keys, &pair, "netbed-64", 64 << 20);
     netbed_pair_stop (&pair);
 }
 
@@ -181,7 +142,7 @@ Test (netbed, a_sealed_stream_goes_from_the_instrument_to_the_analysis_host)
 Test (netbed, a_second_pair_of_gateways_shares_the_lans_and_the_wan)
 {
     netbed_options_t options = { .second_pair = true };
-    s_bed_up (&options);
+    netbed_up_or_skip (&s_bed, support_folder, &options);
     gateways_t keys;
     s_keys (&keys);
     netbed_pair_t first, second;
@@ -191,8 +152,8 @@ Test (netbed, a_second_pair_of_gateways_shares_the_lans_and_the_wan)
     s_assert_on (second.a.local, "gwa2", "lan");
     s_assert_on (second.a.peer, "gwa2", "wan");
     s_assert_on (second.b.local, "gwb2", "lan");
-    s_stream (&keys, &second, "second-8", 8 << 20);
-    s_stream (&keys, &first, "first-8", 8 << 20);
+    netbed_stream (&s_bed, &keys, &second, "second-8", 8 << 20);
+    netbed_stream (&s_bed, &keys, &first, "first-8", 8 << 20);
     netbed_pair_stop (&second);
     netbed_pair_stop (&first);
 }
