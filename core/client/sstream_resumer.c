@@ -19,7 +19,8 @@ struct _sstream_resumer_t {
     int64_t since;              //  When the path broke
     int64_t due;                //  The next attempt
     int64_t pause;
-    char cause [512];
+    char cause [512];           //  What broke the path
+    char last [512];            //  Why the latest attempt did not do
     uint64_t count;
 };
 
@@ -65,12 +66,14 @@ sstream_resumer_lost (sstream_resumer_t *self, int code)
         self->pause = PAUSE_FIRST;
         self->due = now;
         snprintf (self->cause, sizeof (self->cause), "%s", sstream_errmsg ());
+        self->last [0] = 0;
         sstream_log_warning ("stream '%s': %s; the %s resumes it (within %g s)", self->stream,
                              self->cause, self->who, self->timeout / 1000.0);
         return true;
     }
     //  An attempt that did not do: the next one after a pause
     sstream_log_info ("stream '%s': not resumed yet: %s", self->stream, sstream_errmsg ());
+    snprintf (self->last, sizeof (self->last), "%s", sstream_errmsg ());
     self->due = now + self->pause;
     self->pause = self->pause * 2 < PAUSE_MOST? self->pause * 2: PAUSE_MOST;
     return now - self->since < self->timeout;
@@ -100,8 +103,10 @@ sstream_resumer_expired (sstream_resumer_t *self, const char *position)
 {
     if (!self->stalled || zclock_mono () - self->since < self->timeout)
         return false;
-    sstream_error_set (SSTREAM_ELOST, "stream '%s' could not resume within %g s (%s); %s",
-                       self->stream, self->timeout / 1000.0, self->cause, position);
+    bool again = *self->last && !streq (self->last, self->cause);
+    sstream_error_set (SSTREAM_ELOST, "stream '%s' could not resume within %g s (%s%s%s); %s",
+                       self->stream, self->timeout / 1000.0, self->cause,
+                       again? "; then: ": "", again? self->last: "", position);
     return true;
 }
 

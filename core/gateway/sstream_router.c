@@ -29,6 +29,8 @@ struct _sstream_router_t {
     uint64_t malformed;
     uint64_t handshake_failures;
     int64_t probe_at;           //  Check who is gone after a disconnect
+    int64_t peer_down_since;    //  When the peer was last seen up, or 0 (up)
+    int64_t peer_down_told;     //  When the waiting were told last
     bool recheck;               //  A send failed: read the links, then probe
     int64_t next_tick;
     sstream_replies_t *replies; //  Errors we answer with, within a budget
@@ -653,6 +655,23 @@ s_check_clients (self_t *self, int64_t now, bool probe, bool revoked_only)
     zlistx_destroy (&ids);
 }
 
+//  A peer that stays down: who waits for it is told why, every
+//  peer-timeout, rather than left waiting without a word
+static void
+s_check_peer_down (self_t *self, int64_t now)
+{
+    if (!self->peering || sstream_peering_is_up (self->peering)) {
+        self->peer_down_since = 0;
+        return;
+    }
+    if (!self->peer_down_since)
+        self->peer_down_since = self->peer_down_told = now;
+    if (now - self->peer_down_told >= self->peer_timeout) {
+        self->peer_down_told = now;
+        sstream_streams_peer_down (self->streams);
+    }
+}
+
 void
 sstream_router_tick (sstream_router_t *self)
 {
@@ -667,6 +686,7 @@ sstream_router_tick (sstream_router_t *self)
     if (probe)
         self->probe_at = 0;
     s_check_clients (self, now, probe, false);
+    s_check_peer_down (self, now);
     if (self->peering) {
         if (sstream_peering_is_up (self->peering))
             s_check_party (self, sstream_peering_party (self->peering), now, probe);

@@ -226,8 +226,11 @@ s_open (sstream_sessions_t *self, const char *holder, const char *key, const sst
         return s_error (self, request, SSTREAM_EDENIED, name,
             "the session needs peer gateway %s, and this gateway's peer is %s",
             request->peer, peer? peer: "none");
-    if ((request->flags & SSTREAM_WIRE_NEED_PEER) && peer && !peer_ready)
-        return s_error (self, request, SSTREAM_ELOST, name, "its peer gateway %s is not connected", peer);
+    if ((request->flags & SSTREAM_WIRE_NEED_PEER) && peer && !peer_ready) {
+        const char *why = sstream_router_peer_why_down (self->router);
+        return s_error (self, request, SSTREAM_ELOST, name, "its peer gateway %s is not connected%s%s",
+                        peer, why? ": ": "", why? why: "");
+    }
     if (self->access
     &&  sstream_access_check (self->access, name, key,
                               inbound? SSTREAM_ROLE_PRODUCE: SSTREAM_ROLE_CONSUME) != SSTREAM_OK)

@@ -249,8 +249,9 @@ s_refusal (self_t *self, sstream_party_t *party, const sstream_wire_t *header,
     if (client && (header->flags & SSTREAM_WIRE_NEED_PEER)
     &&  self->peering && !sstream_peering_is_up (self->peering)) {
         *code = SSTREAM_ELOST;
-        snprintf (why, why_size, "its peer gateway %s is not connected",
-                  sstream_peering_name (self->peering));
+        const char *down = sstream_peering_why_down (self->peering);
+        snprintf (why, why_size, "its peer gateway %s is not connected%s%s",
+                  sstream_peering_name (self->peering), down? ": ": "", down? down: "");
         return why;
     }
     if (client && sstream_party_streams (party) >= self->client_streams_max) {
@@ -647,6 +648,29 @@ sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, int
                   sstream_party_name (party), why);
     }
     zlistx_destroy (&doomed);
+}
+
+void
+sstream_streams_peer_down (sstream_streams_t *self)
+{
+    if (!self->peering || sstream_peering_is_up (self->peering))
+        return;
+    const char *down = sstream_peering_why_down (self->peering);
+    zlistx_t *waiting = zlistx_new ();
+    sstream_stream_t *stream;
+    //  A stream that waits for the peer to take it, and a consumer that
+    //  waits here for a stream that can only come from the peer
+    for (stream = (sstream_stream_t *) zhashx_first (self->by_name); stream;
+         stream = (sstream_stream_t *) zhashx_next (self->by_name))
+        if ((sstream_stream_to_peer (stream) && !sstream_stream_sink (stream))
+        ||  (sstream_stream_sink (stream) && !sstream_stream_source (stream)))
+            zlistx_add_end (waiting, stream);
+    for (stream = (sstream_stream_t *) zlistx_first (waiting); stream;
+         stream = (sstream_stream_t *) zlistx_next (waiting))
+        s_abortf (self, stream, NULL, SSTREAM_ELOST, "stream '%s' cannot go on: peer gateway %s "
+                  "is not connected (%s)", sstream_stream_name (stream),
+                  sstream_peering_name (self->peering), down? down: "it has not said hello");
+    zlistx_destroy (&waiting);
 }
 
 void

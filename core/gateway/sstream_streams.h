@@ -80,6 +80,13 @@ void
     sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, int code,
                                 const char *why);
 
+//  The peer gateway has been down for long (the router says when): the
+//  streams that wait for it, and the consumers that wait for a stream only
+//  it could bring, are told why (SSTREAM_ELOST, so that they may try again,
+//  or another gateway, until their resume-timeout).
+void
+    sstream_streams_peer_down (sstream_streams_t *self);
+
 //  Abort every stream, telling both ends: the gateway is stopping.
 void
     sstream_streams_shutdown (sstream_streams_t *self);

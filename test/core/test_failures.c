@@ -174,6 +174,28 @@ Test (failures, a_gateway_that_stops_mid_stream_for_good_fails_both_ends)
     sstream_producer_destroy (&producer);
 }
 
+//  A producer whose gateway's peer is gone, and stays gone, is told why
+//  within a peer-timeout, tries again, and fails at its resume-timeout
+//  with that reason, rather than wait without a word
+Test (failures, a_stream_whose_peer_gateway_stays_down_is_told_why_and_fails_in_time)
+{
+    sstream_gateway_destroy (&s_path.b);
+    sstream_config_set (s_path.producer_options, "client/resume-timeout", "3s");
+    int64_t start = zclock_mono ();
+    sstream_producer_t *producer;
+    cr_assert_eq (sstream_producer_new (&producer, s_a (), "no-peer", s_path.producer_options),
+                  SSTREAM_OK, "%s", sstream_errmsg ());
+    char data [1000] = { 1 };
+    cr_assert_eq (sstream_producer_send (producer, data, sizeof (data), NULL, 0, 5000), SSTREAM_OK);
+    int rc = sstream_producer_close (producer, 20000);
+    cr_assert_eq (rc, SSTREAM_ELOST, "got %d: %s", rc, sstream_errmsg ());
+    const char *said = sstream_errmsg ();
+    cr_assert (strstr (said, "could not resume within 3 s") && strstr (said, "peer gateway gateway-b")
+               && strstr (said, "is not connected"), "%s", said);
+    cr_assert_lt (zclock_mono () - start, 15000, "it took %" PRId64 " ms", zclock_mono () - start);
+    sstream_producer_destroy (&producer);
+}
+
 //  CPU time this process has used, in seconds
 static double
 s_cpu_seconds (void)
