@@ -29,6 +29,7 @@
 struct _sstream_consumer_t {
     zactor_t *actor;
     _Atomic uint64_t resumes;   //  Times the stream resumed
+    char checksum [SSTREAM_CHECKSUM_HEX];   //  Written before the end is
     sstream_inbox_t *inbox;
     sstream_client_options_t options;
     bool end_received;
@@ -65,6 +66,7 @@ typedef struct {
     uint64_t acked;             //  Records acknowledged to the producer
     int64_t acked_at;
     uint64_t duplicates;        //  Records that came again, dropped
+    sstream_checksum_t *checksum;   //  Of the payload bytes, in order
     bool may_repeat;            //  Resumed, and no new record since: what
                                 //  comes again is dropped (else it is a
                                 //  replay, and refused)
@@ -107,7 +109,8 @@ s_self_new (zsock_t *pipe, sstream_consumer_t *consumer)
                                        consumer->options.sealed);
     self->resumer = sstream_resumer_new (consumer->options.stream, "consumer",
                                          consumer->options.resume_timeout);
-    assert (self->opener && self->resumer);
+    self->checksum = sstream_checksum_new ();
+    assert (self->opener && self->resumer && self->checksum);
     return self;
 }
 
@@ -119,6 +122,7 @@ s_self_destroy (self_t **self_p)
         sstream_client_destroy (&self->client);
         sstream_opener_destroy (&self->opener);
         sstream_resumer_destroy (&self->resumer);
+        sstream_checksum_destroy (&self->checksum);
         free (self);
         *self_p = NULL;
     }
@@ -194,6 +198,9 @@ s_self_take_batch (self_t *self, sstream_client_msg_t *message)
         return rc;
     }
     self->received += sstream_received_bytes (batch);
+    size_t size;
+    const byte *payloads = sstream_received_payloads (batch, &size);
+    sstream_checksum_update (self->checksum, payloads, size);
     sstream_inbox_put (self->inbox, batch);
     self->outstanding -= cost;
     self->next_seq += header->count;
@@ -265,6 +272,14 @@ s_self_deliver (self_t *self, sstream_client_msg_t *message)
         int rc = sstream_opener_check_end (self->opener, header);
         if (rc)
             return rc;
+        char checksum [SSTREAM_CHECKSUM_HEX];
+        sstream_checksum_hex (self->checksum, checksum);
+        if (*header->checksum && !streq (header->checksum, checksum))
+            return sstream_error_set (SSTREAM_EPROTO,
+                "stream '%s': its %" PRIu64 " bytes arrived with checksum %s, and its producer "
+                "sent bytes with checksum %s (XXH3-128): they were changed on the way",
+                self->consumer->options.stream, self->received, checksum, header->checksum);
+        snprintf (self->consumer->checksum, sizeof (self->consumer->checksum), "%s", checksum);
         self->stage = STAGE_ENDED;
         sstream_inbox_end (self->inbox);
         return SSTREAM_OK;
@@ -723,6 +738,12 @@ uint64_t
 sstream_consumer_messages (sstream_consumer_t *self)
 {
     return self? sstream_inbox_records (self->inbox): 0;
+}
+
+const char *
+sstream_consumer_checksum (sstream_consumer_t *self)
+{
+    return self && self->end_received? self->checksum: NULL;
 }
 
 int

@@ -137,6 +137,13 @@ sstream_received_check (sstream_received_t *batch, size_t size)
                                (const byte *) zmq_msg_data (&batch->frame1), size, &batch->view);
 }
 
+const byte *
+sstream_received_payloads (sstream_received_t *batch, size_t *size)
+{
+    *size = (size_t) batch->view.bytes;
+    return batch->view.payloads;
+}
+
 uint64_t
 sstream_received_bytes (sstream_received_t *batch)
 {

@@ -41,6 +41,9 @@ byte *
     sstream_received_payload (sstream_received_t *batch, size_t *size);
 int
     sstream_received_check (sstream_received_t *batch, size_t size);
+//  Its records' payloads, one after another, once checked.
+const byte *
+    sstream_received_payloads (sstream_received_t *batch, size_t *size);
 //  Payload bytes of its records, once checked.
 uint64_t
     sstream_received_bytes (sstream_received_t *batch);

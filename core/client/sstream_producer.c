@@ -42,6 +42,8 @@ struct _sstream_producer_t {
     uint64_t bytes;
     bool end_sent;              //  close () queued the end
     bool closed;                //  The stream completed
+    sstream_checksum_t *checksum;   //  Of the caller's payload bytes
+    char checksum_hex [SSTREAM_CHECKSUM_HEX];   //  Once the end is queued
     sstream_failure_t failure;  //  Once the actor failed
 };
 
@@ -195,6 +197,9 @@ s_self_make_end (self_t *self)
         .bytes = self->made_bytes
     };
     snprintf (header.stream, sizeof (header.stream), "%s", self->producer->options.stream);
+    //  The caller wrote it before it queued the end (the outbox's lock
+    //  orders the two)
+    snprintf (header.checksum, sizeof (header.checksum), "%s", self->producer->checksum_hex);
     int rc = self->sealer? sstream_sealer_end (self->sealer, header.seq, header.bytes, header.seal)
                          : SSTREAM_OK;
     if (!rc && self->key_due) {
@@ -606,6 +611,11 @@ sstream_producer_new (sstream_producer_t **self_p, const char *endpoint,
         free (self);
         return rc;
     }
+    self->checksum = sstream_checksum_new ();
+    if (!self->checksum) {
+        sstream_producer_destroy (&self);
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    }
     sstream_outbox_config_t outbox = {
         .batch = self->options.batch,
         .linger = self->options.linger,
@@ -635,6 +645,7 @@ sstream_producer_destroy (sstream_producer_t **self_p)
         sstream_producer_t *self = *self_p;
         sstream_client_actor_stop (&self->actor);
         sstream_outbox_destroy (&self->outbox);
+        sstream_checksum_destroy (&self->checksum);
         sstream_client_options_clear (&self->options);
         sstream_failure_fini (&self->failure);
         free (self);
@@ -677,11 +688,13 @@ s_producer_check (sstream_producer_t *self, const void *data, size_t size,
 
 //  The outbox's verdict: a failure of the actor is reported as its own
 static int
-s_producer_result (sstream_producer_t *self, int rc, size_t size)
+s_producer_result (sstream_producer_t *self, int rc, const void *data, size_t size)
 {
     if (rc == SSTREAM_OK) {
         self->records++;
         self->bytes += size;
+        if (data)           //  Given records counted before they went
+            sstream_checksum_update (self->checksum, data, size);
     }
     else
     if (rc == SSTREAM_ECLOSED && sstream_failure_code (&self->failure))
@@ -700,7 +713,7 @@ sstream_producer_send (sstream_producer_t *self, const void *data, size_t size,
         return rc;
     rc = sstream_outbox_add (self->outbox, self->records, data, size, meta,
                              meta? meta_size: 0, timeout_ms, &self->failure);
-    return s_producer_result (self, rc, size);
+    return s_producer_result (self, rc, data, size);
 }
 
 int
@@ -713,9 +726,21 @@ sstream_producer_give (sstream_producer_t *self, void *data, size_t size,
     int rc = s_producer_check (self, data, size, meta, meta_size);
     if (rc)
         return rc;
+    //  The buffer may be the library's to release once given: its bytes
+    //  count first, and are taken back if it was not taken
+    sstream_checksum_t *before = sstream_checksum_copy (self->checksum);
+    if (!before)
+        return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
+    sstream_checksum_update (self->checksum, data, size);
     rc = sstream_outbox_give (self->outbox, self->records, data, size, meta,
                               meta? meta_size: 0, release, arg, timeout_ms, &self->failure);
-    return s_producer_result (self, rc, size);
+    if (rc) {
+        sstream_checksum_destroy (&self->checksum);
+        self->checksum = before;
+    }
+    else
+        sstream_checksum_destroy (&before);
+    return s_producer_result (self, rc, NULL, size);
 }
 
 int
@@ -728,6 +753,7 @@ sstream_producer_close (sstream_producer_t *self, int timeout_ms)
     if (sstream_failure_code (&self->failure))
         return sstream_failure_report (&self->failure);
     if (!self->end_sent) {
+        sstream_checksum_hex (self->checksum, self->checksum_hex);
         sstream_outbox_end (self->outbox);
         self->end_sent = true;
     }
@@ -747,6 +773,12 @@ uint64_t
 sstream_producer_messages (sstream_producer_t *self)
 {
     return self? self->records: 0;
+}
+
+const char *
+sstream_producer_checksum (sstream_producer_t *self)
+{
+    return self && self->end_sent? self->checksum_hex: NULL;
 }
 
 int

@@ -137,6 +137,7 @@ int
 #include "sstream_settings.h"
 #include "sstream_wire.h"
 #include "sstream_seal.h"
+#include "sstream_checksum.h"
 #include "sstream_batch.h"
 #include "sstream_keys.h"
 #include "sstream_keyring.h"

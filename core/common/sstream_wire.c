@@ -59,7 +59,7 @@ enum {
     K_STREAM, K_SID, K_SEQ, K_FLAGS, K_BYTES, K_WINDOW, K_ROLE, K_CODE,
     K_TEXT, K_NAME, K_SESSION, K_HEARTBEAT, K_ID, K_KIND, K_TARGET, K_LINKS,
     K_RATE, K_HOLD, K_CONN, K_MODE, K_PEER, K_REQ, K_HOLDER, K_EPOCH, K_GEN, K_CIPHER,
-    K_PAYLOAD, K_SEAL, K_BULK, K_TOKEN, K_WRAP, K_RESUME, FIELD_COUNT
+    K_PAYLOAD, K_SEAL, K_BULK, K_TOKEN, K_WRAP, K_RESUME, K_CHECKSUM, FIELD_COUNT
 };
 
 static const s_field_t s_fields [FIELD_COUNT] = {
@@ -94,7 +94,8 @@ static const s_field_t s_fields [FIELD_COUNT] = {
     [K_BULK]      = FIELD ("bulk", F_STRICT_STR, bulk),
     [K_TOKEN]     = FIELD ("token", F_STRICT_STR, token),
     [K_WRAP]      = FIELD ("wrap", F_STRICT_STR, wrap),
-    [K_RESUME]    = FIELD ("resume", F_UINT, resume)
+    [K_RESUME]    = FIELD ("resume", F_UINT, resume),
+    [K_CHECKSUM]  = FIELD ("checksum", F_STRICT_STR, checksum)
 };
 
 #define B(key) ((uint64_t) 1 << (key))
@@ -113,7 +114,7 @@ static const struct {
                                 | B (K_EPOCH) | B (K_PAYLOAD) | B (K_RESUME) },
     [SSTREAM_WIRE_ACCEPTED] = { B (K_STREAM) | B (K_WINDOW) | B (K_SID),
                                 B (K_NAME) | B (K_HEARTBEAT) | B (K_BULK) | B (K_TOKEN) },
-    [SSTREAM_WIRE_END]      = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), B (K_SEAL) },
+    [SSTREAM_WIRE_END]      = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), B (K_SEAL) | B (K_CHECKSUM) },
     [SSTREAM_WIRE_END_ACK]  = { B (K_STREAM) | B (K_SEQ) | B (K_BYTES), 0 },
     [SSTREAM_WIRE_ERROR]    = { B (K_CODE) | B (K_TEXT), B (K_STREAM) | B (K_REQ) },
     [SSTREAM_WIRE_PING]     = { 0, B (K_REQ) | B (K_HOLDER) },

@@ -127,6 +127,7 @@ typedef struct {
                                                 //  bulk path listens
     char token [2 * 32 + 1];    //  accepted, welcome: a single-use token for
                                 //  it, in hex
+    char checksum [33];         //  end: XXH3-128 of the payload bytes, hex
     uint64_t resume;            //  open with SSTREAM_WIRE_RESUME_OK: the
                                 //  first record held (produce) or needed
     char wrap [2 * 80 + 1];     //  tunnel-key: the key wrapped for the

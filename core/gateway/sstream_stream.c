@@ -47,6 +47,7 @@ struct _sstream_stream_t {
     uint64_t end_seq;
     uint64_t end_bytes;
     char end_seal [2 * SSTREAM_WIRE_SEAL_TAG + 1];
+    char end_checksum [33];
     zhashx_t *readers;          //  Sealed: the readers' keys, once said
     uint64_t epoch;             //  The producer's run, as its open said
     bool awaits_resume;         //  The source resumes: it sends nothing
@@ -375,6 +376,7 @@ sstream_stream_push_end (sstream_stream_t *self, const sstream_wire_t *header)
     self->end_seq = header->seq;
     self->end_bytes = header->bytes;
     snprintf (self->end_seal, sizeof (self->end_seal), "%s", header->seal);
+    snprintf (self->end_checksum, sizeof (self->end_checksum), "%s", header->checksum);
     return sstream_stream_pump (self);
 }
 
@@ -478,6 +480,7 @@ s_send_end (sstream_stream_t *self)
     sstream_wire_t end = { .type = SSTREAM_WIRE_END, .seq = self->end_seq, .bytes = self->end_bytes };
     snprintf (end.stream, sizeof (end.stream), "%s", self->name);
     snprintf (end.seal, sizeof (end.seal), "%s", self->end_seal);
+    snprintf (end.checksum, sizeof (end.checksum), "%s", self->end_checksum);
     int rc;
     if (sstream_fault_forward)          //  Tests only
         rc = s_send_end_faulty (self, &end);

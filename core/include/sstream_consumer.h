@@ -69,6 +69,13 @@ SSTREAM_EXPORT uint64_t
 SSTREAM_EXPORT int
     sstream_consumer_failure (sstream_consumer_t *self);
 
+//  The stream's end-to-end checksum (XXH3-128 of every record's payload,
+//  in order, 32 hex digits), once recv () has returned SSTREAM_EEND; NULL before. The
+//  consumer compares its own with the producer's before it acknowledges
+//  the end, and refuses a stream whose bytes changed on the way.
+SSTREAM_EXPORT const char *
+    sstream_consumer_checksum (sstream_consumer_t *self);
+
 //  Times the stream resumed after a gateway or link on its path was lost.
 SSTREAM_EXPORT uint64_t
     sstream_consumer_resumes (sstream_consumer_t *self);

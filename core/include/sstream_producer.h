@@ -98,6 +98,13 @@ SSTREAM_EXPORT uint64_t
 SSTREAM_EXPORT int
     sstream_producer_failure (sstream_producer_t *self);
 
+//  The stream's end-to-end checksum (XXH3-128 of every record's payload,
+//  in order, 32 hex digits), once close () has queued the end; NULL before. The
+//  consumer compares its own with the producer's before it acknowledges
+//  the end, and refuses a stream whose bytes changed on the way.
+SSTREAM_EXPORT const char *
+    sstream_producer_checksum (sstream_producer_t *self);
+
 //  Times the stream resumed after a gateway or link on its path was lost.
 SSTREAM_EXPORT uint64_t
     sstream_producer_resumes (sstream_producer_t *self);
