@@ -290,6 +290,8 @@ struct _sstream_client_t {
     bool retried;               //  A connection attempt failed
     bool handshaken;            //  CURVE handshake completed
     int early_drops;            //  Disconnections before the handshake
+    bool accepted;              //  The gateway accepted the stream (it may
+                                //  have failed since)
     int64_t peer_timeout;       //  Ours, or longer if the gateway pings slowly
 };
 
@@ -439,6 +441,12 @@ sstream_client_state_t
 sstream_client_state (sstream_client_t *self)
 {
     return self->state;
+}
+
+bool
+sstream_client_accepted (sstream_client_t *self)
+{
+    return self->accepted;
 }
 
 uint64_t
@@ -742,6 +750,7 @@ s_decode (sstream_client_t *self, sstream_client_msg_t *message, size_t frames, 
                 return s_fail (self, sstream_error_set (SSTREAM_EPROTO,
                     "gateway at %s accepted the stream twice", self->endpoint));
             self->state = SSTREAM_CLIENT_OPEN;
+            self->accepted = true;
             self->window = header->window;
             self->gateway_sid = header->sid;
             self->handshaken = true;

@@ -87,6 +87,10 @@ const char *
 sstream_client_state_t
     sstream_client_state (sstream_client_t *self);
 
+//  True once the gateway accepted the stream, whatever happened since.
+bool
+    sstream_client_accepted (sstream_client_t *self);
+
 //  Window the gateway granted in accepted (producer), and the number the
 //  gateway gave the stream on this link (its sid: data and credit we send
 //  carry it).

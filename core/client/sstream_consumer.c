@@ -349,12 +349,9 @@ s_self_handle_link (self_t *self)
         sstream_client_msg_t message;
         bool got;
         int rc = sstream_client_recv (self->client, &message, &got);
-        if (rc) {
-            s_self_broken (self, rc);
-            return;
-        }
-        if (before == SSTREAM_CLIENT_OPENING
-        &&  sstream_client_state (self->client) == SSTREAM_CLIENT_OPEN) {
+        //  Accepted, even when what came right after it failed the link
+        //  (then the stream resumes, as one accepted)
+        if (before == SSTREAM_CLIENT_OPENING && sstream_client_accepted (self->client)) {
             //  A new link: the gateway may send us a whole window
             self->outstanding = self->consumer->options.window;
             if (!self->accepted) {
@@ -363,6 +360,10 @@ s_self_handle_link (self_t *self)
                 zsock_send (self->pipe, "i", SSTREAM_OK);
                 self->reported_open = true;
             }
+        }
+        if (rc) {
+            s_self_broken (self, rc);
+            return;
         }
         if (!got)
             return;

@@ -395,18 +395,20 @@ s_self_handle_link (self_t *self)
         sstream_client_msg_t message;
         bool got;
         int rc = sstream_client_recv (self->client, &message, &got);
+        //  Accepted, even when what came right after it failed the link
+        //  (then the stream resumes, as one accepted)
+        if (before == SSTREAM_CLIENT_OPENING && sstream_client_accepted (self->client)) {
+            int accepted = s_self_accepted (self);
+            if (accepted) {
+                if (!rc && got)
+                    sstream_client_msg_close (&message);
+                s_self_fail (self, accepted);
+                return;
+            }
+        }
         if (rc) {
             s_self_broken (self, rc);
             return;
-        }
-        if (before == SSTREAM_CLIENT_OPENING
-        &&  sstream_client_state (self->client) == SSTREAM_CLIENT_OPEN) {
-            rc = s_self_accepted (self);
-            if (rc) {
-                sstream_client_msg_close (&message);
-                s_self_fail (self, rc);
-                return;
-            }
         }
         if (!got)
             return;         //  Nothing more waiting

@@ -43,6 +43,7 @@ typedef struct {
     int64_t last_progress;      //  When it last completed a receive
     zlistx_t *sending;          //  zmq_msg_t, posted sends in order
     bool failed;
+    bool forgotten;             //  Gone from the table, freed at the next poll
     char why [256];
 } s_peer_t;
 
@@ -81,6 +82,8 @@ struct _sstream_bulkpath_t {
     zlistx_t *strangers;        //  s_stranger_t
     zlistx_t *ready;            //  s_held_t, whole, to hand out in order
     zlistx_t *lost;             //  s_lost_t
+    zlistx_t *forgotten;        //  s_peer_t forgotten since the last poll:
+                                //  the poll's items may still point at them
     s_polled_t *polled;         //  Parallel to the last poll items
     size_t polled_capacity;
     //  Counters
@@ -386,8 +389,9 @@ sstream_bulkpath_new (sstream_bulkpath_t **self_p, const char *name,
     self->strangers = zlistx_new ();
     self->ready = zlistx_new ();
     self->lost = zlistx_new ();
+    self->forgotten = zlistx_new ();
     if (!self->name || !self->endpoint || !self->options || !self->peers || !self->strangers
-    ||  !self->ready || !self->lost) {
+    ||  !self->ready || !self->lost || !self->forgotten) {
         sstream_bulkpath_destroy (&self);
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory");
     }
@@ -410,6 +414,15 @@ sstream_bulkpath_new (sstream_bulkpath_t **self_p, const char *name,
     }
     *self_p = self;
     return SSTREAM_OK;
+}
+
+//  Free the peers forgotten since the last poll
+static void
+s_bury (sstream_bulkpath_t *self)
+{
+    s_peer_t *peer;
+    while (self->forgotten && (peer = (s_peer_t *) zlistx_detach (self->forgotten, NULL)))
+        s_peer_destroy (self, &peer);
 }
 
 void
@@ -439,6 +452,8 @@ sstream_bulkpath_destroy (sstream_bulkpath_t **self_p)
             self->transport->bulk_close (&self->listener);
         zlistx_destroy (&self->ready);
         zlistx_destroy (&self->lost);
+        s_bury (self);
+        zlistx_destroy (&self->forgotten);
         if (self->options) {
             char **option;
             for (option = self->options; *option; option++)
@@ -753,6 +768,7 @@ sstream_bulkpath_poll_count (sstream_bulkpath_t *self)
 size_t
 sstream_bulkpath_poll_items (sstream_bulkpath_t *self, zmq_pollitem_t *items, size_t max)
 {
+    s_bury (self);              //  No item of the last poll is left
     if (self->polled_capacity < max) {
         s_polled_t *larger = (s_polled_t *) realloc (self->polled, max * sizeof (s_polled_t));
         if (!larger)
@@ -807,6 +823,7 @@ sstream_bulkpath_handle_poll (sstream_bulkpath_t *self, const zmq_pollitem_t *it
                 s_stranger_progress (self, stranger);
         }
         else
+        if (!((s_peer_t *) polled->what)->forgotten)
             s_peer_progress (self, (s_peer_t *) polled->what);
     }
     //  Only now may strangers and peers go: the items pointed at them
@@ -887,8 +904,14 @@ sstream_bulkpath_forget (sstream_bulkpath_t *self, const byte *routing_id,
     s_key (routing_id, routing_id_size, key);
     s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, key);
     if (peer) {
-        s_peer_destroy (self, &peer);
+        //  Out of the table now (a peer of the same id may come at once);
+        //  freed once no poll item points at it
         zhashx_delete (self->peers, key);
+        if (peer->connection)
+            self->transport->bulk_close (&peer->connection);
+        peer->forgotten = true;
+        if (!self->forgotten || !zlistx_add_end (self->forgotten, peer))
+            s_peer_destroy (self, &peer);
     }
 }
 

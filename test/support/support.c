@@ -59,7 +59,12 @@ void
 support_fixture_teardown (void)
 {
     support_kill_children ();
-    support_rmtree (support_folder);
+    //  SSTREAM_TEST_KEEP=1 keeps it, logs and all, for a look after a failure
+    const char *keep = getenv ("SSTREAM_TEST_KEEP");
+    if (keep && strcmp (keep, "1") == 0)
+        fprintf (stderr, "kept %s\n", support_folder);
+    else
+        support_rmtree (support_folder);
     free (support_folder);
     support_folder = NULL;
 }
