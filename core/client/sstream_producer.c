@@ -44,6 +44,7 @@ struct _sstream_producer_t {
     bool closed;                //  The stream completed
     sstream_checksum_t *checksum;   //  Of the caller's payload bytes
     char checksum_hex [SSTREAM_CHECKSUM_HEX];   //  Once the end is queued
+                                //  (the caller's: it computes it as it sends)
     sstream_failure_t failure;  //  Once the actor failed
 };
 

@@ -8,6 +8,15 @@
 #include "sstream_common.h"
 
 #include <xxhash.h>
+//  On x86, libxxhash picks SSE2, AVX2 or AVX-512 at run time in its
+//  _dispatch functions; the plain ones are built for SSE2 alone (Debian's
+//  package), twice as slow here
+#if defined (__x86_64__) || defined (__i386__)
+#   include <xxh_x86dispatch.h>
+#   define S_UPDATE XXH3_128bits_update_dispatch
+#else
+#   define S_UPDATE XXH3_128bits_update
+#endif
 
 struct _sstream_checksum_t {
     XXH3_state_t *state;
@@ -52,7 +61,7 @@ void
 sstream_checksum_update (sstream_checksum_t *self, const void *data, size_t size)
 {
     if (size)
-        XXH3_128bits_update (self->state, data, size);
+        S_UPDATE (self->state, data, size);
 }
 
 void
