@@ -35,7 +35,11 @@ typedef struct _sstream_consumer_t sstream_consumer_t;
 //  endpoint may list several gateways of one facility, comma-separated:
 //  until the stream is accepted, one that is refused, unreachable within
 //  the connect timeout, or without its peer gateway gives way to the next.
-//  Once the stream runs, losing its gateway fails it (SSTREAM_ELOST).
+//  Once the stream runs, losing its gateway, or anything on the path,
+//  does not fail it: the consumer connects again (to the same gateway or
+//  another of the list) and the stream goes on where the consumer stands
+//  (core/PROTOCOL.md section 3.10); it fails (SSTREAM_ELOST, "could not
+//  resume") only if that takes longer than client/resume-timeout.
 SSTREAM_EXPORT int
     sstream_consumer_new (sstream_consumer_t **self_p, const char *endpoint,
                           const char *stream, sstream_config_t *options);

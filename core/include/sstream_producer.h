@@ -54,7 +54,11 @@ typedef void (sstream_release_fn) (void *data, void *arg);
 //  endpoint may list several gateways of one facility, comma-separated:
 //  until the stream is accepted, one that is refused, unreachable within
 //  the connect timeout, or without its peer gateway gives way to the next.
-//  Once the stream runs, losing its gateway fails it (SSTREAM_ELOST).
+//  Once the stream runs, losing its gateway, or anything on the path,
+//  does not fail it: the producer connects again (to the same gateway or
+//  another of the list) and the stream goes on where the consumer stands
+//  (core/PROTOCOL.md section 3.10); it fails (SSTREAM_ELOST, "could not
+//  resume") only if that takes longer than client/resume-timeout.
 SSTREAM_EXPORT int
     sstream_producer_new (sstream_producer_t **self_p, const char *endpoint,
                           const char *stream, sstream_config_t *options);
@@ -71,8 +75,9 @@ SSTREAM_EXPORT int
                            int timeout_ms);
 
 //  Send one record without copying it: the library takes data and calls
-//  release (data, arg) once it is done with it (sent, or dropped when the
-//  stream fails). Only a record larger than client/batch travels straight
+//  release (data, arg) once it is done with it (the consumer acknowledged
+//  it, since it may have to be sent again after a loss; or the stream
+//  failed). Only a record larger than client/batch travels straight
 //  from data; a smaller one is copied into a batch and released at once.
 //  Ownership passes only when this returns SSTREAM_OK: on an error the
 //  caller keeps data and release is not called. Otherwise as send.
