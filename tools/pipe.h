@@ -64,6 +64,13 @@ int pipe_signal_number (void);
 void pipe_signals_hangup_reloads (void);
 bool pipe_hangup (void);
 
+//  What gateways list (pipe_print.c). JSON: one array of sessions; or
+//  {"sessions": [...], "streams": [...]} (streams left out when NULL).
+//  Tables: sessions, then streams (when not NULL).
+void pipe_print_sessions_json (sstream_session_list_t *sessions);
+void pipe_print_status_json (sstream_session_list_t *sessions, sstream_session_list_t *streams);
+void pipe_print_status_table (sstream_session_list_t *sessions, sstream_session_list_t *streams);
+
 //  Options that send and recv share
 typedef struct {
     const char *config_file;

@@ -38,8 +38,10 @@ s_help (void)
         "  -h, --help               show this help\n"
         "\n"
         "Logs go to standard error. Once the gateway is up it prints one line,\n"
-        "'ready local=ENDPOINT [peer=ENDPOINT] [control=ENDPOINT]', on standard\n"
-        "output.\n"
+        "'ready local=ENDPOINT [peer=ENDPOINT] [control=ENDPOINT]\n"
+        "[metrics=http://HOST:PORT]', on standard output: the ports are the real\n"
+        "ones when the config asks for any ('*', or 0 for metrics). With a\n"
+        "'metrics' section it serves Prometheus metrics at /metrics there.\n"
         "\n" PIPE_EXIT_STATUSES);
 }
 
@@ -106,8 +108,10 @@ pipe_gateway_main (int argc, char **argv)
 
     const char *peer = sstream_gateway_endpoint (gateway, "peer");
     const char *control = sstream_gateway_endpoint (gateway, "control");
-    printf ("ready local=%s%s%s%s%s\n", sstream_gateway_endpoint (gateway, "local"),
-            peer? " peer=": "", peer? peer: "", control? " control=": "", control? control: "");
+    const char *metrics = sstream_gateway_endpoint (gateway, "metrics");
+    printf ("ready local=%s%s%s%s%s%s%s\n", sstream_gateway_endpoint (gateway, "local"),
+            peer? " peer=": "", peer? peer: "", control? " control=": "", control? control: "",
+            metrics? " metrics=": "", metrics? metrics: "");
     fflush (stdout);
     while (!pipe_interrupted ()) {
         usleep (200 * 1000);    //  A signal cuts it short

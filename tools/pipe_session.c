@@ -17,146 +17,6 @@
 
 #define PING_INTERVAL_MS 1000
 
-static const char *s_numeric [] = {
-    "links", "rate", "age-ms", "idle-ms", "connections", "connections-total",
-    "bytes-in", "bytes-out", NULL
-};
-static const char *s_fields [] = {
-    "id", "name", "role", "kind", "gateway", "peer", "address", "links", "rate", "hold", "age-ms",
-    "idle-ms", "connections", "connections-total", "bytes-in", "bytes-out", NULL
-};
-
-static void
-s_json_string (FILE *out, const char *text)
-{
-    fputc ('"', out);
-    for (; *text; text++) {
-        unsigned char c = (unsigned char) *text;
-        if (c == '"' || c == '\\')
-            fprintf (out, "\\%c", c);
-        else
-        if (c < 0x20)
-            fprintf (out, "\\u%04x", c);
-        else
-            fputc (c, out);
-    }
-    fputc ('"', out);
-}
-
-static bool
-s_is_numeric (const char *field)
-{
-    const char **name;
-    for (name = s_numeric; *name; name++)
-        if (strcmp (*name, field) == 0)
-            return true;
-    return false;
-}
-
-static void
-s_print_json (sstream_session_list_t *list)
-{
-    printf ("[");
-    size_t index;
-    for (index = 0; index < sstream_session_list_size (list); index++) {
-        printf ("%s{", index? ", ": "");
-        const char **field;
-        bool first = true;
-        for (field = s_fields; *field; field++) {
-            const char *value = sstream_session_list_get (list, index, *field);
-            if (!value)
-                continue;
-            printf ("%s", first? "": ", ");
-            first = false;
-            s_json_string (stdout, *field);
-            printf (": ");
-            if (s_is_numeric (*field))
-                printf ("%s", value);
-            else
-            if (strcmp (*field, "hold") == 0)
-                printf ("%s", strcmp (value, "yes") == 0? "true": "false");
-            else
-                s_json_string (stdout, value);
-        }
-        printf ("}");
-    }
-    printf ("]\n");
-}
-
-static void
-s_human_bytes (char *text, size_t size, double bytes)
-{
-    const char *units [] = { "B", "kB", "MB", "GB", "TB" };
-    int unit = 0;
-    while (bytes >= 1000 && unit < 4) {
-        bytes /= 1000;
-        unit++;
-    }
-    snprintf (text, size, unit? "%.1f %s": "%.0f %s", bytes, units [unit]);
-}
-
-static void
-s_human_age (char *text, size_t size, uint64_t msecs)
-{
-    uint64_t seconds = msecs / 1000;
-    if (seconds < 60)
-        snprintf (text, size, "%" PRIu64 "s", seconds);
-    else
-    if (seconds < 3600)
-        snprintf (text, size, "%" PRIu64 "m%02" PRIu64 "s", seconds / 60, seconds % 60);
-    else
-        snprintf (text, size, "%" PRIu64 "h%02" PRIu64 "m", seconds / 3600, seconds / 60 % 60);
-}
-
-static const char *
-s_text (sstream_session_list_t *list, size_t index, const char *field)
-{
-    const char *value = sstream_session_list_get (list, index, field);
-    return value? value: "-";
-}
-
-static uint64_t
-s_number (sstream_session_list_t *list, size_t index, const char *field)
-{
-    const char *value = sstream_session_list_get (list, index, field);
-    return value? strtoull (value, NULL, 10): 0;
-}
-
-static void
-s_print_table (sstream_session_list_t *list)
-{
-    size_t count = sstream_session_list_size (list);
-    if (count == 0) {
-        printf ("no sessions\n");
-        return;
-    }
-    printf ("%-16s  %-16s  %-8s  %-22s  %5s  %9s  %9s  %11s  %11s  %7s\n", "ID", "NAME", "ROLE",
-            "ADDRESS", "CONNS", "IN", "OUT", "AVG RATE", "LIMIT", "AGE");
-    size_t index;
-    for (index = 0; index < count; index++) {
-        uint64_t age = s_number (list, index, "age-ms");
-        uint64_t in = s_number (list, index, "bytes-in"), out = s_number (list, index, "bytes-out");
-        char in_text [32], out_text [32], rate_text [40], limit_text [40], age_text [48];
-        uint64_t limit = s_number (list, index, "rate");
-        if (limit) {
-            s_human_bytes (limit_text, sizeof (limit_text) - 2, (double) limit);
-            strcat (limit_text, "/s");
-        }
-        else
-            snprintf (limit_text, sizeof (limit_text), "none");
-        s_human_bytes (in_text, sizeof (in_text), (double) in);
-        s_human_bytes (out_text, sizeof (out_text), (double) out);
-        s_human_bytes (rate_text, sizeof (rate_text) - 2, age? (in + out) * 1000.0 / age: 0);
-        strcat (rate_text, "/s");
-        s_human_age (age_text, sizeof (age_text), age);
-        printf ("%-16s  %-16.16s  %-8s  %-22.22s  %5" PRIu64 "  %9s  %9s  %11s  %11s  %7s\n",
-                s_text (list, index, "id"), s_text (list, index, "name"),
-                s_text (list, index, "role"), s_text (list, index, "address"),
-                s_number (list, index, "connections"), in_text, out_text, rate_text, limit_text,
-                age_text);
-    }
-}
-
 //  Options every control command takes
 typedef struct {
     pipe_client_args_t client;
@@ -345,7 +205,7 @@ pipe_open_main (int argc, char **argv)
         return status;
     }
     if (args.json)
-        s_print_json (session);
+        pipe_print_sessions_json (session);
     else
         printf ("session %s: %s tunnel '%s' %s %s at %s\n",
                 sstream_session_list_get (session, 0, "id"), role, argv [optind + 1],
@@ -381,8 +241,16 @@ s_status_help (void)
         "age. IN counts bytes read from this gateway's TCP connections, OUT bytes\n"
         "written to them.\n"
         "\n"
+        "Without ID, also its streams: state (waiting for producer or consumer,\n"
+        "flowing, idle, stalled, ending), producer and consumer (the names of\n"
+        "their keys in the gateway's trusted keys; the peer gateway as 'via\n"
+        "NAME'), payload bytes in and out, the rate out over the last 5 s, the\n"
+        "bytes held here, and how long batches waited for the next hop's credit.\n"
+        "\n"
         "Options:\n"
-        "      --json              print JSON (an array of objects) for scripts\n"
+        "      --json              print JSON for scripts: {\"sessions\": [...],\n"
+        "                          \"streams\": [...]} (with ID, the session alone),\n"
+        "                          keys in snake_case\n"
         CONTROL_OPTIONS
         "  -h, --help              show this help\n"
         "\n" PIPE_EXIT_STATUSES);
@@ -413,17 +281,20 @@ pipe_status_main (int argc, char **argv)
     int status = s_connect (&args.client, argv [optind], &control);
     if (status)
         return status;
-    sstream_session_list_t *list;
-    int rc = sstream_control_list (control, argc - optind == 2? argv [optind + 1]: NULL, &list);
+    const char *id = argc - optind == 2? argv [optind + 1]: NULL;
+    sstream_session_list_t *sessions = NULL, *streams = NULL;
+    int rc = sstream_control_list (control, id, &sessions);
+    if (rc == SSTREAM_OK && !id)
+        rc = sstream_control_streams (control, NULL, &streams);
     if (rc)
         status = pipe_fail (rc);
-    else {
-        if (args.json)
-            s_print_json (list);
-        else
-            s_print_table (list);
-        sstream_session_list_destroy (&list);
-    }
+    else
+    if (args.json)
+        pipe_print_status_json (sessions, streams);
+    else
+        pipe_print_status_table (sessions, streams);
+    sstream_session_list_destroy (&sessions);
+    sstream_session_list_destroy (&streams);
     sstream_control_destroy (&control);
     return status;
 }

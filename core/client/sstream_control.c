@@ -43,7 +43,7 @@ s_list_parse (const byte *data, size_t size, sstream_session_list_t **list_p)
         char detail [512];
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
         free (list);
-        return sstream_error_set (rc, "the gateway sent a bad sessions list: %s", detail);
+        return sstream_error_set (rc, "the gateway sent a bad list: %s", detail);
     }
     *list_p = list;
     return SSTREAM_OK;
@@ -159,7 +159,8 @@ s_exchange (sstream_control_t *self, const sstream_wire_t *request_in, int64_t t
                 rc = sstream_error_set (SSTREAM_EPROTO, "gateway control at %s sent %s in %zu frames",
                                         endpoint, sstream_wire_type_name (reply->type),
                                         zmsg_size (message));
-            if (rc == SSTREAM_OK && reply->type == SSTREAM_WIRE_SESSIONS && payload_p) {
+            if (rc == SSTREAM_OK && payload_p
+            &&  (reply->type == SSTREAM_WIRE_SESSIONS || reply->type == SSTREAM_WIRE_STREAMS)) {
                 *payload_p = zmsg_last (message);
                 zmsg_remove (message, *payload_p);
             }
@@ -285,16 +286,17 @@ sstream_control_endpoint (sstream_control_t *self)
     return self? self->endpoint: NULL;
 }
 
+//  A request answered with a list (sessions or streams, as expected)
 static int
-s_sessions_request (sstream_control_t *self, const sstream_wire_t *request,
-                    sstream_session_list_t **list_p)
+s_list_request (sstream_control_t *self, const sstream_wire_t *request, int expected,
+                sstream_session_list_t **list_p)
 {
     sstream_wire_t reply;
     zframe_t *payload = NULL;
     int rc = s_exchange (self, request, REPLY_TIMEOUT, &reply, &payload);
     if (rc)
         return rc;
-    if (reply.type != SSTREAM_WIRE_SESSIONS)
+    if (reply.type != expected)
         rc = sstream_error_set (SSTREAM_EPROTO, "the gateway answered %s to %s",
                                 sstream_wire_type_name (reply.type),
                                 sstream_wire_type_name (request->type));
@@ -374,7 +376,7 @@ sstream_control_open (sstream_control_t *self, const char *name, const char *rol
         return sstream_error_set (SSTREAM_EINVAL, "peer '%.40s...' is too long", peer);
     if (peer)
         snprintf (request.peer, sizeof (request.peer), "%s", peer);
-    rc = s_sessions_request (self, &request, session_p);
+    rc = s_list_request (self, &request, SSTREAM_WIRE_SESSIONS, session_p);
     //  The caller can count on what it asked for
     if (rc == SSTREAM_OK
     &&  (sstream_session_list_size (*session_p) != 1
@@ -400,7 +402,24 @@ sstream_control_list (sstream_control_t *self, const char *id, sstream_session_l
         return sstream_error_set (SSTREAM_EINVAL, "'%.40s' is not a session id", id);
     if (id)
         snprintf (request.id, sizeof (request.id), "%s", id);
-    return s_sessions_request (self, &request, sessions_p);
+    return s_list_request (self, &request, SSTREAM_WIRE_SESSIONS, sessions_p);
+}
+
+int
+sstream_control_streams (sstream_control_t *self, const char *name,
+                         sstream_session_list_t **streams_p)
+{
+    if (!self || !streams_p)
+        return sstream_error_set (SSTREAM_EINVAL, "sstream_control_streams: missing argument");
+    *streams_p = NULL;
+    sstream_wire_t request = { .type = SSTREAM_WIRE_STREAM_LIST };
+    if (name) {
+        int rc = sstream_check_stream_name (name);
+        if (rc)
+            return rc;
+        snprintf (request.stream, sizeof (request.stream), "%s", name);
+    }
+    return s_list_request (self, &request, SSTREAM_WIRE_STREAMS, streams_p);
 }
 
 int
@@ -410,7 +429,7 @@ sstream_control_release (sstream_control_t *self, const char *id)
         return sstream_error_set (SSTREAM_EINVAL, "'%s' is not a session id", id? id: "");
     sstream_wire_t request = { .type = SSTREAM_WIRE_SESSION_RELEASE };
     snprintf (request.id, sizeof (request.id), "%s", id);
-    return s_sessions_request (self, &request, NULL);
+    return s_list_request (self, &request, SSTREAM_WIRE_SESSIONS, NULL);
 }
 
 int

@@ -42,6 +42,11 @@ bool
 bool
     sstream_auth_trusts (sstream_auth_t *self, const char *key);
 
+//  The name of a trusted key (Z85) in this registration's keys, into name
+//  (sstream_keyring_name); false (name "") if it has none.
+bool
+    sstream_auth_key_name (sstream_auth_t *self, const char *key, char *name, size_t size);
+
 //  The key (Z85) the handler last refused on this registration's domain,
 //  into key: false (key "") if it refused none. The socket's monitor says
 //  that a handshake failed, not whose: this says whose, for the log.

@@ -29,6 +29,7 @@ struct _sstream_link_t {
     bool connects;              //  endpoint is where it dials
     bool dialled;               //  and it is connected (or trying to be)
     sstream_bulkpath_t *bulkpath;   //  Sealed payloads beside it, or NULL
+    sstream_link_stats_t stats;
 };
 
 static int
@@ -349,6 +350,13 @@ sstream_link_event (sstream_link_t *self, int *value, char **address)
         *address = second? zframe_strdup (second): NULL;
     }
     zmsg_destroy (&message);
+    if (number == ZMQ_EVENT_CONNECTED || number == ZMQ_EVENT_ACCEPTED)
+        self->stats.connections++;
+    if (number == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || number == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+    ||  number == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        self->stats.handshake_failures++;
+    if (number == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        self->stats.keys_refused++;
     switch (number) {
         case ZMQ_EVENT_CONNECTED:           return SSTREAM_LINK_CONNECTED;
         case ZMQ_EVENT_ACCEPTED:            return SSTREAM_LINK_ACCEPTED;
@@ -404,6 +412,30 @@ bool
 sstream_link_trusts (sstream_link_t *self, const char *key)
 {
     return !self->auth || sstream_auth_trusts (self->auth, key);
+}
+
+void
+sstream_link_key_name (sstream_link_t *self, const char *key, char *name, size_t size)
+{
+    if (!size)
+        return;
+    *name = 0;
+    if (!key || !*key)
+        return;
+    if (!self->auth || !sstream_auth_key_name (self->auth, key, name, size))
+        snprintf (name, size, "%.8s...", key);
+}
+
+void
+sstream_link_stats (sstream_link_t *self, sstream_link_stats_t *stats)
+{
+    *stats = self->stats;
+}
+
+void
+sstream_link_count_malformed (sstream_link_t *self)
+{
+    self->stats.malformed++;
 }
 
 bool

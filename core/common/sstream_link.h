@@ -128,6 +128,27 @@ int
 bool
     sstream_link_refused_key (sstream_link_t *self, char key [41]);
 
+//  The name of a key (Z85) for people: on a bound secure link, its name
+//  in the trusted keys (sstream_keyring_name); else its first 8
+//  characters and "..."; "" for no key (no security).
+void
+    sstream_link_key_name (sstream_link_t *self, const char *key, char *name, size_t size);
+
+//  What happened on the link: counted as its monitor's events are read
+//  (sstream_link_event), and as its owner drops messages it cannot take.
+typedef struct {
+    uint64_t connections;       //  Connections accepted or made
+    uint64_t handshake_failures;    //  Security handshakes that failed, for any reason
+    uint64_t keys_refused;      //  Of those, keys refused: on a bound link keys
+                                //  it does not trust, on a connecting link ours
+    uint64_t malformed;         //  Messages dropped as malformed
+} sstream_link_stats_t;
+
+void
+    sstream_link_stats (sstream_link_t *self, sstream_link_stats_t *stats);
+void
+    sstream_link_count_malformed (sstream_link_t *self);
+
 //  The endpoint as bound or connected (real port for tcp://...:*).
 const char *
     sstream_link_endpoint (sstream_link_t *self);

@@ -18,7 +18,7 @@ static const char *s_type_names [SSTREAM_WIRE_TYPES] = {
     "end-ack", "error", "ping", "session-open", "session-list",
     "session-release", "sessions", "tunnel-open", "tunnel-opened",
     "tunnel-data", "tunnel-credit", "tunnel-eof", "tunnel-reset", "key",
-    "tunnel-key", "resume", "ack"
+    "tunnel-key", "resume", "ack", "stream-list", "streams"
 };
 
 static const char *s_role_names [] = {
@@ -124,6 +124,8 @@ static const struct {
     [SSTREAM_WIRE_SESSION_LIST] = { 0, B (K_ID) | B (K_REQ) | B (K_HOLDER) },
     [SSTREAM_WIRE_SESSION_RELEASE] = { B (K_ID), B (K_REQ) | B (K_HOLDER) },
     [SSTREAM_WIRE_SESSIONS]     = { 0, B (K_REQ) },
+    [SSTREAM_WIRE_STREAM_LIST]  = { 0, B (K_STREAM) | B (K_REQ) | B (K_HOLDER) },
+    [SSTREAM_WIRE_STREAMS]      = { 0, B (K_REQ) },
     [SSTREAM_WIRE_TUNNEL_OPEN]  = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW) | B (K_SID), 0 },
     [SSTREAM_WIRE_TUNNEL_OPENED] = { B (K_STREAM) | B (K_CONN) | B (K_WINDOW) | B (K_SID), 0 },
     [SSTREAM_WIRE_TUNNEL_CREDIT] = { B (K_STREAM) | B (K_CONN) | B (K_BYTES), 0 },
@@ -140,7 +142,8 @@ static const struct {
 bool
 sstream_wire_has_payload (int type)
 {
-    return type == SSTREAM_WIRE_SESSIONS || type == SSTREAM_WIRE_KEY;
+    return type == SSTREAM_WIRE_SESSIONS || type == SSTREAM_WIRE_STREAMS
+        || type == SSTREAM_WIRE_KEY;
 }
 
 //  The binary types, which the table does not describe

@@ -56,6 +56,9 @@ typedef enum {
     //  Resuming streams (PROTOCOL.md section 3.10)
     SSTREAM_WIRE_RESUME,
     SSTREAM_WIRE_ACK,
+    //  Control link: streams (PROTOCOL.md section 8)
+    SSTREAM_WIRE_STREAM_LIST,
+    SSTREAM_WIRE_STREAMS,
     SSTREAM_WIRE_TYPES
 } sstream_wire_type_t;
 
@@ -81,7 +84,7 @@ typedef enum {
 
 #define SSTREAM_WIRE_ID_MAX      32
 #define SSTREAM_WIRE_SEAL_TAG    16             //  Bytes of a seal's tag
-#define SSTREAM_WIRE_LIST_MAX    (16 << 20)     //  A sessions payload
+#define SSTREAM_WIRE_LIST_MAX    (16 << 20)     //  A sessions or streams payload
 #define SSTREAM_WIRE_ADDRESS_MAX 255
 
 
@@ -144,7 +147,7 @@ zframe_t *
     sstream_wire_encode (const sstream_wire_t *self);
 
 //  True for the msgpack types followed by a payload frame (sessions,
-//  key).
+//  streams, key).
 bool
     sstream_wire_has_payload (int type);
 
@@ -264,7 +267,8 @@ zframe_t *
 
 
 //  --------------------------------------------------------------------------
-//  Sessions lists: a payload frame holding a msgpack array of maps
+//  Sessions and streams lists: a payload frame holding a msgpack array of
+//  maps
 
 typedef struct _sstream_wire_list_t sstream_wire_list_t;
 

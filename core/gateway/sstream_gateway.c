@@ -48,6 +48,7 @@ static const sstream_setting_t s_gateway_schema [] = {
     { "tunnels/rekey", SSTREAM_SETTING_SIZE, NULL },
     { "sessions/idle-timeout", SSTREAM_SETTING_DURATION, NULL },
     { "sessions/max", SSTREAM_SETTING_COUNT, NULL },
+    { "metrics/endpoint", SSTREAM_SETTING_TEXT, NULL },
     SSTREAM_ACCESS_SCHEMA,
     { NULL, 0, NULL }
 };
@@ -76,6 +77,7 @@ struct _sstream_gateway_t {
     char *control_endpoint;     //  As bound, when there is a control link
     char *local_bulk;           //  Where the bulk paths listen, when they do
     char *peer_bulk;
+    char *metrics_endpoint;     //  As bound, when it serves metrics
 };
 
 typedef struct {
@@ -99,6 +101,7 @@ typedef struct {
     sstream_tunnels_t *tunnels;
     sstream_sessions_t *sessions;
     sstream_access_t *access;   //  Replaced whole on reload
+    sstream_metrics_t *metrics; //  NULL unless it serves metrics
     char *config_file;          //  Watched for changes, when there is one
     byte config_signature [32];
     int64_t next_watch;
@@ -127,6 +130,7 @@ s_self_destroy (self_t **self_p)
 {
     if (*self_p) {
         self_t *self = *self_p;
+        sstream_metrics_destroy (&self->metrics);
         sstream_sessions_destroy (&self->sessions);
         sstream_router_destroy (&self->router);
         sstream_tunnels_destroy (&self->tunnels);
@@ -494,6 +498,13 @@ s_self_start (self_t *self, sstream_config_t *config)
     sstream_router_set_access (self->router, self->access);
     sstream_router_set_tunnels (self->router, self->tunnels);
     sstream_sessions_set_access (self->sessions, self->access);
+    sstream_metrics_sources_t sources = {
+        .router = self->router, .sessions = self->sessions,
+        .local = self->local, .wan = self->wan, .control = self->control
+    };
+    rc = sstream_metrics_new (&self->metrics, config, self->name, &sources);
+    if (rc)
+        return rc;
     if (sstream_config_filename (config)) {
         self->config_file = strdup (sstream_config_filename (config));
         s_file_signature (self->config_file, self->config_signature);
@@ -641,7 +652,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
         //  the same address right after must find it free
         char *why = strdup (sstream_errmsg ());
         s_self_destroy (&self);
-        zsock_send (pipe, "isssss", rc, why? why: "out of memory", "", "", "", "");
+        zsock_send (pipe, "issssss", rc, why? why: "out of memory", "", "", "", "", "");
         free (why);
         //  Wait for $TERM from zactor_destroy, or for the process to exit
         zmq_pollitem_t items [2] = {
@@ -655,10 +666,11 @@ s_gateway_actor (zsock_t *pipe, void *args)
         sstream_actor_leave ();
         return;
     }
-    zsock_send (pipe, "isssss", SSTREAM_OK, sstream_link_endpoint (self->local),
+    zsock_send (pipe, "issssss", SSTREAM_OK, sstream_link_endpoint (self->local),
                 self->wan && self->wan_bind? sstream_link_endpoint (self->wan): "",
                 self->control? sstream_link_endpoint (self->control): "",
-                s_bulk_address (self->local), s_bulk_address (self->wan));
+                s_bulk_address (self->local), s_bulk_address (self->wan),
+                self->metrics? sstream_metrics_endpoint (self->metrics): "");
     sstream_log_info ("%s: local link on %s (%s)%s%s%s%s%s%s", self->name,
                       sstream_link_endpoint (self->local),
                       sstream_link_is_secure (self->local)? "curve": "no security",
@@ -668,6 +680,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
                       self->control? "; control on ": "",
                       self->control? sstream_link_endpoint (self->control): "");
     sstream_router_tick (self->router);
+    sstream_metrics_collect (self->metrics, true);
 
     //  Links first, then the tunnels' sockets, which come and go
     enum { PIPE, EXITING, LOCAL, LOCAL_MONITOR, WAN, WAN_MONITOR, CONTROL, CONTROL_MONITOR, FIXED };
@@ -748,6 +761,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
             sstream_tunnels_tick (self->tunnels);
             if (self->control)
                 sstream_link_refresh_trust (self->control);
+            sstream_metrics_collect (self->metrics, false);
         }
         //  A changed config file brings its access rules in
         if (self->config_file && zclock_mono () >= self->next_watch) {
@@ -802,7 +816,9 @@ sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config)
     assert (self->actor);
     int rc = SSTREAM_EINTERNAL;
     char *first = NULL, *second = NULL, *third = NULL, *fourth = NULL, *fifth = NULL;
-    if (zsock_recv (self->actor, "isssss", &rc, &first, &second, &third, &fourth, &fifth) != 0)
+    char *sixth = NULL;
+    if (zsock_recv (self->actor, "issssss", &rc, &first, &second, &third, &fourth, &fifth,
+                    &sixth) != 0)
         rc = sstream_error_set (SSTREAM_EINTERNAL, "the gateway's thread did not answer");
     sstream_signals_release (&saved);
     if (rc) {
@@ -812,6 +828,7 @@ sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config)
         zstr_free (&third);
         zstr_free (&fourth);
         zstr_free (&fifth);
+        zstr_free (&sixth);
         sstream_gateway_destroy (&self);
         return rc;
     }
@@ -820,6 +837,7 @@ sstream_gateway_new (sstream_gateway_t **self_p, sstream_config_t *config)
     self->control_endpoint = s_said (&third);
     self->local_bulk = s_said (&fourth);
     self->peer_bulk = s_said (&fifth);
+    self->metrics_endpoint = s_said (&sixth);
     *self_p = self;
     return SSTREAM_OK;
 }
@@ -850,6 +868,7 @@ sstream_gateway_destroy (sstream_gateway_t **self_p)
         zstr_free (&self->control_endpoint);
         zstr_free (&self->local_bulk);
         zstr_free (&self->peer_bulk);
+        zstr_free (&self->metrics_endpoint);
         free (self);
         *self_p = NULL;
     }
@@ -870,6 +889,8 @@ sstream_gateway_endpoint (sstream_gateway_t *self, const char *link)
         return self->local_bulk;
     if (streq (link, "peer-bulk"))
         return self->peer_bulk;
+    if (streq (link, "metrics"))
+        return self->metrics_endpoint;
     return NULL;
 }
 

@@ -21,6 +21,7 @@
 #include "sstream_tunnels.h"
 #include "sstream_router.h"
 #include "sstream_sessions.h"
+#include "sstream_metrics.h"
 #include "sstream_fault.h"
 
 #endif

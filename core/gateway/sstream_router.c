@@ -26,7 +26,6 @@ struct _sstream_router_t {
     sstream_streams_t *streams;
     sstream_tunnels_t *tunnels; //  Borrowed from the gateway
     sstream_access_t *access;   //  Borrowed from the gateway
-    uint64_t malformed;
     uint64_t handshake_failures;
     int64_t probe_at;           //  Check who is gone after a disconnect
     int64_t peer_down_since;    //  When the peer was last seen up, or 0 (up)
@@ -192,7 +191,7 @@ s_malformed (self_t *self, sstream_link_t *link, const s_message_t *message,
 {
     char detail [512];
     snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
-    self->malformed++;
+    sstream_link_count_malformed (link);
     //  A party that sends junk may send much of it: logged once, counted
     sstream_log_warning_repeat ("%s: dropped a message on %s from %s: %s", self->name,
                                 sstream_link_name (link),
@@ -301,7 +300,7 @@ static void
 s_handle_local (self_t *self, s_message_t *message)
 {
     if (message->bad_routing_id || message->frames == 0) {
-        self->malformed++;
+        sstream_link_count_malformed (self->local);
         sstream_log_warning_repeat ("%s: dropped a message from a client with a routing id of "
                                     "%zu bytes", self->name, message->routing_id_size);
         return;
@@ -395,7 +394,7 @@ static void
 s_handle_wan (self_t *self, s_message_t *message)
 {
     if (message->bad_routing_id || message->frames == 0) {
-        self->malformed++;
+        sstream_link_count_malformed (self->wan);
         return;
     }
     sstream_party_t *peer = sstream_peering_sender (self->peering,
@@ -702,6 +701,7 @@ sstream_router_tick (sstream_router_t *self)
     if (self->access)
         sstream_access_refresh (self->access);
     sstream_replies_tick (self->replies);
+    sstream_streams_tick (self->streams, now);
     sstream_log_repeat_flush (false);
     sstream_link_t *links [2] = { self->local, self->wan };
     size_t index;
@@ -733,12 +733,24 @@ sstream_router_next_wake (sstream_router_t *self)
     return wake;
 }
 
+sstream_streams_t *
+sstream_router_streams (sstream_router_t *self)
+{
+    return self->streams;
+}
+
 int
 sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value)
 {
     *value = 0;
-    if (streq (name, "malformed"))
-        *value = self->malformed;
+    if (streq (name, "malformed")) {
+        //  Both data links'; the control link counts its own
+        sstream_link_stats_t local, wan = { 0 };
+        sstream_link_stats (self->local, &local);
+        if (self->wan)
+            sstream_link_stats (self->wan, &wan);
+        *value = local.malformed + wan.malformed;
+    }
     else
     if (streq (name, "peer-up"))
         *value = self->peering && sstream_peering_is_up (self->peering)? 1: 0;

@@ -74,6 +74,10 @@ void
 int64_t
     sstream_router_next_wake (sstream_router_t *self);
 
+//  The gateway's streams (the router's), for status and metrics.
+sstream_streams_t *
+    sstream_router_streams (sstream_router_t *self);
+
 //  A statistic by name (see sstream_gateway_stat).
 int
     sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value);

@@ -114,6 +114,24 @@ sstream_sessions_size (sstream_sessions_t *self)
     return zhashx_size (self->sessions);
 }
 
+sstream_session_row_t *
+sstream_sessions_rows (sstream_sessions_t *self, size_t *count)
+{
+    *count = 0;
+    size_t size = zhashx_size (self->sessions);
+    sstream_session_row_t *rows = size? (sstream_session_row_t *) calloc (size, sizeof (*rows)): NULL;
+    s_session_t *session;
+    for (session = rows? (s_session_t *) zhashx_first (self->sessions): NULL;
+         session && *count < size; session = (s_session_t *) zhashx_next (self->sessions)) {
+        sstream_session_row_t *row = &rows [(*count)++];
+        snprintf (row->id, sizeof (row->id), "%s", session->id);
+        snprintf (row->name, sizeof (row->name), "%s", session->name);
+        row->inbound = session->role == SSTREAM_ROLE_INBOUND;
+        sstream_tunnels_stats (self->tunnels, session->name, &row->tunnel);
+    }
+    return rows;
+}
+
 void
 sstream_sessions_heard (sstream_sessions_t *self, const char *client)
 {
@@ -158,9 +176,22 @@ s_list_session (sstream_sessions_t *self, sstream_wire_list_t *list, s_session_t
     sstream_wire_list_number (list, "bytes-out", stats.bytes_out);
 }
 
-//  A sessions reply with one session, or all (session NULL): a header that
-//  echoes the request's number, and the list as its payload
+//  A reply of type (sessions, streams) to request: a header that echoes the
+//  request's number, and the list (spent) as its payload
+static zframe_t *
+s_list_reply (const sstream_wire_t *request, int type, sstream_wire_list_t **list_p,
+              zframe_t **payload_p)
+{
+    *payload_p = *list_p? sstream_wire_list_frame (*list_p): NULL;
+    sstream_wire_list_destroy (list_p);
+    sstream_wire_t reply = { .type = type, .request = request->request };
+    zframe_t *frame = *payload_p? sstream_wire_encode (&reply): NULL;
+    if (!frame)
+        zframe_destroy (payload_p);
+    return frame;
+}
 
+//  A sessions reply with one session, or all (session NULL)
 static zframe_t *
 s_reply (sstream_sessions_t *self, const sstream_wire_t *request, s_session_t *session,
          zframe_t **payload_p)
@@ -173,13 +204,50 @@ s_reply (sstream_sessions_t *self, const sstream_wire_t *request, s_session_t *s
         for (session = (s_session_t *) zhashx_first (self->sessions); session;
              session = (s_session_t *) zhashx_next (self->sessions))
             s_list_session (self, list, session);
-    *payload_p = list? sstream_wire_list_frame (list): NULL;
-    sstream_wire_list_destroy (&list);
-    sstream_wire_t reply = { .type = SSTREAM_WIRE_SESSIONS, .request = request->request };
-    zframe_t *frame = *payload_p? sstream_wire_encode (&reply): NULL;
-    if (!frame)
-        zframe_destroy (payload_p);
-    return frame;
+    return s_list_reply (request, SSTREAM_WIRE_SESSIONS, &list, payload_p);
+}
+
+static zframe_t *
+s_error (sstream_sessions_t *self, const sstream_wire_t *request, int code, const char *name,
+         const char *format, ...)
+    __attribute__ ((format (printf, 5, 6)));
+
+//  A streams reply: every stream, or the one named
+static zframe_t *
+s_streams (sstream_sessions_t *self, const sstream_wire_t *request, zframe_t **payload_p)
+{
+    size_t count;
+    sstream_stream_row_t *rows = sstream_streams_rows (sstream_router_streams (self->router),
+                                                       &count);
+    sstream_wire_list_t *list = sstream_wire_list_new ();
+    size_t index, listed = 0;
+    for (index = 0; list && index < count; index++) {
+        const sstream_stream_row_t *row = &rows [index];
+        if (*request->stream && !streq (request->stream, row->name))
+            continue;
+        listed++;
+        sstream_wire_list_row (list, 13);
+        sstream_wire_list_text (list, "name", row->name);
+        sstream_wire_list_text (list, "gateway", self->gateway);
+        sstream_wire_list_text (list, "state", sstream_stream_state_name (row->state));
+        sstream_wire_list_text (list, "producer", row->producer);
+        sstream_wire_list_text (list, "consumer", row->consumer);
+        sstream_wire_list_number (list, "records-in", row->records_in);
+        sstream_wire_list_number (list, "records-out", row->records_out);
+        sstream_wire_list_number (list, "bytes-in", row->bytes_in);
+        sstream_wire_list_number (list, "bytes-out", row->bytes_out);
+        sstream_wire_list_number (list, "buffered", row->buffered);
+        sstream_wire_list_number (list, "rate", row->rate);
+        sstream_wire_list_number (list, "stalled-ms", row->stalled_ms);
+        sstream_wire_list_number (list, "age-ms", row->age_ms);
+    }
+    free (rows);
+    if (list && *request->stream && !listed) {
+        sstream_wire_list_destroy (&list);
+        return s_error (self, request, SSTREAM_ECLOSED, request->stream,
+                        "no stream '%s' here (it ended, or has not begun)", request->stream);
+    }
+    return s_list_reply (request, SSTREAM_WIRE_STREAMS, &list, payload_p);
 }
 
 static zframe_t *
@@ -307,6 +375,8 @@ sstream_sessions_request (sstream_sessions_t *self, const char *client, const ch
             s_release (self, session, "asked for");
             return reply;
         }
+        case SSTREAM_WIRE_STREAM_LIST:
+            return s_streams (self, request, payload_p);
         case SSTREAM_WIRE_PING: {
             sstream_wire_t pong = { .type = SSTREAM_WIRE_PING, .request = request->request };
             return sstream_wire_encode (&pong);
@@ -381,6 +451,8 @@ s_handle_request (sstream_sessions_t *self, zmsg_t *message)
     if (rc == SSTREAM_OK && zmsg_size (message) != 1)
         rc = sstream_error_set (SSTREAM_EPROTO, "control requests are one frame");
     zframe_t *reply = NULL, *payload = NULL;
+    if (rc)
+        sstream_link_count_malformed (self->control);
     if (rc) {
         //  Only a party this link trusts hears about it
         if (*client && trusted)

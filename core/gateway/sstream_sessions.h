@@ -61,4 +61,17 @@ void
 size_t
     sstream_sessions_size (sstream_sessions_t *self);
 
+//  One session as it is now, for metrics
+typedef struct {
+    char id [SSTREAM_WIRE_ID_MAX + 1];
+    char name [SSTREAM_STREAM_NAME_MAX + 1];    //  Its tunnel's
+    bool inbound;
+    sstream_tunnel_stats_t tunnel;
+} sstream_session_row_t;
+
+//  Every session: an array to free, its size in *count; NULL (count 0)
+//  when there are none, or no memory.
+sstream_session_row_t *
+    sstream_sessions_rows (sstream_sessions_t *self, size_t *count);
+
 #endif

@@ -13,6 +13,17 @@
 //  The test seam (sstream_fault.h): NULL but in tests that set it
 sstream_fault_fn *sstream_fault_forward = NULL;
 
+//  Samples of the bytes forwarded, for the rate: at least SAMPLE_EVERY
+//  msecs apart, enough of them to reach back over the rate window
+#define SAMPLES      16
+#define SAMPLE_EVERY 500
+//  A batch that waits this long for credit makes the stream stalled
+#define STALLED_AFTER 1000
+
+static const char *s_state_names [SSTREAM_STREAM_STATES] = {
+    "waiting_for_producer", "waiting_for_consumer", "flowing", "idle", "stalled", "ending"
+};
+
 //  A batch, or a key message (forwarded in order with the batches, as it
 //  came: its cost is 0)
 typedef struct {
@@ -20,6 +31,7 @@ typedef struct {
     zmq_msg_t frame1;
     uint64_t cost;
     uint64_t bytes;
+    uint32_t records;
     bool key;
 } s_entry_t;
 
@@ -37,6 +49,7 @@ struct _sstream_stream_t {
     uint64_t to_grant;          //  Freed, not yet granted back
     uint64_t next_seq;          //  Expected next
     uint64_t received;          //  Payload bytes
+    uint64_t records_in;
     s_entry_t *ring;
     size_t ring_size;           //  A power of two
     size_t head;                //  Oldest
@@ -63,6 +76,15 @@ struct _sstream_stream_t {
     uint64_t sink_window;
     bool end_sent;
     uint64_t forwarded;
+    uint64_t records_out;
+    int64_t starved_since;      //  A batch waits for the sink's credit (0: none)
+    int64_t starved_ms;         //  Such waits before that one
+    struct {
+        int64_t at;
+        uint64_t forwarded;
+    } samples [SAMPLES];        //  A ring, oldest at sample_first
+    size_t sample_first;
+    size_t sample_count;
     sstream_party_t *unreachable;
     bool sink_resumes;          //  The consumer resumes, from sink_seq of
     uint64_t sink_seq;          //  the run sink_epoch
@@ -82,6 +104,8 @@ sstream_stream_new (const char *name, uint32_t sid, uint64_t window, sstream_str
     self->window = window;
     self->source_credit = window;
     self->created = zclock_mono ();
+    self->samples [0].at = self->created;
+    self->sample_count = 1;
     self->ring_size = 16;
     self->ring = (s_entry_t *) malloc (self->ring_size * sizeof (s_entry_t));
     if (!self->ring) {
@@ -163,9 +187,24 @@ sstream_stream_open_sink (sstream_stream_t *self, uint32_t sink_sid, uint64_t wi
     self->sink_credit = self->sink_window = window < self->window? window: self->window;
 }
 
+//  Whether a batch waits for the sink's credit: the clock starts and
+//  stops as that changes, so that the data path reads it only then
+static void
+s_starved (sstream_stream_t *self, bool starved)
+{
+    if (starved && !self->starved_since)
+        self->starved_since = zclock_mono ();
+    else
+    if (!starved && self->starved_since) {
+        self->starved_ms += zclock_mono () - self->starved_since;
+        self->starved_since = 0;
+    }
+}
+
 void
 sstream_stream_drop_sink (sstream_stream_t *self)
 {
+    s_starved (self, false);
     self->sink = NULL;
     self->sink_open = false;
     self->sink_credit = self->sink_window = 0;
@@ -290,6 +329,7 @@ s_ring_grow (sstream_stream_t *self)
         zmq_msg_move (&ring [index].frame1, &from->frame1);
         ring [index].cost = from->cost;
         ring [index].bytes = from->bytes;
+        ring [index].records = from->records;
         ring [index].key = from->key;
         zmq_msg_close (&from->frame0);
         zmq_msg_close (&from->frame1);
@@ -343,6 +383,7 @@ sstream_stream_push (sstream_stream_t *self, const sstream_wire_batch_t *header,
     zmq_msg_move (&entry->frame1, frame1);
     entry->cost = cost;
     entry->bytes = header->length;
+    entry->records = header->count;
     entry->key = false;
     if (header->flags & SSTREAM_WIRE_SEALED)
         self->sealed = true;
@@ -350,6 +391,7 @@ sstream_stream_push (sstream_stream_t *self, const sstream_wire_batch_t *header,
     self->source_credit -= cost;
     self->next_seq += header->count;
     self->received += header->length;
+    self->records_in += header->count;
     self->queued += header->length;
     self->stats->bytes_in += header->length;
     self->stats->buffered += header->length;
@@ -426,6 +468,7 @@ sstream_stream_push_key (sstream_stream_t *self, zmq_msg_t *frame0, zmq_msg_t *f
     zmq_msg_move (&entry->frame0, frame0);
     zmq_msg_move (&entry->frame1, frame1);
     entry->cost = entry->bytes = 0;
+    entry->records = 0;
     entry->key = true;
     self->count++;
     return SSTREAM_OK;
@@ -575,11 +618,13 @@ sstream_stream_pump (sstream_stream_t *self)
         if (rc == SSTREAM_OK) {
             self->sink_credit -= entry->cost;
             self->forwarded += entry->bytes;
+            self->records_out += entry->records;
             self->stats->bytes_out += entry->bytes;
         }
         else
             self->unreachable = self->sink;
     }
+    s_starved (self, rc == SSTREAM_OK && self->sink && self->sink_open && self->count);
     if (rc == SSTREAM_OK && self->end_queued && !self->end_sent && !self->count
     &&  self->sink && self->sink_open) {
         rc = s_send_end (self);
@@ -609,4 +654,76 @@ sstream_stream_check_end_ack (sstream_stream_t *self, uint64_t seq, uint64_t byt
         return sstream_error_set (SSTREAM_EPROTO,
             "end-ack for stream '%s' does not match its end", self->name);
     return SSTREAM_OK;
+}
+
+
+//  --------------------------------------------------------------------------
+//  For people: status and metrics
+
+const char *
+sstream_stream_state_name (int state)
+{
+    return state >= 0 && state < SSTREAM_STREAM_STATES? s_state_names [state]: "unknown";
+}
+
+void
+sstream_stream_sample (sstream_stream_t *self, int64_t now)
+{
+    size_t newest = (self->sample_first + self->sample_count - 1) % SAMPLES;
+    if (now - self->samples [newest].at < SAMPLE_EVERY)
+        return;
+    size_t next = (newest + 1) % SAMPLES;
+    if (self->sample_count == SAMPLES)
+        self->sample_first = (self->sample_first + 1) % SAMPLES;
+    else
+        self->sample_count++;
+    self->samples [next].at = now;
+    self->samples [next].forwarded = self->forwarded;
+}
+
+//  Bytes per second forwarded since the newest sample at least a window
+//  old (or, in a younger stream, since it began): a window that slides
+static uint64_t
+s_rate (sstream_stream_t *self, int64_t now)
+{
+    size_t base = self->sample_first, index;
+    for (index = 0; index < self->sample_count; index++) {
+        size_t at = (self->sample_first + index) % SAMPLES;
+        if (now - self->samples [at].at >= SSTREAM_STREAM_RATE_WINDOW)
+            base = at;
+    }
+    int64_t span = now - self->samples [base].at;
+    return span > 0? (self->forwarded - self->samples [base].forwarded) * 1000 / (uint64_t) span: 0;
+}
+
+void
+sstream_stream_row (sstream_stream_t *self, sstream_stream_row_t *row, int64_t now)
+{
+    memset (row, 0, sizeof (*row));
+    snprintf (row->name, sizeof (row->name), "%s", self->name);
+    row->records_in = self->records_in;
+    row->records_out = self->records_out;
+    row->bytes_in = self->received;
+    row->bytes_out = self->forwarded;
+    row->buffered = self->queued;
+    int64_t starved = self->starved_since? now - self->starved_since: 0;
+    row->stalled_ms = (uint64_t) (self->starved_ms + (starved > 0? starved: 0));
+    row->rate = s_rate (self, now);
+    row->age_ms = (uint64_t) (now - self->created);
+    if (self->end_queued)
+        row->state = SSTREAM_STREAM_ENDING;
+    else
+    if (!self->source || self->awaits_resume)
+        row->state = SSTREAM_STREAM_WAITING_FOR_PRODUCER;
+    else
+    if (!self->sink || !self->sink_open)
+        row->state = SSTREAM_STREAM_WAITING_FOR_CONSUMER;
+    else
+    if (starved >= STALLED_AFTER)
+        row->state = SSTREAM_STREAM_STALLED;
+    else
+    if (row->rate == 0 && self->count == 0)
+        row->state = SSTREAM_STREAM_IDLE;
+    else
+        row->state = SSTREAM_STREAM_FLOWING;
 }

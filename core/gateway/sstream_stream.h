@@ -32,6 +32,44 @@ typedef struct {
 
 typedef struct _sstream_stream_t sstream_stream_t;
 
+//  Where a stream stands, for people (sstream_stream_row)
+typedef enum {
+    SSTREAM_STREAM_WAITING_FOR_PRODUCER,    //  No source yet, or it has to resume
+    SSTREAM_STREAM_WAITING_FOR_CONSUMER,    //  No open sink yet
+    SSTREAM_STREAM_FLOWING,
+    SSTREAM_STREAM_IDLE,        //  Both ends there, nothing moved in the rate window
+    SSTREAM_STREAM_STALLED,     //  A batch waits, and the sink's credit has not
+                                //  covered it for a second or more
+    SSTREAM_STREAM_ENDING,      //  The end came from the source
+    SSTREAM_STREAM_STATES
+} sstream_stream_state_t;
+
+//  Its name: "waiting_for_producer", "flowing", ...
+const char *
+    sstream_stream_state_name (int state);
+
+//  Key names: as long as a key file's name may usefully be
+#define SSTREAM_STREAM_PARTY_MAX 72
+
+//  One stream as it is now: what status and metrics show
+typedef struct {
+    char name [SSTREAM_STREAM_NAME_MAX + 1];
+    char producer [SSTREAM_STREAM_PARTY_MAX];   //  Filled by sstream_streams_rows
+    char consumer [SSTREAM_STREAM_PARTY_MAX];
+    int state;                  //  sstream_stream_state_t
+    uint64_t records_in;        //  From the source
+    uint64_t records_out;       //  To the sink
+    uint64_t bytes_in;          //  Payload bytes
+    uint64_t bytes_out;
+    uint64_t buffered;          //  Payload bytes held now
+    uint64_t stalled_ms;        //  Time a batch waited for the sink's credit
+    uint64_t rate;              //  Payload bytes per second out, over the
+                                //  last SSTREAM_STREAM_RATE_WINDOW msecs
+    uint64_t age_ms;
+} sstream_stream_row_t;
+
+#define SSTREAM_STREAM_RATE_WINDOW 5000
+
 //  A stream named name, numbered sid on both of our links (what the source
 //  puts in its data, and the sink in its credit), holding at most window
 //  bytes.
@@ -136,6 +174,15 @@ int
 //  Who could not be reached, after SSTREAM_ELOST.
 sstream_party_t *
     sstream_stream_unreachable (sstream_stream_t *self);
+
+//  What it looks like now (all but the party names).
+void
+    sstream_stream_row (sstream_stream_t *self, sstream_stream_row_t *row, int64_t now);
+
+//  Note its counters for the rate (at most every half second); call it
+//  now and then (every tick of the gateway).
+void
+    sstream_stream_sample (sstream_stream_t *self, int64_t now);
 
 //  An end-ack from the sink: EPROTO unless the end went out and its counts
 //  match. Records and bytes of the stream, for the log.

@@ -687,6 +687,49 @@ sstream_streams_shutdown (sstream_streams_t *self)
     zlistx_destroy (&open);
 }
 
+//  --------------------------------------------------------------------------
+//  For people: status and metrics
+
+static void
+s_party_label (self_t *self, sstream_party_t *party, char *label, size_t size)
+{
+    *label = 0;
+    if (party && sstream_party_kind (party) == SSTREAM_PARTY_GATEWAY)
+        snprintf (label, size, "via %s", self->peering? sstream_peering_name (self->peering): "peer");
+    else
+    if (party)
+        sstream_link_key_name (sstream_party_link (party), sstream_party_key (party), label, size);
+}
+
+sstream_stream_row_t *
+sstream_streams_rows (sstream_streams_t *self, size_t *count)
+{
+    *count = 0;
+    size_t size = zhashx_size (self->by_name);
+    sstream_stream_row_t *rows = size? (sstream_stream_row_t *) malloc (size * sizeof (*rows)): NULL;
+    if (!rows)
+        return NULL;
+    int64_t now = zclock_mono ();
+    sstream_stream_t *stream;
+    for (stream = (sstream_stream_t *) zhashx_first (self->by_name); stream && *count < size;
+         stream = (sstream_stream_t *) zhashx_next (self->by_name)) {
+        sstream_stream_row_t *row = &rows [(*count)++];
+        sstream_stream_row (stream, row, now);
+        s_party_label (self, sstream_stream_source (stream), row->producer, sizeof (row->producer));
+        s_party_label (self, sstream_stream_sink (stream), row->consumer, sizeof (row->consumer));
+    }
+    return rows;
+}
+
+void
+sstream_streams_tick (sstream_streams_t *self, int64_t now)
+{
+    sstream_stream_t *stream;
+    for (stream = (sstream_stream_t *) zhashx_first (self->by_name); stream;
+         stream = (sstream_stream_t *) zhashx_next (self->by_name))
+        sstream_stream_sample (stream, now);
+}
+
 int
 sstream_streams_stat (sstream_streams_t *self, const char *name, uint64_t *value)
 {

@@ -91,6 +91,17 @@ void
 void
     sstream_streams_shutdown (sstream_streams_t *self);
 
+//  Every stream as it is now, with the names of its producer and consumer
+//  (a client's key name, sstream_link_key_name; the peer gateway as "via
+//  NAME"): an array to free, its size in *count. NULL (count 0) when
+//  there are none, or no memory.
+sstream_stream_row_t *
+    sstream_streams_rows (sstream_streams_t *self, size_t *count);
+
+//  Timed work: samples for the streams' rates.
+void
+    sstream_streams_tick (sstream_streams_t *self, int64_t now);
+
 //  A statistic (see sstream_gateway_stat): SSTREAM_EINVAL if unknown.
 int
     sstream_streams_stat (sstream_streams_t *self, const char *name, uint64_t *value);

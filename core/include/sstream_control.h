@@ -1,5 +1,6 @@
 /*  =========================================================================
-    sstream_control - open, list and release sessions on a gateway
+    sstream_control - open, list and release sessions on a gateway, and
+    list its streams
 
     Copyright the sstream authors. Licensed under the Apache License 2.0.
     =========================================================================
@@ -57,6 +58,13 @@ SSTREAM_EXPORT int
     sstream_control_list (sstream_control_t *self, const char *id,
                           sstream_session_list_t **sessions_p);
 
+//  The gateway's streams, or the one named (name may be NULL; a name it
+//  has no stream of is SSTREAM_ECLOSED). *streams_p gets a list of the
+//  same kind as sessions (sstream_session_list_*), with the fields below.
+SSTREAM_EXPORT int
+    sstream_control_streams (sstream_control_t *self, const char *name,
+                             sstream_session_list_t **streams_p);
+
 //  Release a session by id: everything it holds goes.
 SSTREAM_EXPORT int
     sstream_control_release (sstream_control_t *self, const char *id);
@@ -72,6 +80,13 @@ SSTREAM_EXPORT void
 //  id, name, role, kind, gateway, peer (its peer gateway), address (outbound: where it listens;
 //  inbound: its target), links, rate, hold, age-ms, idle-ms, connections,
 //  connections-total, bytes-in, bytes-out.
+//
+//  A list of streams has, for each: name, gateway, state
+//  (waiting_for_producer, waiting_for_consumer, flowing, idle, stalled,
+//  ending), producer and consumer (key names; the peer gateway as "via
+//  NAME"), records-in, records-out, bytes-in, bytes-out (payload), buffered
+//  (payload bytes held now), rate (bytes per second out, over the last 5
+//  s), stalled-ms (time a batch waited for credit), age-ms.
 SSTREAM_EXPORT size_t
     sstream_session_list_size (sstream_session_list_t *self);
 SSTREAM_EXPORT const char *

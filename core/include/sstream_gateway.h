@@ -28,6 +28,9 @@
             public-key = keys/gateway-b.pub   pinned key of the peer
             security = curve
 
+        metrics                           Prometheus text format over HTTP
+            endpoint = http://127.0.0.1:9464      at /metrics; port 0 or '*': any
+
         access                            who may produce and consume what
             default = allow               or deny
             rule                          repeatable; the first match decides
@@ -70,6 +73,9 @@ SSTREAM_EXPORT int
 //  must let these through as well as the link. NULL when that link has no
 //  bulk path here (bulk-path = off, a transport without one, or a peer
 //  link this gateway connects).
+//
+//  "metrics" says where the gateway serves its metrics (GET /metrics),
+//  "http://HOST:PORT" with the real port; NULL without a metrics section.
 SSTREAM_EXPORT const char *
     sstream_gateway_endpoint (sstream_gateway_t *self, const char *link);
 

@@ -224,6 +224,33 @@ Test (keys, keyring_reads_public_keys_once_each_and_skips_the_rest)
     zstr_free (&missing);
 }
 
+//  What status and metrics call a key: its file's name in a folder, the
+//  certificate's name for one file given alone, else a short prefix
+Test (keys, keyring_names_keys_by_their_file)
+{
+    cr_assert_eq (sstream_keygen ("detector-7", s_folder), SSTREAM_OK);
+    char *original = zsys_sprintf ("%s/detector-7.pub", s_folder);
+    char *renamed = zsys_sprintf ("%s/beamline-2.pub", s_folder);
+    cr_assert_eq (rename (original, renamed), 0);
+    char key [41], name [72];
+    cr_assert_eq (sstream_keys_load_public (renamed, key), SSTREAM_OK);
+
+    sstream_keyring_t *ring;
+    cr_assert_eq (sstream_keyring_new (&ring, s_folder, NULL), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert (sstream_keyring_name (ring, key, name, sizeof (name)));
+    cr_assert_str_eq (name, "beamline-2");
+    cr_assert_not (sstream_keyring_name (ring, "not a key", name, sizeof (name)));
+    cr_assert_str_eq (name, "");
+    sstream_keyring_destroy (&ring);
+
+    cr_assert_eq (sstream_keyring_new (&ring, renamed, NULL), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert (sstream_keyring_name (ring, key, name, sizeof (name)));
+    cr_assert_str_eq (name, "detector-7");
+    sstream_keyring_destroy (&ring);
+    zstr_free (&original);
+    zstr_free (&renamed);
+}
+
 Test (keys, keygen_refuses_folders_others_can_write_and_existing_links)
 {
     char *open_dir = zsys_sprintf ("%s/open", s_folder);

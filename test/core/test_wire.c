@@ -237,6 +237,9 @@ static const sstream_wire_t s_samples [] = {
     { .type = SSTREAM_WIRE_SESSION_RELEASE, .id = "ab12", .request = 2, .holder = "me" },
     { .type = SSTREAM_WIRE_SESSIONS, .request = 42 },
     { .type = SSTREAM_WIRE_SESSIONS },
+    { .type = SSTREAM_WIRE_STREAM_LIST },
+    { .type = SSTREAM_WIRE_STREAM_LIST, .stream = "run42", .request = 7, .holder = "me" },
+    { .type = SSTREAM_WIRE_STREAMS, .request = 7 },
     { .type = SSTREAM_WIRE_TUNNEL_OPEN, .stream = "t", .conn = UINT64_MAX,
       .window = SSTREAM_WIRE_WINDOW_MAX, .sid = UINT32_MAX },
     { .type = SSTREAM_WIRE_TUNNEL_OPENED, .stream = "t", .conn = 0, .window = 1, .sid = 0 },
@@ -1033,13 +1036,16 @@ Test (wire, type_names_and_payload_types)
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_TUNNEL_RESET), "tunnel-reset");
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_KEY), "key");
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_TUNNEL_KEY), "tunnel-key");
+    cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_STREAM_LIST), "stream-list");
+    cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_STREAMS), "streams");
     cr_assert_str_eq (sstream_wire_type_name (0), "unknown");
     cr_assert_str_eq (sstream_wire_type_name (SSTREAM_WIRE_TYPES), "unknown");
     cr_assert_str_eq (sstream_wire_type_name (-1), "unknown");
     int type;
     for (type = 1; type < SSTREAM_WIRE_TYPES; type++)
         cr_assert_eq (sstream_wire_has_payload (type),
-                      type == SSTREAM_WIRE_SESSIONS || type == SSTREAM_WIRE_KEY,
+                      type == SSTREAM_WIRE_SESSIONS || type == SSTREAM_WIRE_STREAMS
+                      || type == SSTREAM_WIRE_KEY,
                       "%s", sstream_wire_type_name (type));
 }
 

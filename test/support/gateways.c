@@ -163,6 +163,9 @@ gateways_start_one (gateways_t *self, char which)
             && (!a || gateways_ready_endpoint (ready, " peer=", self->endpoint_wan,
                                                sizeof (self->endpoint_wan))),
                "gateway %c said: %s", which, ready);
+    char *metrics = a? self->metrics_a: self->metrics_b;
+    if (!gateways_ready_endpoint (ready, " metrics=", metrics, sizeof (self->metrics_a)))
+        *metrics = 0;
     free (ready);
     return pid;
 }
@@ -212,6 +215,21 @@ gateways_stop (gateways_t *self)
         cr_assert_eq (support_wait (self->b, 60000), 0, "gateway b did not stop cleanly");
         self->b = 0;
     }
+}
+
+
+void
+gateways_assert_one_line (const char *err, const char *said)
+{
+    char *text = support_read_file (err);
+    cr_assert_not_null (text, "no %s", err);
+    size_t lines = 0;
+    const char *reader;
+    for (reader = text; *reader; reader++)
+        lines += *reader == '\n';
+    cr_assert_eq (lines, 1, "stderr has %zu lines:\n%s", lines, text);
+    cr_assert (strstr (text, said), "stderr does not say '%s':\n%s", said, text);
+    free (text);
 }
 
 

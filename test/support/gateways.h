@@ -42,6 +42,8 @@ typedef struct {
     char endpoint_a [64], endpoint_b [64];
     char control_a [64], control_b [64];
     char endpoint_wan [64];
+    char metrics_a [64], metrics_b [64];    //  When they serve metrics (extra_a/_b
+                                            //  "metrics/endpoint=..."), else ""
     char producer_key [600], consumer_key [600], operator_key [600];
     char consumer_pub [600];            //  The producers' reader
     char gateway_a_pub [600], gateway_b_pub [600];
@@ -81,6 +83,9 @@ int gateways_pipe_run (const char *in, const char *out, const char *err, const c
 
 //  Start sstream-pipe with arguments (NULL-terminated), not waiting.
 pid_t gateways_pipe_spawn (const char *out, const char *err, const char *first, ...);
+
+//  The file err holds one line, which says said.
+void gateways_assert_one_line (const char *err, const char *said);
 
 //  How many file descriptors a process has open, and how many TCP
 //  sockets it listens on (from /proc).

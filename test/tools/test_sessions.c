@@ -483,21 +483,6 @@ Test (sessions, access_rules_decide_who_opens_what_and_reload_on_sighup)
 //  --------------------------------------------------------------------------
 //  The commands
 
-//  Exactly one line on stderr, saying said
-static void
-s_assert_one_line (const char *err, const char *said)
-{
-    char *text = support_read_file (err);
-    cr_assert_not_null (text);
-    size_t lines = 0;
-    const char *reader;
-    for (reader = text; *reader; reader++)
-        lines += *reader == '\n';
-    cr_assert_eq (lines, 1, "stderr has %zu lines:\n%s", lines, text);
-    cr_assert (strstr (text, said), "stderr does not say '%s':\n%s", said, text);
-    free (text);
-}
-
 Test (sessions, open_status_and_release_commands_and_their_errors)
 {
     gateways_t gateways;
@@ -525,12 +510,12 @@ Test (sessions, open_status_and_release_commands_and_their_errors)
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", control, id, "--json", "-k", key, "-g", pub,
                                      NULL), 0);
     text = support_read_file (out);
-    cr_assert (strstr (text, "\"bytes-in\": 0") && strstr (text, "\"role\": \"outbound\""), "%s", text);
+    cr_assert (strstr (text, "\"bytes_in\": 0") && strstr (text, "\"role\": \"outbound\""), "%s", text);
     free (text);
 
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "release", control, id, "-k", key, "-g", pub, NULL), 0);
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "release", control, id, "-k", key, "-g", pub, NULL), 1);
-    s_assert_one_line (err, "no session");
+    gateways_assert_one_line (err, "no session");
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", control, "-k", key, "-g", pub, NULL), 0);
     text = support_read_file (out);
     cr_assert (strstr (text, "no sessions"), "%s", text);
@@ -538,27 +523,27 @@ Test (sessions, open_status_and_release_commands_and_their_errors)
 
     //  What a user can get wrong
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "-k", key, "-g", pub, NULL), 2);
-    s_assert_one_line (err, "--role");
+    gateways_assert_one_line (err, "--role");
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "--role", "inbound",
                                      "-k", key, "-g", pub, NULL), 2);
-    s_assert_one_line (err, "--target");
+    gateways_assert_one_line (err, "--target");
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "--role", "sideways",
                                      "-k", key, "-g", pub, NULL), 2);
-    s_assert_one_line (err, "inbound or outbound");
+    gateways_assert_one_line (err, "inbound or outbound");
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "--role", "outbound",
                                      "--links", "4", "-k", key, "-g", pub, NULL), 2);
-    s_assert_one_line (err, "one link");
+    gateways_assert_one_line (err, "one link");
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", control, "x", "--role", "outbound",
                                      "--mode", "lossy", "-k", key, "-g", pub, NULL), 2);
-    s_assert_one_line (err, "lossy");
+    gateways_assert_one_line (err, "lossy");
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "open", gateways.control_a, "x", "--role", "inbound",
                                      "--target", "nowhere", "-k", key, "-g", gateways.gateway_a_pub,
                                      NULL), 2);
-    s_assert_one_line (err, "host:port");
+    gateways_assert_one_line (err, "host:port");
     //  A key the control link does not trust
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", control, "-k", gateways.producer_key,
                                      "-g", pub, NULL), 4);
-    s_assert_one_line (err, "refused our key");
+    gateways_assert_one_line (err, "refused our key");
     //  Nobody there: it gives up after its timeout, not the test's
     char nowhere [64];
     int port;
@@ -568,7 +553,7 @@ Test (sessions, open_status_and_release_commands_and_their_errors)
     double started = s_now ();
     cr_assert_eq (gateways_pipe_run (NULL, out, err, "status", nowhere, "--timeout", "2s", "-k", key,
                                      "-g", pub, NULL), 5);
-    s_assert_one_line (err, "unreachable");
+    gateways_assert_one_line (err, "unreachable");
     cr_assert_lt (s_now () - started, 30.0);
     close (refusing);
     free (out);
@@ -699,7 +684,8 @@ Test (sessions, status_lists_hundreds_of_sessions)
     const char *reader;
     for (reader = text; *reader; reader++)
         lines += *reader == '\n';
-    cr_assert_eq (lines, SESSIONS + 1, "%zu lines for %d sessions", lines, SESSIONS);
+    //  A heading and a line a session; then a blank line and the streams
+    cr_assert_eq (lines, SESSIONS + 3, "%zu lines for %d sessions", lines, SESSIONS);
     fprintf (stderr, "status listed %d sessions in %zu bytes of table\n", SESSIONS, strlen (text));
     free (text);
     free (out);

@@ -405,9 +405,9 @@ Test (tunnel, socat_moves_256_MiB_byte_exact)
                                      "-k", gateways.operator_key, "-g", gateways.gateway_b_pub, NULL), 0,
                   "%s", support_read_file (err));
     char *text = support_read_file (json);
-    const char *bytes_in = strstr (text, "\"bytes-in\": ");
+    const char *bytes_in = strstr (text, "\"bytes_in\": ");
     cr_assert_not_null (bytes_in, "%s", text);
-    cr_assert_geq (strtoull (bytes_in + strlen ("\"bytes-in\": "), NULL, 10), size, "%s", text);
+    cr_assert_geq (strtoull (bytes_in + strlen ("\"bytes_in\": "), NULL, 10), size, "%s", text);
     cr_assert (strstr (text, "\"name\": \"socat\""), "%s", text);
     free (text);
     s_tunnel_stop (&tunnel);
