@@ -242,6 +242,15 @@ sstream_auth_trusts (sstream_auth_t *self, const char *key)
 }
 
 bool
+sstream_auth_key_name (sstream_auth_t *self, const char *key, char *name, size_t size)
+{
+    pthread_mutex_lock (&s_lock);
+    bool known = key && sstream_keyring_name (self->keys, key, name, size);
+    pthread_mutex_unlock (&s_lock);
+    return known;
+}
+
+bool
 sstream_auth_refused_key (sstream_auth_t *self, char key [41])
 {
     pthread_mutex_lock (&s_lock);

@@ -42,6 +42,11 @@ bool
 bool
     sstream_auth_trusts (sstream_auth_t *self, const char *key);
 
+//  What a trusted key is called (sstream_keyring_name), into name; false
+//  if it is not trusted here.
+bool
+    sstream_auth_key_name (sstream_auth_t *self, const char *key, char *name, size_t size);
+
 //  The key (Z85) the handler last refused on this registration's domain,
 //  into key: false (key "") if it refused none. The socket's monitor says
 //  that a handshake failed, not whose: this says whose, for the log.

@@ -467,6 +467,25 @@ sstream_keyring_has (sstream_keyring_t *self, const char *public_key)
     return public_key && zhashx_lookup (self->keys, public_key) != NULL;
 }
 
+bool
+sstream_keyring_name (sstream_keyring_t *self, const char *public_key, char *name, size_t size)
+{
+    s_key_t *key = public_key? (s_key_t *) zhashx_lookup (self->keys, public_key): NULL;
+    if (!key)
+        return false;
+    if (key->name && *key->name)
+        snprintf (name, size, "%s", key->name);
+    else {
+        const char *file = strrchr (key->path, '/');
+        file = file? file + 1: key->path;
+        size_t length = strlen (file);
+        if (s_ends_with (file, ".pub"))
+            length -= 4;
+        snprintf (name, size, "%.*s", (int) length, file);
+    }
+    return true;
+}
+
 const char *
 sstream_keyring_first (sstream_keyring_t *self)
 {

@@ -59,6 +59,13 @@ bool
 bool
     sstream_keyring_has (sstream_keyring_t *self, const char *public_key);
 
+//  What a key in the ring is called, into name (at most size bytes): its
+//  certificate's metadata name, or else its file's name less ".pub";
+//  false if the ring does not hold the key.
+bool
+    sstream_keyring_name (sstream_keyring_t *self, const char *public_key, char *name,
+                          size_t size);
+
 //  Iterate over the keys (Z85 strings owned by the ring).
 const char *
     sstream_keyring_first (sstream_keyring_t *self);

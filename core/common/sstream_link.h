@@ -39,7 +39,6 @@ typedef struct {
 
 typedef struct {
     const char *name;           //  For messages: "local", "peer gateway-b"
-    const char *owner;          //  Whose link, for log lines: "gateway-a", or NULL
     int type;                   //  ZMQ_ROUTER or ZMQ_DEALER
     bool bind;                  //  Bind (server) or connect (client)
     const char *endpoint;
@@ -127,6 +126,12 @@ int
 //  key; false (key "") if none.
 bool
     sstream_link_refused_key (sstream_link_t *self, char key [41]);
+
+//  A key (Z85) as log lines name it, into buffer: what this link's
+//  trusted keys call it (sstream_keyring_name), or else its first eight
+//  characters, "Xyz12345..."; "no key" for none. Returns buffer.
+const char *
+    sstream_link_key_name (sstream_link_t *self, const char *key, char *buffer, size_t size);
 
 //  The endpoint as bound or connected (real port for tcp://...:*).
 const char *
