@@ -9,7 +9,37 @@
 
 #include <getopt.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#ifdef SSTREAM_HAVE_SYSTEMD
+#   include <systemd/sd-daemon.h>
+#endif
+
+//  Tell systemd how the service stands (Type=notify): nothing when it did
+//  not start us (no NOTIFY_SOCKET), or in a build without libsystemd
+static void
+s_notify (const char *state)
+{
+#ifdef SSTREAM_HAVE_SYSTEMD
+    sd_notify (0, state);
+#else
+    (void) state;
+#endif
+}
+
+//  A reload starts: systemd wants the time it started (Type=notify-reload)
+static void
+s_notify_reloading (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    char state [96];
+    unsigned long long usecs = (unsigned long long) now.tv_sec * 1000000ULL
+                             + (unsigned long long) now.tv_nsec / 1000;
+    snprintf (state, sizeof (state), "RELOADING=1\nMONOTONIC_USEC=%llu", usecs);
+    s_notify (state);
+}
 
 static void
 s_help (void)
@@ -35,13 +65,19 @@ s_help (void)
         "                           --set local/endpoint=tcp://0.0.0.0:7001 (repeatable)\n"
         "  -q, --quiet              log warnings and errors only\n"
         "  -v, --verbose            log debugging detail\n"
+        "      --log-format FORMAT  text (the default), json (an object per line)\n"
+        "                           or journal (to journald, with priorities)\n"
         "  -h, --help               show this help\n"
         "\n"
-        "Logs go to standard error. Once the gateway is up it prints one line,\n"
-        "'ready local=ENDPOINT [peer=ENDPOINT] [control=ENDPOINT]\n"
-        "[metrics=http://HOST:PORT]', on standard output: the ports are the real\n"
-        "ones when the config asks for any ('*', or 0 for metrics). With a\n"
-        "'metrics' section it serves Prometheus metrics at /metrics there.\n"
+        "Logs go to standard error, a record per line: time (ISO 8601, with\n"
+        "milliseconds and zone), level, gateway, message. Under systemd (stderr\n"
+        "is the journal) they go to journald; the gateway tells systemd when it\n"
+        "is ready, reloading and stopping (sd_notify, for Type=notify). Once\n"
+        "the gateway is up it prints one line, 'ready local=ENDPOINT\n"
+        "[peer=ENDPOINT] [control=ENDPOINT] [metrics=http://HOST:PORT]', on\n"
+        "standard output: the ports are the real ones when the config asks for\n"
+        "any ('*', or 0 for metrics). With a 'metrics' section it serves\n"
+        "Prometheus metrics at /metrics there.\n"
         "\n" PIPE_EXIT_STATUSES);
 }
 
@@ -53,6 +89,7 @@ pipe_gateway_main (int argc, char **argv)
         { "set", required_argument, NULL, 's' },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
+        { "log-format", required_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -72,6 +109,10 @@ pipe_gateway_main (int argc, char **argv)
                 break;
             case 'q': level = SSTREAM_LOG_WARNING; break;
             case 'v': level = SSTREAM_LOG_DEBUG; break;
+            case 'F':
+                if (sstream_set_log_format (optarg))
+                    return pipe_usage_error ("--log-format: %s", sstream_errmsg ());
+                break;
             case 'h': s_help (); return PIPE_EXIT_OK;
             default: return pipe_bad_option (argv, option);
         }
@@ -109,18 +150,27 @@ pipe_gateway_main (int argc, char **argv)
     const char *peer = sstream_gateway_endpoint (gateway, "peer");
     const char *control = sstream_gateway_endpoint (gateway, "control");
     const char *metrics = sstream_gateway_endpoint (gateway, "metrics");
-    printf ("ready local=%s%s%s%s%s%s%s\n", sstream_gateway_endpoint (gateway, "local"),
-            peer? " peer=": "", peer? peer: "", control? " control=": "", control? control: "",
-            metrics? " metrics=": "", metrics? metrics: "");
+    char ready [768];
+    snprintf (ready, sizeof (ready), "ready local=%s%s%s%s%s%s%s",
+              sstream_gateway_endpoint (gateway, "local"), peer? " peer=": "", peer? peer: "",
+              control? " control=": "", control? control: "",
+              metrics? " metrics=": "", metrics? metrics: "");
+    printf ("%s\n", ready);
     fflush (stdout);
+    char state [sizeof (ready) + 32];
+    snprintf (state, sizeof (state), "READY=1\nSTATUS=%s", ready);
+    s_notify (state);
     while (!pipe_interrupted ()) {
         usleep (200 * 1000);    //  A signal cuts it short
         if (pipe_hangup ()) {
-            fprintf (stderr, "%s: SIGHUP: reloading %s\n", pipe_command, config_file);
+            s_notify_reloading ();
+            sstream_log (SSTREAM_LOG_INFO, "%s: SIGHUP: reloading %s", pipe_command, config_file);
             sstream_gateway_reload (gateway, NULL);     //  It logs the outcome
+            s_notify (state);
         }
     }
-    fprintf (stderr, "%s: signal %d: stopping\n", pipe_command, pipe_signal_number ());
+    s_notify ("STOPPING=1");
+    sstream_log (SSTREAM_LOG_INFO, "%s: signal %d: stopping", pipe_command, pipe_signal_number ());
     sstream_gateway_destroy (&gateway);
     return PIPE_EXIT_OK;
 }

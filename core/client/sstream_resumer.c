@@ -60,6 +60,7 @@ sstream_resumer_lost (sstream_resumer_t *self, int code)
     ||  !(sstream_resumer_may_resume (code) || (self->stalled && code == SSTREAM_EAUTH)))
         return false;
     int64_t now = zclock_mono ();
+    sstream_log_fields_t fields = { .stream = self->stream };
     if (!self->stalled) {
         self->stalled = true;
         self->since = now;
@@ -67,12 +68,14 @@ sstream_resumer_lost (sstream_resumer_t *self, int code)
         self->due = now;
         snprintf (self->cause, sizeof (self->cause), "%s", sstream_errmsg ());
         self->last [0] = 0;
-        sstream_log_warning ("stream '%s': %s; the %s resumes it (within %g s)", self->stream,
-                             self->cause, self->who, self->timeout / 1000.0);
+        sstream_log_at (SSTREAM_LOG_WARNING, &fields, "stream '%s': %s; the %s resumes it "
+                        "(within %g s)", self->stream, self->cause, self->who,
+                        self->timeout / 1000.0);
         return true;
     }
     //  An attempt that did not do: the next one after a pause
-    sstream_log_info ("stream '%s': not resumed yet: %s", self->stream, sstream_errmsg ());
+    sstream_log_at (SSTREAM_LOG_INFO, &fields, "stream '%s': not resumed yet: %s", self->stream,
+                    sstream_errmsg ());
     snprintf (self->last, sizeof (self->last), "%s", sstream_errmsg ());
     self->due = now + self->pause;
     self->pause = self->pause * 2 < PAUSE_MOST? self->pause * 2: PAUSE_MOST;
@@ -117,8 +120,9 @@ sstream_resumer_resumed (sstream_resumer_t *self)
         return;
     self->stalled = false;
     self->count++;
-    sstream_log_warning ("stream '%s' resumed after %.2f s stalled (%s)", self->stream,
-                         (zclock_mono () - self->since) / 1000.0, self->cause);
+    sstream_log_fields_t fields = { .stream = self->stream };
+    sstream_log_at (SSTREAM_LOG_WARNING, &fields, "stream '%s' resumed after %.2f s stalled (%s)",
+                    self->stream, (zclock_mono () - self->since) / 1000.0, self->cause);
 }
 
 uint64_t

@@ -245,9 +245,9 @@ bool
 sstream_auth_key_name (sstream_auth_t *self, const char *key, char *name, size_t size)
 {
     pthread_mutex_lock (&s_lock);
-    bool named = sstream_keyring_name (self->keys, key, name, size);
+    bool known = key && sstream_keyring_name (self->keys, key, name, size);
     pthread_mutex_unlock (&s_lock);
-    return named;
+    return known;
 }
 
 bool

@@ -42,8 +42,8 @@ bool
 bool
     sstream_auth_trusts (sstream_auth_t *self, const char *key);
 
-//  The name of a trusted key (Z85) in this registration's keys, into name
-//  (sstream_keyring_name); false (name "") if it has none.
+//  What a trusted key is called (sstream_keyring_name), into name; false
+//  if it is not trusted here.
 bool
     sstream_auth_key_name (sstream_auth_t *self, const char *key, char *name, size_t size);
 

@@ -78,8 +78,13 @@ void
 void
     sstream_wakeup_clear (int fd);
 
-//  Text from another party, made safe to log (control characters become
-//  '?'), into buffer; returns buffer.
+//  Text from another party, made safe to log and to show: one line, with
+//  nothing in it that a terminal or a viewer acts on. Control characters
+//  become escapes (\n, \r, \t, \x1b), and so do bytes that are not UTF-8
+//  (\xff), C1 controls, line separators and bidirectional overrides
+//  (\u202e); the rest stays as it is, and a second pass changes nothing.
+//  Into buffer (cut short between characters); returns buffer. The log
+//  writer passes every line through it whole (sstream_log.h).
 const char *
     sstream_printable (const char *text, char *buffer, size_t size);
 
@@ -115,18 +120,22 @@ int
 int
     sstream_failure_report (sstream_failure_t *self);
 
-//  Logging at a level, to stderr through CZMQ's zsys log. Lines that may
-//  repeat go through sstream_log_repeat (sstream_log.h): once, then counted.
+//  Logging at a level, through the one log writer (sstream_log.h): a
+//  record per line on stderr, as text or JSON, or to journald. Lines that
+//  may repeat go through sstream_log_repeat (once, then counted); fields
+//  (sstream_log_fields_t, or NULL) are a record's structured part.
 int
     sstream_log_level (void);
 
-#define sstream_log_debug(...) \
-    do { if (sstream_log_level () >= SSTREAM_LOG_DEBUG) zsys_debug (__VA_ARGS__); } while (0)
-#define sstream_log_info(...) \
-    do { if (sstream_log_level () >= SSTREAM_LOG_INFO) zsys_info (__VA_ARGS__); } while (0)
-#define sstream_log_warning(...) \
-    do { if (sstream_log_level () >= SSTREAM_LOG_WARNING) zsys_warning (__VA_ARGS__); } while (0)
-#define sstream_log_error(...) zsys_error (__VA_ARGS__)
+#define sstream_log_at(level, fields, ...) \
+    do { \
+        if (sstream_log_level () >= (level)) \
+            sstream_log_write ((level), (fields), __VA_ARGS__); \
+    } while (0)
+#define sstream_log_debug(...)      sstream_log_at (SSTREAM_LOG_DEBUG, NULL, __VA_ARGS__)
+#define sstream_log_info(...)       sstream_log_at (SSTREAM_LOG_INFO, NULL, __VA_ARGS__)
+#define sstream_log_warning(...)    sstream_log_at (SSTREAM_LOG_WARNING, NULL, __VA_ARGS__)
+#define sstream_log_error(...)      sstream_log_at (SSTREAM_LOG_ERROR, NULL, __VA_ARGS__)
 
 //  Default timings, in milliseconds.
 #define SSTREAM_HEARTBEAT_DEFAULT       1000

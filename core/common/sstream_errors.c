@@ -116,13 +116,78 @@ sstream_failure_report (sstream_failure_t *self)
     return code;
 }
 
+//  The character at text: its code point, and its length in bytes (0 if
+//  it is not well-formed UTF-8: overlong, a surrogate, cut short).
+static size_t
+s_utf8_next (const unsigned char *text, unsigned *code)
+{
+    unsigned char lead = text [0];
+    size_t length = lead < 0x80? 1
+                  : lead >= 0xc2 && lead <= 0xdf? 2
+                  : lead >= 0xe0 && lead <= 0xef? 3
+                  : lead >= 0xf0 && lead <= 0xf4? 4: 0;
+    *code = length == 1? lead: length == 2? lead & 0x1fu: length == 3? lead & 0x0fu: lead & 0x07u;
+    size_t index;
+    for (index = 1; index < length; index++) {
+        if ((text [index] & 0xc0) != 0x80)
+            return 0;
+        *code = (*code << 6) | (text [index] & 0x3fu);
+    }
+    if ((length == 3 && (*code < 0x800 || (*code >= 0xd800 && *code <= 0xdfff)))
+    ||  (length == 4 && (*code < 0x10000 || *code > 0x10ffff)))
+        return 0;
+    return length;
+}
+
+//  Characters that move, hide or end text on a terminal or in a viewer:
+//  C0 and C1 controls, DEL, line and paragraph separators, bidirectional
+//  embeddings, overrides and isolates
+static bool
+s_hides_text (unsigned code)
+{
+    return code < 0x20 || (code >= 0x7f && code <= 0x9f)
+        || (code >= 0x2028 && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069);
+}
+
 const char *
 sstream_printable (const char *text, char *buffer, size_t size)
 {
-    size_t index;
-    for (index = 0; text [index] && index + 1 < size; index++)
-        buffer [index] = (unsigned char) text [index] < 0x20 || text [index] == 0x7f
-                       ? '?': text [index];
-    buffer [index] = 0;
+    if (!size)
+        return buffer;
+    const unsigned char *reader = (const unsigned char *) (text? text: "");
+    size_t used = 0;
+    while (*reader) {
+        unsigned code;
+        size_t length = s_utf8_next (reader, &code);
+        char escape [8];
+        const char *piece = (const char *) reader;
+        size_t piece_length = length;
+        if (length == 0) {
+            //  Not UTF-8: the byte, in hex
+            snprintf (escape, sizeof (escape), "\\x%02x", *reader);
+            piece = escape;
+            piece_length = 4;
+            length = 1;
+        }
+        else
+        if (s_hides_text (code)) {
+            if (code == '\n' || code == '\r' || code == '\t')
+                snprintf (escape, sizeof (escape), "\\%c",
+                          code == '\n'? 'n': code == '\r'? 'r': 't');
+            else
+            if (code < 0x80)
+                snprintf (escape, sizeof (escape), "\\x%02x", code);
+            else
+                snprintf (escape, sizeof (escape), "\\u%04x", code);
+            piece = escape;
+            piece_length = strlen (escape);
+        }
+        if (used + piece_length + 1 > size)
+            break;              //  Cut short, never inside a character or an escape
+        memcpy (buffer + used, piece, piece_length);
+        used += piece_length;
+        reader += length;
+    }
+    buffer [used] = 0;
     return buffer;
 }

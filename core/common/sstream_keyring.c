@@ -470,27 +470,20 @@ sstream_keyring_has (sstream_keyring_t *self, const char *public_key)
 bool
 sstream_keyring_name (sstream_keyring_t *self, const char *public_key, char *name, size_t size)
 {
-    if (size)
-        *name = 0;
     s_key_t *key = public_key? (s_key_t *) zhashx_lookup (self->keys, public_key): NULL;
-    if (!key || !size)
+    if (!key)
         return false;
-    //  A folder's file names are the operator's; one file given alone is
-    //  named for the link, so its certificate says whose key it is
-    const char *file = key->path? strrchr (key->path, '/'): NULL;
-    file = file? file + 1: key->path;
-    if (!self->is_folder && key->name && *key->name)
+    if (key->name && *key->name)
         snprintf (name, size, "%s", key->name);
-    else
-    if (file && *file) {
+    else {
+        const char *file = strrchr (key->path, '/');
+        file = file? file + 1: key->path;
         size_t length = strlen (file);
-        if (s_ends_with (file, ".pub") && length > 4)
+        if (s_ends_with (file, ".pub"))
             length -= 4;
         snprintf (name, size, "%.*s", (int) length, file);
     }
-    else
-        snprintf (name, size, "%s", key->name? key->name: "");
-    return *name != 0;
+    return true;
 }
 
 const char *

@@ -59,10 +59,9 @@ bool
 bool
     sstream_keyring_has (sstream_keyring_t *self, const char *public_key);
 
-//  The name a trusted key goes by, into name (size bytes): its file's name
-//  without ".pub" (what the operator called it in the folder), or, for a
-//  ring of one file, that certificate's metadata name, or the file's
-//  name. False (name "") when the ring does not hold the key.
+//  What a key in the ring is called, into name (at most size bytes): its
+//  certificate's metadata name, or else its file's name less ".pub";
+//  false if the ring does not hold the key.
 bool
     sstream_keyring_name (sstream_keyring_t *self, const char *public_key, char *name,
                           size_t size);

@@ -1,6 +1,5 @@
 /*  =========================================================================
-    sstream_library - library set-up and exit, logging, versions, and small
-    parsers
+    sstream_library - library set-up and exit, versions, and small parsers
 
     Copyright the sstream authors. Licensed under the Apache License 2.0.
     =========================================================================
@@ -66,13 +65,13 @@ s_library_init (void)
     //  acknowledgement. Closing a socket drops what is still queued.
     zsys_set_linger (0);
     if (sodium_init () < 0)
-        zsys_error ("sstream: libsodium failed to initialise");
+        sstream_log_error ("sstream: libsodium failed to initialise");
     //  OpenSSL would register an exit handler of its own on first use,
     //  after ours, so it would run first and free what our threads may
     //  still be using (a batch being sealed, a thread's state) while ours
     //  stops them: a crash at exit. Its state stays until the process ends.
     if (OPENSSL_init_crypto (OPENSSL_INIT_NO_ATEXIT, NULL) != 1)
-        zsys_error ("sstream: OpenSSL failed to initialise");
+        sstream_log_error ("sstream: OpenSSL failed to initialise");
     //  CZMQ registers its exit handler here; ours, registered after, runs
     //  before it
     zsys_init ();
@@ -128,42 +127,6 @@ void
 sstream_library_init (void)
 {
     pthread_once (&s_init_once, s_library_init);
-}
-
-
-//  --------------------------------------------------------------------------
-//  Logging
-
-static _Atomic int s_log_level = -1;
-
-int
-sstream_log_level (void)
-{
-    int level = s_log_level;
-    if (level < 0) {
-        level = SSTREAM_LOG_WARNING;
-        const char *env = getenv ("SSTREAM_LOG");
-        if (env && streq (env, "error"))
-            level = SSTREAM_LOG_ERROR;
-        else
-        if (env && streq (env, "info"))
-            level = SSTREAM_LOG_INFO;
-        else
-        if (env && streq (env, "debug"))
-            level = SSTREAM_LOG_DEBUG;
-        s_log_level = level;
-    }
-    return level;
-}
-
-void
-sstream_set_log_level (int level)
-{
-    if (level < SSTREAM_LOG_ERROR)
-        level = SSTREAM_LOG_ERROR;
-    if (level > SSTREAM_LOG_DEBUG)
-        level = SSTREAM_LOG_DEBUG;
-    s_log_level = level;
 }
 
 

@@ -104,8 +104,7 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
         char domain [64];
         snprintf (domain, sizeof (domain), "sstream-%p", (void *) self);
         char what [256];
-        snprintf (what, sizeof (what), "%s%s%s link's trusted keys", config->owner? config->owner: "",
-                  config->owner? ": ": "", self->name);
+        snprintf (what, sizeof (what), "%s link's trusted keys", self->name);
         rc = sstream_auth_new (&self->auth, domain, config->trusted, what);
         if (rc) {
             char detail [1024];
@@ -408,22 +407,21 @@ sstream_link_refused_key (sstream_link_t *self, char key [41])
     return sstream_auth_refused_key (self->auth, key);
 }
 
+const char *
+sstream_link_key_name (sstream_link_t *self, const char *key, char *buffer, size_t size)
+{
+    if (!key || !*key)
+        snprintf (buffer, size, "no key");
+    else
+    if (!self || !self->auth || !sstream_auth_key_name (self->auth, key, buffer, size))
+        snprintf (buffer, size, "%.8s...", key);
+    return buffer;
+}
+
 bool
 sstream_link_trusts (sstream_link_t *self, const char *key)
 {
     return !self->auth || sstream_auth_trusts (self->auth, key);
-}
-
-void
-sstream_link_key_name (sstream_link_t *self, const char *key, char *name, size_t size)
-{
-    if (!size)
-        return;
-    *name = 0;
-    if (!key || !*key)
-        return;
-    if (!self->auth || !sstream_auth_key_name (self->auth, key, name, size))
-        snprintf (name, size, "%.8s...", key);
 }
 
 void

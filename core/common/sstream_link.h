@@ -39,7 +39,6 @@ typedef struct {
 
 typedef struct {
     const char *name;           //  For messages: "local", "peer gateway-b"
-    const char *owner;          //  Whose link, for log lines: "gateway-a", or NULL
     int type;                   //  ZMQ_ROUTER or ZMQ_DEALER
     bool bind;                  //  Bind (server) or connect (client)
     const char *endpoint;
@@ -128,11 +127,11 @@ int
 bool
     sstream_link_refused_key (sstream_link_t *self, char key [41]);
 
-//  The name of a key (Z85) for people: on a bound secure link, its name
-//  in the trusted keys (sstream_keyring_name); else its first 8
-//  characters and "..."; "" for no key (no security).
-void
-    sstream_link_key_name (sstream_link_t *self, const char *key, char *name, size_t size);
+//  A key (Z85) as log lines name it, into buffer: what this link's
+//  trusted keys call it (sstream_keyring_name), or else its first eight
+//  characters, "Xyz12345..."; "no key" for none. Returns buffer.
+const char *
+    sstream_link_key_name (sstream_link_t *self, const char *key, char *buffer, size_t size);
 
 //  What happened on the link: counted as its monitor's events are read
 //  (sstream_link_event), and as its owner drops messages it cannot take.

@@ -68,8 +68,7 @@ s_party_read (sstream_config_t *config, zconfig_t *rule, const char *name, s_par
         party->who = WHO_KEYS;
         char *resolved = sstream_config_resolve (config, value);
         char what [256];
-        snprintf (what, sizeof (what), "%s: keys of access rule '%s' %s",
-                  sstream_config_get (config, "gateway/name", "gateway"),
+        snprintf (what, sizeof (what), "keys of access rule '%s' %s",
                   zconfig_value (zconfig_locate (rule, "streams")), name);
         int rc = sstream_keyring_new (&party->keys, resolved, what);
         free (resolved);

@@ -209,7 +209,6 @@ s_self_start_bound (self_t *self, sstream_config_t *config, const char *section,
     if (!rc) {
         sstream_link_config_t link = {
             .name = section,
-            .owner = self->name,
             .type = ZMQ_ROUTER,
             .bind = true,
             .endpoint = endpoint,
@@ -271,7 +270,6 @@ s_self_start_peer (self_t *self, sstream_config_t *config)
         snprintf (name, sizeof (name), "peer %s", self->peer_name);
         sstream_link_config_t link = {
             .name = name,
-            .owner = self->name,
             .type = self->wan_bind? ZMQ_ROUTER: ZMQ_DEALER,
             .bind = self->wan_bind,
             .endpoint = endpoint,
@@ -340,15 +338,15 @@ s_self_start_sessions (self_t *self, sstream_config_t *config)
     bool has_peer_key = *self->peer_key && zmq_z85_decode (peer_key, self->peer_key) != NULL;
     bool sealed = streq (sstream_config_get (config, "tunnels/payload", "sealed"), "sealed");
     if (sealed && self->wan && (!has_peer_key || !self->cert)) {
-        sstream_log_warning ("%s: tunnels are not sealed: that needs %s", self->name,
+        sstream_log_warning ("tunnels are not sealed: that needs %s",
                              self->cert? "the peer's public key (peer/public-key)"
                                        : "this gateway's key pair (gateway/secret-key)");
         sealed = false;
     }
     else
     if (!sealed && self->wan)
-        sstream_log_warning ("%s: tunnels/payload = hop: tunnel bytes cross the WAN under "
-                             "its link's CURVE, not sealed by this gateway", self->name);
+        sstream_log_warning ("tunnels/payload = hop: tunnel bytes cross the WAN under its "
+                             "link's CURVE, not sealed by this gateway");
     sstream_tunnels_config_t tunnels = {
         .gateway = self->name,
         .address = address,
@@ -387,8 +385,8 @@ s_io_threads (self_t *self, sstream_config_t *config)
 {
     size_t have = sstream_library_io_threads ((size_t) self->io_threads);
     if (have != self->io_threads) {
-        sstream_log_warning ("%s: %s asks for %" PRIu64 " I/O threads, but this process has %zu "
-                             "already", self->name, sstream_config_where (config, "gateway/io-threads"),
+        sstream_log_warning ("%s asks for %" PRIu64 " I/O threads, but this process has %zu "
+                             "already", sstream_config_where (config, "gateway/io-threads"),
                              self->io_threads, have);
         self->io_threads = have;
     }
@@ -406,6 +404,8 @@ s_self_start (self_t *self, sstream_config_t *config)
         return sstream_error_set (SSTREAM_ECONFIG, "%s: gateway name '%s' must be 1 to 64 of [A-Za-z0-9._:/@+-]",
                                   sstream_config_where (config, "gateway/name"), name);
     snprintf (self->name, sizeof (self->name), "%s", name);
+    //  Every line this thread logs from now on names this gateway
+    sstream_log_set_gateway (self->name);
     rc = sstream_config_size (config, "gateway/buffer", BUFFER_DEFAULT, &self->buffer);
     if (!rc)
         rc = sstream_config_count (config, "gateway/max-streams", MAX_STREAMS_DEFAULT,
@@ -537,13 +537,13 @@ s_self_reload (self_t *self, sstream_config_t *config)
         sstream_sessions_set_access (self->sessions, access);
         sstream_access_destroy (&self->access);
         self->access = access;
-        sstream_log_info ("%s: access rules reloaded%s%s", self->name,
-                          self->config_file? " from ": "", self->config_file? self->config_file: "");
+        sstream_log_info ("access rules reloaded%s%s", self->config_file? " from ": "",
+                          self->config_file? self->config_file: "");
     }
     else {
         char detail [1024];
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
-        sstream_log_error ("%s: not reloaded, the rules in force stay: %s", self->name, detail);
+        sstream_log_error ("not reloaded, the rules in force stay: %s", detail);
         sstream_error_set (rc, "%s", detail);
     }
     sstream_config_destroy (&loaded);
@@ -627,7 +627,7 @@ s_self_shutdown (self_t *self)
         zsock_set_linger (sstream_link_sock (self->control), 500);
     //  Lines still being counted are told now, not lost
     sstream_log_repeat_flush (true);
-    sstream_log_info ("%s: stopped", self->name);
+    sstream_log_info ("stopped");
 }
 
 //  Where a link's bulk path listens, or ""
@@ -671,7 +671,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
                 self->control? sstream_link_endpoint (self->control): "",
                 s_bulk_address (self->local), s_bulk_address (self->wan),
                 self->metrics? sstream_metrics_endpoint (self->metrics): "");
-    sstream_log_info ("%s: local link on %s (%s)%s%s%s%s%s%s", self->name,
+    sstream_log_info ("local link on %s (%s)%s%s%s%s%s%s",
                       sstream_link_endpoint (self->local),
                       sstream_link_is_secure (self->local)? "curve": "no security",
                       self->wan? "; peer " : "", self->wan? self->peer_name: "",
@@ -726,13 +726,13 @@ s_gateway_actor (zsock_t *pipe, void *args)
                       wake > now? wake - now: 0) == -1) {
             if (zmq_errno () == EINTR)
                 continue;       //  A signal for the application: not ours
-            sstream_log_error ("%s: poll failed: %s", self->name, zmq_strerror (zmq_errno ()));
+            sstream_log_error ("poll failed: %s", zmq_strerror (zmq_errno ()));
             break;
         }
         if (items [PIPE].revents & ZMQ_POLLIN)
             s_handle_pipe (self);
         if (items [EXITING].revents & ZMQ_POLLIN) {
-            sstream_log_info ("%s: the process is exiting", self->name);
+            sstream_log_info ("the process is exiting");
             self->terminated = true;
         }
         if (self->terminated)

@@ -13,7 +13,8 @@ struct _sstream_party_t {
     byte routing_id [SSTREAM_ROUTING_ID_MAX];
     size_t routing_id_size;     //  0 when we are the connecting side
     char key [41];              //  Its CURVE public key (ZAP User-Id)
-    char name [80];             //  For messages
+    char key_name [80];         //  That key as the link's trusted keys name it
+    char name [120];            //  For messages
     int64_t last_heard;
     int64_t last_sent;
     int64_t timeout;            //  Silence that means it is gone
@@ -35,6 +36,7 @@ sstream_party_new (sstream_party_kind_t kind, sstream_link_t *link, const byte *
         self->routing_id_size = routing_id_size;
     }
     snprintf (self->key, sizeof (self->key), "%s", key? key: "");
+    sstream_link_key_name (link, key, self->key_name, sizeof (self->key_name));
     snprintf (self->name, sizeof (self->name), "%s", name);
     self->last_heard = self->last_sent = zclock_mono ();
     self->timeout = timeout;
@@ -88,6 +90,12 @@ const char *
 sstream_party_key (sstream_party_t *self)
 {
     return self->key;
+}
+
+const char *
+sstream_party_key_name (sstream_party_t *self)
+{
+    return self->key_name;
 }
 
 sstream_link_t *

@@ -46,6 +46,9 @@ const char *
     sstream_party_name (sstream_party_t *self);
 const char *
     sstream_party_key (sstream_party_t *self);
+//  Its key as log lines name it (sstream_link_key_name).
+const char *
+    sstream_party_key_name (sstream_party_t *self);
 sstream_link_t *
     sstream_party_link (sstream_party_t *self);
 

@@ -153,7 +153,9 @@ s_down (sstream_peering_t *self, int level, const char *format, ...)
     va_start (args, format);
     vsnprintf (self->why, sizeof (self->why), format, args);
     va_end (args);
-    sstream_log_repeat (level, "%s: peer %s is down: %s", self->gateway, self->peer_name, self->why);
+    sstream_log_fields_t fields = { .peer = self->peer_name };
+    sstream_log_repeat_kind (level, &fields, NULL, "peer %s is down: %s", self->peer_name,
+                             self->why);
 }
 
 //  Connecting side: dial afresh now
@@ -168,7 +170,7 @@ s_redial (sstream_peering_t *self)
     self->redials++;
     if (sstream_link_redial (self->wan) != SSTREAM_OK) {
         //  libzmq would not take the endpoint again: later, then
-        sstream_log_error_repeat ("%s: %s", self->gateway, sstream_errmsg ());
+        sstream_log_error_repeat ("%s", sstream_errmsg ());
         self->redial_at = zclock_mono () + SSTREAM_LINK_RECONNECT_MAX;
     }
 }
@@ -229,7 +231,7 @@ static void
 s_end_down_lines (sstream_peering_t *self)
 {
     char prefix [160];
-    snprintf (prefix, sizeof (prefix), "%s: peer %s is down: ", self->gateway, self->peer_name);
+    snprintf (prefix, sizeof (prefix), "peer %s is down: ", self->peer_name);
     sstream_log_repeat_end (prefix);
 }
 
@@ -241,14 +243,15 @@ s_came_up (sstream_peering_t *self)
     self->failures = 0;
     self->redial_at = 0;
     self->connected_at = 0;
+    sstream_log_fields_t fields = { .peer = self->peer_name };
     if (self->ever_up) {
         self->reconnects++;
-        sstream_log_info ("%s: %s is up again after %.1f s (it was down: %s)", self->gateway,
-                          sstream_party_name (self->peer),
-                          (zclock_mono () - self->down_since) / 1000.0, self->why);
+        sstream_log_at (SSTREAM_LOG_INFO, &fields, "%s is up again after %.1f s (it was down: %s)",
+                        sstream_party_name (self->peer),
+                        (zclock_mono () - self->down_since) / 1000.0, self->why);
     }
     else
-        sstream_log_info ("%s: %s is up", self->gateway, sstream_party_name (self->peer));
+        sstream_log_at (SSTREAM_LOG_INFO, &fields, "%s is up", sstream_party_name (self->peer));
     self->ever_up = true;
     *self->why = 0;
 }
@@ -296,9 +299,8 @@ sstream_peering_hello (sstream_peering_t *self, const byte *routing_id, size_t s
         char name [80];
         sstream_printable (hello->text, name, sizeof (name));
         if (self->up)
-            sstream_log_warning_repeat ("%s: refused hello from '%s': key %s is not the pinned "
-                                        "key of %s", self->gateway, name, key? key: "(none)",
-                                        self->peer_name);
+            sstream_log_warning_repeat ("refused hello from '%s': key %s is not the pinned key "
+                                        "of %s", name, key? key: "(none)", self->peer_name);
         else
             s_down (self, SSTREAM_LOG_ERROR, "refused hello from '%s': key %s is not the key "
                     "pinned for %s in peer/public-key", name, key? key: "(none)", self->peer_name);
@@ -351,9 +353,8 @@ sstream_peering_welcome (sstream_peering_t *self, const sstream_wire_t *welcome)
             //  The peer now waits for our connection, and would send its
             //  payloads that way: take the offer back by starting a new
             //  session whose hello does not ask for a bulk path
-            sstream_log_warning ("%s: %s: sealed payloads go over the link instead (set "
-                                 "peer/bulk-path = off to say so)", self->gateway,
-                                 sstream_errmsg ());
+            sstream_log_warning ("%s: sealed payloads go over the link instead (set "
+                                 "peer/bulk-path = off to say so)", sstream_errmsg ());
             self->no_bulk = true;
             sstream_peering_lost (self, "its bulk path could not be reached");
             return false;
@@ -405,8 +406,8 @@ s_handshake_failed (sstream_peering_t *self, sstream_link_event_t event, int val
         if (event == SSTREAM_LINK_HANDSHAKE_AUTH) {
             bool known = sstream_link_refused_key (self->wan, key);
             if (self->up)
-                sstream_log_info_repeat ("%s: refused key %s on the peer link: it is not %s's",
-                                         self->gateway, known? key: "(unknown)", self->peer_name);
+                sstream_log_info_repeat ("refused key %s on the peer link: it is not %s's",
+                                         known? key: "(unknown)", self->peer_name);
             else
             if (known)
                 s_down (self, SSTREAM_LOG_ERROR, "refused key %s: it is not the key pinned for %s "
@@ -417,8 +418,8 @@ s_handshake_failed (sstream_peering_t *self, sstream_link_event_t event, int val
         }
         else
         if (self->up)
-            sstream_log_info_repeat ("%s: a security handshake failed on the peer link (%s %#x)",
-                                     self->gateway, value >= ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED
+            sstream_log_info_repeat ("a security handshake failed on the peer link (%s %#x)",
+                                     value >= ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED
                                      ? "protocol error": "errno", (unsigned) value);
         else
         if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)

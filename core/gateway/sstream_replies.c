@@ -14,7 +14,8 @@
 struct _sstream_replies_t {
     char gateway [65];
     int budget;                 //  Left this turn
-    uint64_t withheld;          //  Not sent this turn
+    uint64_t withheld;          //  Not sent since told
+    int64_t withheld_since;     //  When the first of them was
 };
 
 sstream_replies_t *
@@ -42,7 +43,8 @@ sstream_replies_error (sstream_replies_t *self, int code, const char *stream,
                        const char *format, ...)
 {
     if (self->budget <= 0) {
-        self->withheld++;
+        if (self->withheld++ == 0)
+            self->withheld_since = zclock_mono ();
         return NULL;
     }
     self->budget--;
@@ -58,9 +60,11 @@ sstream_replies_error (sstream_replies_t *self, int code, const char *stream,
 void
 sstream_replies_tick (sstream_replies_t *self)
 {
-    if (self->withheld) {
-        sstream_log_warning ("%s: withheld %" PRIu64 " error replies to parties sending junk",
-                             self->gateway, self->withheld);
+    //  Told once a period at most, however long the junk goes on
+    int64_t now = zclock_mono ();
+    if (self->withheld && now - self->withheld_since >= SSTREAM_LOG_REPEAT_PERIOD) {
+        sstream_log_warning ("withheld %" PRIu64 " error replies to parties sending junk in the "
+                             "last %.1f s", self->withheld, (now - self->withheld_since) / 1000.0);
         self->withheld = 0;
     }
     self->budget = BUDGET;

@@ -7,7 +7,8 @@
 
     A party that sends junk and never reads must not make the gateway queue
     answers without end: a gateway sends at most so many error replies per
-    half heartbeat, and logs how many it withheld.
+    half heartbeat, and logs how many it withheld (once a
+    SSTREAM_LOG_REPEAT_PERIOD at most).
 */
 
 #ifndef SSTREAM_REPLIES_H_INCLUDED

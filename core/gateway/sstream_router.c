@@ -192,10 +192,29 @@ s_malformed (self_t *self, sstream_link_t *link, const s_message_t *message,
     char detail [512];
     snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
     sstream_link_count_malformed (link);
-    //  A party that sends junk may send much of it: logged once, counted
-    sstream_log_warning_repeat ("%s: dropped a message on %s from %s: %s", self->name,
-                                sstream_link_name (link),
-                                party? sstream_party_name (party): "an unknown party", detail);
+    //  Who sent it: the party, or else the key its connection was admitted
+    //  with (ZAP's User-Id, which every message carries), by its name
+    const char *key = party? sstream_party_key (party)
+                    : message->frames? zmq_msg_gets (&message->frame0, "User-Id"): NULL;
+    char key_name [80] = "", sender [128];
+    if (key && *key)
+        sstream_link_key_name (link, key, key_name, sizeof (key_name));
+    if (party)
+        snprintf (sender, sizeof (sender), "%s", sstream_party_name (party));
+    else
+    if (*key_name)
+        snprintf (sender, sizeof (sender), "key %s (no stream open)", key_name);
+    else
+        snprintf (sender, sizeof (sender), "an unknown party");
+    //  A party that sends junk may send much of it: logged once, then
+    //  counted, per key whatever each message got wrong
+    char kind [160];
+    snprintf (kind, sizeof (kind), "junk on %s from %s", sstream_link_name (link),
+              key && *key? key: sender);
+    sstream_log_fields_t fields = { .key = *key_name? key_name: NULL };
+    sstream_log_repeat_kind (SSTREAM_LOG_WARNING, &fields, kind,
+                             "dropped a message on the %s link from %s: %s",
+                             sstream_link_name (link), sender, detail);
     //  Only a party we know hears about it: junk from strangers is dropped
     if (party)
         s_send_error (self, link, message, code, "%s", detail);
@@ -269,10 +288,10 @@ s_handle_local_open (self_t *self, s_message_t *message, sstream_party_t *party,
                      const sstream_wire_t *header, const char *key)
 {
     if (!party) {
-        char name [80];
-        snprintf (name, sizeof (name), "%s %.8s%s",
+        char key_name [80], name [120];
+        snprintf (name, sizeof (name), "%s %s",
                   header->role == SSTREAM_ROLE_PRODUCE? "producer": "consumer",
-                  key && *key? key: "(no key)", key && *key? "...": "");
+                  sstream_link_key_name (self->local, key, key_name, sizeof (key_name)));
         party = sstream_party_new (SSTREAM_PARTY_CLIENT, self->local, message->routing_id,
                                    message->routing_id_size, key, name, self->peer_timeout);
         if (!party)
@@ -301,8 +320,9 @@ s_handle_local (self_t *self, s_message_t *message)
 {
     if (message->bad_routing_id || message->frames == 0) {
         sstream_link_count_malformed (self->local);
-        sstream_log_warning_repeat ("%s: dropped a message from a client with a routing id of "
-                                    "%zu bytes", self->name, message->routing_id_size);
+        sstream_log_repeat_kind (SSTREAM_LOG_WARNING, NULL, "bad routing ids",
+                                 "dropped a message from a client with a routing id of %zu bytes",
+                                 message->routing_id_size);
         return;
     }
     const byte *data = (const byte *) zmq_msg_data (&message->frame0);
@@ -376,7 +396,7 @@ s_handle_hello (self_t *self, s_message_t *message, const sstream_wire_t *header
     const char *key = zmq_msg_gets (&message->frame0, "User-Id");
     if (sstream_peering_is_stale (self->peering, header)) {
         //  From a connection the peer left: the one it uses now stays
-        sstream_log_debug ("%s: ignored a late hello from an earlier session of %s", self->name,
+        sstream_log_debug ("ignored a late hello from an earlier session of %s",
                            sstream_peering_name (self->peering));
         return;
     }
@@ -437,10 +457,11 @@ s_handle_wan (self_t *self, s_message_t *message)
     }
     else
     if (header.type == SSTREAM_WIRE_ERROR && !*header.stream) {
-        char said [SSTREAM_WIRE_TEXT_MAX + 1];
-        sstream_log_warning_repeat ("%s: peer %s says: %s", self->name,
-                                    sstream_peering_name (self->peering),
-                                    sstream_printable (header.text, said, sizeof (said)));
+        //  In whatever words: counted together
+        sstream_log_fields_t fields = { .peer = sstream_peering_name (self->peering) };
+        sstream_log_repeat_kind (SSTREAM_LOG_WARNING, &fields, "the peer says",
+                                 "peer %s says: %s", sstream_peering_name (self->peering),
+                                 header.text);
         if (!self->wan_bind)
             s_party_lost (self, peer, header.text);
     }
@@ -584,11 +605,19 @@ sstream_router_handle_monitor (sstream_router_t *self, sstream_link_t *link)
         case SSTREAM_LINK_HANDSHAKE_AUTH:
         case SSTREAM_LINK_HANDSHAKE_FAILED:
             self->handshake_failures++;
-            if (!is_wan)
-                sstream_log_info_repeat ("%s: a security handshake failed on %s (%s)", self->name,
+            if (!is_wan) {
+                //  Strangers may knock with any key: counted together
+                char key [41] = "", kind [64];
+                if (event == SSTREAM_LINK_HANDSHAKE_AUTH)
+                    sstream_link_refused_key (link, key);
+                snprintf (kind, sizeof (kind), "handshakes failed on %s", sstream_link_name (link));
+                sstream_log_repeat_kind (SSTREAM_LOG_INFO, NULL, kind,
+                                         "a security handshake failed on the %s link (%s%s%s)",
                                          sstream_link_name (link),
                                          event == SSTREAM_LINK_HANDSHAKE_AUTH? "key not trusted"
-                                                                             : "protocol");
+                                                                             : "protocol",
+                                         *key? ": ": "", key);
+            }
             break;
         case SSTREAM_LINK_DISCONNECTED:
             if (is_wan && !self->wan_bind && sstream_peering_is_up (self->peering))

@@ -72,7 +72,7 @@ sstream_sessions_new (const sstream_sessions_config_t *config)
 static void
 s_release (sstream_sessions_t *self, s_session_t *session, const char *why)
 {
-    sstream_log_info ("%s: session %s (%s '%s') released: %s", self->gateway, session->id,
+    sstream_log_info ("session %s (%s '%s') released: %s", session->id,
                       session->role == SSTREAM_ROLE_INBOUND? "inbound": "outbound",
                       session->name, why);
     sstream_tunnels_close (self->tunnels, session->name);
@@ -342,7 +342,7 @@ s_open (sstream_sessions_t *self, const char *holder, const char *key, const sst
         return s_error (self, request, rc, name, "%s", detail);
     }
     zhashx_insert (self->sessions, session->id, session);
-    sstream_log_info ("%s: session %s opened: %s tunnel '%s' %s %s%s", self->gateway, session->id,
+    sstream_log_info ("session %s opened: %s tunnel '%s' %s %s%s", session->id,
                       inbound? "inbound": "outbound", name, inbound? "to": "on",
                       inbound? session->target: session->listen, session->hold? ", held": "");
     return s_reply (self, request, session, payload_p);

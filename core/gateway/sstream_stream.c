@@ -309,6 +309,15 @@ sstream_stream_bytes (sstream_stream_t *self)
     return self->end_bytes;
 }
 
+void
+sstream_stream_moved (sstream_stream_t *self, uint64_t *records, uint64_t *bytes_in,
+                      uint64_t *bytes_out)
+{
+    *records = self->next_seq;
+    *bytes_in = self->received;
+    *bytes_out = self->forwarded;
+}
+
 
 //  --------------------------------------------------------------------------
 //  From the source

@@ -192,5 +192,11 @@ uint64_t
     sstream_stream_records (sstream_stream_t *self);
 uint64_t
     sstream_stream_bytes (sstream_stream_t *self);
+//  What has moved so far, for the log of a stream cut short: records (the
+//  next one due) and payload bytes from the source, payload bytes to the
+//  sink.
+void
+    sstream_stream_moved (sstream_stream_t *self, uint64_t *records, uint64_t *bytes_in,
+                          uint64_t *bytes_out);
 
 #endif

@@ -153,9 +153,17 @@ static void
 s_abort (self_t *self, sstream_stream_t *stream, sstream_party_t *cause, int code,
          const char *text)
 {
-    char said [SSTREAM_WIRE_TEXT_MAX + 1];
-    sstream_log_warning ("%s: stream '%s' aborted: %s", self->gateway, sstream_stream_name (stream),
-                         sstream_printable (text, said, sizeof (said)));
+    //  What had moved, and how fast
+    uint64_t records, bytes_in, bytes_out;
+    sstream_stream_moved (stream, &records, &bytes_in, &bytes_out);
+    double seconds = sstream_stream_age (stream) / 1000.0;
+    char rate [32];
+    sstream_log_fields_t fields = { .stream = sstream_stream_name (stream), .moved = true,
+                                    .records = records, .bytes = bytes_in, .seconds = seconds };
+    sstream_log_at (SSTREAM_LOG_WARNING, &fields, "stream '%s' aborted after %.3f s: %" PRIu64
+                    " records, %" PRIu64 " bytes had arrived (%s) and %" PRIu64 " gone on: %s",
+                    sstream_stream_name (stream), seconds, records, bytes_in,
+                    sstream_log_rate (rate, sizeof (rate), bytes_in, seconds), bytes_out, text);
     sstream_party_t *parties [2] = { sstream_stream_source (stream), sstream_stream_sink (stream) };
     int index;
     for (index = 0; index < 2; index++) {
@@ -242,7 +250,10 @@ s_refusal (self_t *self, sstream_party_t *party, const sstream_wire_t *header,
     &&  sstream_access_check (self->access, header->stream, sstream_party_key (party),
                               header->role) != SSTREAM_OK) {
         snprintf (why, why_size, "%s", sstream_errmsg ());
-        sstream_log_info ("%s: refused %s: %s", self->gateway, sstream_party_name (party), why);
+        sstream_log_fields_t fields = { .stream = header->stream,
+                                        .key = sstream_party_key_name (party) };
+        sstream_log_at (SSTREAM_LOG_INFO, &fields, "refused %s: %s", sstream_party_name (party),
+                        why);
         return why;
     }
     //  A client with other gateways to try wants one whose peer is there
@@ -375,6 +386,12 @@ sstream_streams_open (sstream_streams_t *self, sstream_party_t *party, const sst
     if (header->flags & SSTREAM_WIRE_BULK_OK)
         sstream_party_offer_bulk (party, &accepted);
     bool resumes = (header->flags & SSTREAM_WIRE_RESUME_OK) != 0;
+    bool from_peer = sstream_party_kind (party) == SSTREAM_PARTY_GATEWAY && self->peering;
+    sstream_log_fields_t fields = {
+        .stream = header->stream,
+        .key = from_peer? NULL: sstream_party_key_name (party),
+        .peer = from_peer? sstream_peering_name (self->peering): NULL
+    };
     if (produce) {
         sstream_stream_set_source (stream, party, header->sid);
         sstream_stream_set_epoch (stream, header->epoch, resumes);
@@ -383,18 +400,18 @@ sstream_streams_open (sstream_streams_t *self, sstream_party_t *party, const sst
         if (!sstream_stream_sink (stream) && self->peering
         &&  sstream_party_kind (party) == SSTREAM_PARTY_CLIENT)
             sstream_stream_route_to_peer (stream);
-        sstream_log_info ("%s: stream '%s' %s by %s%s", self->gateway, header->stream,
-                          resumes? "resumed": "opened", sstream_party_name (party),
-                          sstream_stream_to_peer (stream)? ", going to the peer": "");
+        sstream_log_at (SSTREAM_LOG_INFO, &fields, "stream '%s' %s by %s%s", header->stream,
+                        resumes? "resumed": "opened", sstream_party_name (party),
+                        sstream_stream_to_peer (stream)? ", going to the peer": "");
     }
     else {
         sstream_stream_set_sink (stream, party);
         sstream_stream_open_sink (stream, header->sid, header->window);
         if (resumes)
             sstream_stream_sink_resumes (stream, header->resume, header->epoch);
-        sstream_log_info ("%s: stream '%s' %s by %s%s", self->gateway, header->stream,
-                          resumes? "resumed": "consumed", sstream_party_name (party),
-                          resumes? " (it has records before the one it asks for)": "");
+        sstream_log_at (SSTREAM_LOG_INFO, &fields, "stream '%s' %s by %s%s", header->stream,
+                        resumes? "resumed": "consumed", sstream_party_name (party),
+                        resumes? " (it has records before the one it asks for)": "");
     }
     if (resumes)
         self->resumes++;
@@ -494,9 +511,14 @@ s_end_ack (self_t *self, sstream_stream_t *stream, sstream_party_t *party,
         if (ack)
             sstream_party_send (source, &ack, NULL);
     }
-    sstream_log_info ("%s: stream '%s' complete: %" PRIu64 " records, %" PRIu64 " bytes in %.3f s",
-                      self->gateway, sstream_stream_name (stream), sstream_stream_records (stream),
-                      sstream_stream_bytes (stream), sstream_stream_age (stream) / 1000.0);
+    double seconds = sstream_stream_age (stream) / 1000.0;
+    char rate [32];
+    sstream_log_fields_t fields = { .stream = sstream_stream_name (stream), .moved = true,
+                                    .records = sstream_stream_records (stream),
+                                    .bytes = sstream_stream_bytes (stream), .seconds = seconds };
+    sstream_log_at (SSTREAM_LOG_INFO, &fields, "stream '%s' complete: %" PRIu64 " records, %"
+                    PRIu64 " bytes in %.3f s (%s)", fields.stream, fields.records, fields.bytes,
+                    seconds, sstream_log_rate (rate, sizeof (rate), fields.bytes, seconds));
     self->completed++;
     s_stream_remove (self, stream);
     return NULL;
@@ -628,8 +650,14 @@ sstream_streams_party_lost (sstream_streams_t *self, sstream_party_t *party, int
                             const char *why)
 {
     bool gateway = sstream_party_kind (party) == SSTREAM_PARTY_GATEWAY;
-    if (gateway || sstream_party_streams (party))
-        sstream_log_warning ("%s: lost %s: %s", self->gateway, sstream_party_name (party), why);
+    if (gateway || sstream_party_streams (party)) {
+        sstream_log_fields_t fields = {
+            .key = gateway? NULL: sstream_party_key_name (party),
+            .peer = gateway && self->peering? sstream_peering_name (self->peering): NULL
+        };
+        sstream_log_at (SSTREAM_LOG_WARNING, &fields, "lost %s: %s", sstream_party_name (party),
+                        why);
+    }
     zlistx_t *doomed = zlistx_new ();
     sstream_stream_t *stream;
     for (stream = (sstream_stream_t *) zhashx_first (self->by_name); stream;

@@ -355,8 +355,7 @@ s_conn_end (sstream_tunnels_t *self, s_conn_t *conn, bool reset, bool tell, cons
     if (reset && tell)
         s_reset (self, name, conn->conn, why);
     if (reset)
-        sstream_log_debug ("%s: tunnel '%s' connection %" PRIu64 " reset: %s", self->gateway,
-                           name, conn->conn, why);
+        sstream_log_debug ("tunnel '%s' connection %" PRIu64 " reset: %s", name, conn->conn, why);
     sstream_tunnel_end_stats (conn->end)->connections--;
     s_unindex (self->by_fd, conn->fd);
     self->slots [SID_SLOT (conn->sid)] = NULL;
@@ -367,7 +366,7 @@ s_conn_end (sstream_tunnels_t *self, s_conn_t *conn, bool reset, bool tell, cons
 static void
 s_conn_broken (sstream_tunnels_t *self, s_conn_t *conn, const char *why)
 {
-    sstream_log_warning ("%s: tunnel '%s' connection %" PRIu64 ": %s: reset", self->gateway,
+    sstream_log_warning ("tunnel '%s' connection %" PRIu64 ": %s: reset",
                          sstream_tunnel_end_name (conn->end), conn->conn, why);
     s_conn_end (self, conn, true, true, why);
 }
@@ -579,16 +578,16 @@ s_accept (sstream_tunnels_t *self, sstream_tunnel_end_t *end, int listener)
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
                 //  Out of descriptors, most likely: rest, rather than spin
-                sstream_log_warning ("%s: tunnel '%s' cannot accept a connection: %s", self->gateway,
-                                     name, strerror (errno));
+                sstream_log_warning ("tunnel '%s' cannot accept a connection: %s", name,
+                                     strerror (errno));
                 sstream_tunnel_end_rest (end, zclock_mono () + ACCEPT_PAUSE);
             }
             return;
         }
         if (stats->connections >= self->max_connections) {
-            sstream_log_warning ("%s: tunnel '%s' has %" PRIu64 " connections, the most it takes "
-                                 "(tunnels/max-connections): one refused", self->gateway,
-                                 name, stats->connections);
+            sstream_log_warning ("tunnel '%s' has %" PRIu64 " connections, the most it takes "
+                                 "(tunnels/max-connections): one refused", name,
+                                 stats->connections);
             struct linger linger = { 1, 0 };
             setsockopt (fd, SOL_SOCKET, SO_LINGER, &linger, sizeof (linger));
             close (fd);
@@ -600,8 +599,8 @@ s_accept (sstream_tunnels_t *self, sstream_tunnel_end_t *end, int listener)
             continue;
         }
         if (s_tell (self, conn, SSTREAM_WIRE_TUNNEL_OPEN, self->window)) {
-            sstream_log_warning ("%s: tunnel '%s' reset a new connection: the peer gateway is "
-                                 "not connected", self->gateway, name);
+            sstream_log_warning ("tunnel '%s' reset a new connection: the peer gateway is "
+                                 "not connected", name);
             s_conn_end (self, conn, true, false, "the other gateway is not connected");
         }
     }
@@ -641,8 +640,8 @@ s_tunnel_open (sstream_tunnels_t *self, const sstream_wire_t *header)
     if (zhashx_lookup (self->conns, key)) {
         //  Numbers are not reused: this is a broken peer. The connection
         //  that has it stands; the newcomer is refused
-        sstream_log_warning ("%s: tunnel '%s': a second open for connection %" PRIu64,
-                             self->gateway, header->stream, header->conn);
+        sstream_log_warning ("tunnel '%s': a second open for connection %" PRIu64,
+                             header->stream, header->conn);
         return;
     }
     socklen_t length;
@@ -733,8 +732,8 @@ sstream_tunnels_chunk (sstream_tunnels_t *self, const sstream_wire_batch_t *head
     if (!conn || conn->state != CONN_OPEN || conn->peer_eof) {
         //  Ended here (reset, released: the other side was told), or a
         //  broken peer
-        sstream_log_debug ("%s: dropped a tunnel chunk for connection number %" PRIu32
-                           ", which is not open here", self->gateway, header->sid);
+        sstream_log_debug ("dropped a tunnel chunk for connection number %" PRIu32
+                           ", which is not open here", header->sid);
         zmq_msg_close (chunk);
         return;
     }

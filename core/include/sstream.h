@@ -105,6 +105,28 @@ typedef enum {
 SSTREAM_EXPORT void
     sstream_set_log_level (int level);
 
+//  How the library logs: "text" (the default), one line per record on
+//  stderr: time (ISO 8601, milliseconds, zone), level, the gateway, the
+//  message,
+//      2026-12-03T17:45:19.123+00:00 info gateway-a: stream 'run42' opened by producer alice
+//  "json", one JSON object per line on stderr (time, level, gateway,
+//  message, and fields such as stream and key); or "journal", to journald
+//  with its priorities and fields (in a build with libsystemd). Without a
+//  call, the environment variable SSTREAM_LOG_FORMAT says; without it,
+//  journal when stderr is the journal's stream (JOURNAL_STREAM), else
+//  text. SSTREAM_EINVAL for a format this build does not have.
+SSTREAM_EXPORT int
+    sstream_set_log_format (const char *format);
+
+//  Log a line of the application's own through the library's log, at a
+//  level (SSTREAM_LOG_ERROR ... SSTREAM_LOG_DEBUG), in its format.
+SSTREAM_EXPORT void
+    sstream_log (int level, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__ ((format (printf, 2, 3)))
+#endif
+    ;
+
 //  Check a stream name: 1 to SSTREAM_STREAM_NAME_MAX bytes of
 //  [A-Za-z0-9._:/@+-].
 SSTREAM_EXPORT int

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <regex.h>
 #include <sched.h>
 #include <signal.h>
 #include <sodium.h>
@@ -753,4 +754,53 @@ support_ports (int count)
     int first = s_slice_low + s_slice_used;
     s_slice_used += count;
     return first;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Logs
+
+size_t
+support_log_head (const char *line, const char *gateway)
+{
+    static const char *s_head = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}"
+                                "[+-][0-9]{2}:[0-9]{2} (error|warning|info|debug) ";
+    regex_t head;
+    if (regcomp (&head, s_head, REG_EXTENDED) != 0)
+        return 0;
+    regmatch_t match;
+    bool matched = regexec (&head, line, 1, &match, 0) == 0;
+    regfree (&head);
+    if (!matched)
+        return 0;
+    size_t length = (size_t) match.rm_eo;
+    if (gateway) {
+        size_t name = strlen (gateway);
+        if (strncmp (line + length, gateway, name) != 0 || strncmp (line + length + name, ": ", 2))
+            return 0;
+        length += name + 2;
+    }
+    return length;
+}
+
+char *
+support_json_lines (const char *path, char **why)
+{
+    char script [600], out [600], err [600];
+    snprintf (script, sizeof (script), "%s/test/support/json_lines.py", SSTREAM_SOURCE_DIR);
+    snprintf (out, sizeof (out), "%s.parsed", path);
+    snprintf (err, sizeof (err), "%s.parse-errors", path);
+    char *argv [] = { "/usr/bin/python3", script, (char *) path, NULL };
+    int status = support_wait (support_spawn (argv, NULL, out, err), 60000);
+    *why = NULL;
+    if (status != 0) {
+        char *said = support_read_file (err);
+        size_t size = (said? strlen (said): 0) + 64;
+        *why = (char *) malloc (size);
+        if (*why)
+            snprintf (*why, size, "json_lines.py exited %d: %s", status, said? said: "");
+        free (said);
+        return NULL;
+    }
+    return support_read_file (out);
 }

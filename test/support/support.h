@@ -141,6 +141,17 @@ bool support_wait_for_size (pid_t pid, const char *path, uint64_t size, int time
 //  A file's size, 0 if there is none.
 uint64_t support_file_size (const char *path);
 
+//  Logs as the library writes them (core/common/sstream_log.h). The
+//  length of a text line's head, "2026-12-03T17:45:19.123+00:00 info " (ISO
+//  8601 time with milliseconds and zone, a level, a space) and, when
+//  gateway is not NULL, "gateway-a: ": 0 if line does not start so.
+size_t support_log_head (const char *line, const char *gateway);
+//  A log written as JSON, each line read by Python's parser
+//  (test/support/json_lines.py) and printed again, keys sorted: the
+//  result (free it), or NULL with why in *why (free it) if a line is not
+//  a JSON object.
+char *support_json_lines (const char *path, char **why);
+
 //  Resident memory of a process, in bytes (from /proc).
 uint64_t support_rss (pid_t pid);
 
