@@ -79,7 +79,7 @@ def main():
         messages = 0
         with sstream.Consumer(b.endpoint(), "bench", **client, **extra) as consumer:
             for message in consumer:
-                view = np.frombuffer(message.data, dtype=np.uint8)
+                view = np.frombuffer(message, dtype=np.uint8)
                 received += view.nbytes
                 messages += 1
         thread.join()

@@ -62,8 +62,8 @@ def main():
                 if args.rate > 0:
                     due = started + number / args.rate
                     time.sleep(max(0.0, due - time.monotonic()))
-                producer.send(frame, meta={"frame": number, "shape": list(frame.shape),
-                                           "dtype": frame.dtype.str, "time": time.time()})
+                #   The frame's dtype and shape travel in its metadata
+                producer.send_array(frame, meta={"frame": number, "time": time.time()})
             sent = producer.bytes
     except sstream.SstreamError as error:
         print("detector_producer: %s" % error, file=sys.stderr)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Receive detector frames through sstream and keep a running mean image.
 
-Each frame is viewed in place (numpy.frombuffer on the message: no copy) and
+Each frame is viewed in place (Message.array, numpy.frombuffer on the
+message with the dtype and shape send_array sent: no copy) and
 added to a float64 accumulator. At the end of the stream it prints what it
 saw, optionally saves the mean image (.npy), and acknowledges the stream.
 
@@ -38,7 +39,7 @@ def main():
                 if started is None:
                     started = time.monotonic()
                 meta = message.meta
-                frame = np.frombuffer(message.data, dtype=meta["dtype"]).reshape(meta["shape"])
+                frame = message.array()     # a view of the message: no copy
                 if total is None:
                     total = np.zeros(frame.shape, dtype=np.float64)
                 total += frame

@@ -9,17 +9,24 @@ A thin ctypes layer over libsstream (core/include/sstream.h):
     with sstream.Consumer("tcp://gw-b:7002", "frames", key="consumer.secret",
                           gateway_key="gateway-b.pub") as consumer:
         for message in consumer:
-            image = numpy.frombuffer(message.data, message.meta["dtype"])
+            image = numpy.frombuffer(message, message.meta["dtype"])
 
 Sending takes any C-contiguous buffer (bytes, bytearray, memoryview, numpy
-arrays) without a copy on the Python side. A received message's .data is a
-memoryview over the library's own buffer: numpy.frombuffer on it copies
-nothing. Blocking calls wait in short slices, so Ctrl-C interrupts them.
+arrays) without a copy on the Python side. A received Message is itself a
+buffer over the library's own memory: memoryview(message) and
+numpy.frombuffer(message) copy nothing. Producer.send_array and
+Consumer.recv_array carry an array's dtype and shape with it. Blocking calls
+wait in short slices, so Ctrl-C interrupts them.
 """
 
+from __future__ import annotations
+
 import ctypes
+import functools
 import os
 import time
+from typing import (TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Tuple, Type,
+                    Union, cast)
 
 import msgpack
 
@@ -29,6 +36,17 @@ from .errors import (SstreamError, ConfigurationError, KeyFileError,        # no
                      AuthenticationError, TimeoutError, ProtocolError, RefusedError,
                      StreamAbortedError, ConnectionLostError, InvalidArgumentError,
                      ClosedError)
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+#   The package's version: the library's own (test_version checks they agree)
+__version__ = "0.1.0"
+
+#   A file's path, as the library takes it
+PathLike = Union[str, bytes, "os.PathLike[str]"]
+#   A setting's value: "2s", "64MiB", 8, True ("on")
+Setting = Union[str, bytes, int, float, bool, "os.PathLike[str]"]
 
 __all__ = ["Producer", "Consumer", "Message", "Gateway", "keygen", "version",
            "SstreamError", "ConfigurationError", "KeyFileError", "AuthenticationError",
@@ -40,35 +58,36 @@ __all__ = ["Producer", "Consumer", "Message", "Gateway", "keygen", "version",
 _SLICE_MS = 200
 
 
-def version():
+def version() -> str:
     """The library's version, "major.minor.patch"."""
-    return lib.sstream_version().decode()
+    value: bytes = lib.sstream_version()
+    return value.decode()
 
 
-def keygen(name, dir="."):
+def keygen(name: str, dir: PathLike = ".") -> Tuple[str, str]:
     """Make a CURVE key pair: DIR/NAME.pub and DIR/NAME.secret (mode 0600).
     Returns the two paths."""
     check(lib.sstream_keygen(encode(name), encode(dir)))
-    base = os.path.join(os.fspath(dir), name)
+    base = os.path.join(os.fsdecode(dir), name)
     return base + ".pub", base + ".secret"
 
 
 class _Config:
     """An sstream_config_t, filled from a ZPL file and/or values."""
 
-    def __init__(self, path=None):
+    def __init__(self, path: Optional[PathLike] = None) -> None:
         self.handle = ctypes.c_void_p()
         if path is not None:
             check(lib.sstream_config_load(ctypes.byref(self.handle), encode(path)))
         else:
             check(lib.sstream_config_new(ctypes.byref(self.handle)))
 
-    def set(self, path, value):
+    def set(self, path: str, value: Setting) -> None:
         if isinstance(value, bool):
             value = "on" if value else "off"
         check(lib.sstream_config_set(self.handle, encode(path), encode(value)))
 
-    def set_tree(self, tree, prefix=""):
+    def set_tree(self, tree: Mapping[str, Any], prefix: str = "") -> None:
         """Values from a dict: {"gateway": {"name": "a"}} or {"gateway/name": "a"}."""
         for key, value in tree.items():
             path = prefix + str(key)
@@ -77,12 +96,13 @@ class _Config:
             else:
                 self.set(path, value)
 
-    def close(self):
+    def close(self) -> None:
         _native.destroy(lib.sstream_config_destroy, self.handle.value)
         self.handle = ctypes.c_void_p()
 
 
-def _client_config(config, key, gateway_key, options):
+def _client_config(config: Optional[PathLike], key: Optional[PathLike],
+                   gateway_key: Optional[PathLike], options: Mapping[str, Setting]) -> _Config:
     """Options of a producer or consumer: a ZPL file's 'client' section,
     then key, gateway_key and the keyword options (connect_timeout="2s",
     window="16MiB", security="none", ...), under 'client/'."""
@@ -105,18 +125,18 @@ def _client_config(config, key, gateway_key, options):
 _GIVE_AT_LEAST = 64 * 1024
 
 
-def _size_of(data):
+def _size_of(data: Any) -> int:
     try:
         return memoryview(data).nbytes
-    except TypeError:
+    except (TypeError, ValueError):         # no memoryview: send copies it, or refuses it
         return 0
 
 
-def _deadline(timeout):
+def _deadline(timeout: Optional[float]) -> Optional[float]:
     return None if timeout is None else time.monotonic() + timeout
 
 
-def _slice(deadline):
+def _slice(deadline: Optional[float]) -> int:
     """Milliseconds for the next call: a slice, or what is left."""
     if deadline is None:
         return _SLICE_MS
@@ -124,7 +144,7 @@ def _slice(deadline):
     return max(0, min(_SLICE_MS, left))
 
 
-def _expired(deadline):
+def _expired(deadline: Optional[float]) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
@@ -144,7 +164,9 @@ class Producer:
     connect_timeout (default 10 s).
     """
 
-    def __init__(self, endpoint, stream, key=None, gateway_key=None, config=None, **options):
+    def __init__(self, endpoint: str, stream: str, key: Optional[PathLike] = None,
+                 gateway_key: Optional[PathLike] = None, config: Optional[PathLike] = None,
+                 **options: Setting) -> None:
         self._handle = ctypes.c_void_p()
         settings = _client_config(config, key, gateway_key, options)
         try:
@@ -154,7 +176,8 @@ class Producer:
             settings.close()
         self.stream = stream
 
-    def send(self, data, meta=None, timeout=None):
+    def send(self, data: Any, meta: Optional[Mapping[str, Any]] = None,
+             timeout: Optional[float] = None) -> None:
         """Send one record: data is any C-contiguous buffer; meta a dict
         (msgpack-encoded; numbers, strings, lists, dicts, bytes) that the
         consumer receives with it. A record of 64 KiB or more is sent
@@ -187,7 +210,22 @@ class Producer:
                     break
         check(rc)
 
-    def close(self, timeout=None):
+    def send_array(self, array: Any, meta: Optional[Mapping[str, Any]] = None,
+                   timeout: Optional[float] = None) -> None:
+        """Send a numpy array with its dtype and shape in the metadata
+        (keys "dtype" and "shape", beside those of meta), for
+        Consumer.recv_array or Message.array. A C-contiguous array goes
+        as send sends it (without a copy from 64 KiB); any other is copied
+        into C order first."""
+        np = _numpy()
+        array = np.asarray(array)
+        if not array.flags["C_CONTIGUOUS"]:
+            array = np.ascontiguousarray(array)     # (which makes a 0-d array 1-d)
+        header = _array_meta(np, array, meta)
+        #   As bytes: numpy exports no buffer for some dtypes (datetime64)
+        self.send(array.reshape(-1).view(np.uint8), meta=header, timeout=timeout)
+
+    def close(self, timeout: Optional[float] = None) -> None:
         """End the stream and wait (at most timeout seconds) until the
         consumer has acknowledged everything. Returns only then."""
         handle = self._live()
@@ -199,105 +237,219 @@ class Producer:
         check(rc)
 
     @property
-    def messages(self):
-        return lib.sstream_producer_messages(self._live())
+    def messages(self) -> int:
+        """Records sent so far."""
+        return int(lib.sstream_producer_messages(self._live()))
 
     @property
-    def bytes(self):
-        return lib.sstream_producer_bytes(self._live())
+    def bytes(self) -> int:
+        """Payload bytes sent so far."""
+        return int(lib.sstream_producer_bytes(self._live()))
 
-    def destroy(self):
+    def destroy(self) -> None:
         """Let go of the producer; if it was not closed, the stream is
         aborted and the consumer told so."""
         _native.destroy(lib.sstream_producer_destroy, self._handle.value)
         self._handle = ctypes.c_void_p()
 
-    def _live(self):
+    def _live(self) -> ctypes.c_void_p:
         if not self._handle.value:
             raise ClosedError(errors.ECLOSED, "the producer was destroyed")
         return self._handle
 
-    def __enter__(self):
+    def __enter__(self) -> Producer:
         return self
 
-    def __exit__(self, kind, value, traceback):
+    def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException],
+                 traceback: Any) -> None:
         try:
             if kind is None:
                 self.close()
         finally:
             self.destroy()
-        return False
 
-    def __del__(self):
+    def __del__(self) -> None:
         if getattr(self, "_handle", None) is not None:
             self.destroy()
 
 
 class _MessageBuffer:
-    """Owns one sstream_message_t; frees it when the last view of its
-    payload is gone."""
+    """Owns one sstream_message_t; frees it with the Message that holds it,
+    which goes only once no view of its payload remains."""
 
     __slots__ = ("handle",)
 
-    def __init__(self, handle):
+    def __init__(self, handle: int) -> None:
         self.handle = handle
 
-    def __del__(self):
+    def __del__(self) -> None:
         _native.destroy(lib.sstream_message_destroy, self.handle)
 
 
-class Message:
-    """One received message.
+if TYPE_CHECKING:
+    #   What every Message is at run time (_message_class), for type
+    #   checkers: a buffer, which memoryview () and numpy.frombuffer take
+    _MessageBase = ctypes.Array[ctypes.c_ubyte]
+else:
+    _MessageBase = object
 
-    .data   a memoryview over the library's buffer (no copy); numpy.frombuffer
-            works on it without copying. The buffer lives as long as any
-            view of it does.
+
+class Message(_MessageBase):
+    """One received message, which is also its payload's bytes.
+
+    A Message supports the buffer protocol over the library's own buffer:
+    memoryview(message), numpy.frombuffer(message, dtype) and
+    bytes(message) work on it directly, the first two without a copy.
+    The buffer lives as long as the message or any view of it does.
+
+    .data   the same bytes as a memoryview of format "B" (memoryview (message)
+            has ctypes' format "<B": bytes and slices work on it, indexing
+            and tolist need .data)
     .meta   the producer's metadata (a dict; {} when none was sent)
     .seq    its sequence number in the stream, from 0
+    .size   its payload's size in bytes (also len(message))
+    .array()  the payload as the numpy array send_array sent
+
+    (With ctypes only, and Python before 3.12 without __buffer__, every
+    message is an instance of a subclass of Message that is also a ctypes
+    array of its size, laid over the library's buffer.)
     """
 
-    __slots__ = ("seq", "meta", "address", "_data")
+    seq: int
+    meta: Dict[str, Any]
+    address: int
+    _owner: _MessageBuffer
+    _released: bool
 
-    def __init__(self, handle):
-        owner = _MessageBuffer(handle)
-        self.address = lib.sstream_message_data(handle) or 0
-        size = lib.sstream_message_size(handle)
-        self.seq = lib.sstream_message_seq(handle)
-        meta_size = ctypes.c_size_t()
-        meta = lib.sstream_message_meta(handle, ctypes.byref(meta_size))
-        self.meta = (msgpack.unpackb(ctypes.string_at(meta, meta_size.value), raw=False)
-                     if meta else {})
-        window = (ctypes.c_char * size).from_address(self.address) if size else bytearray()
-        if size:
-            window._owner = owner          # the view keeps the message alive
-        else:
-            owner = None                   # nothing to view: free it now
-        self._data = memoryview(window).cast("B")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("Messages come from Consumer.recv")
 
     @property
-    def data(self):
-        if self._data is None:
+    def data(self) -> memoryview:
+        #   Made on each use: a view kept in the message would be a cycle
+        #   (message -> view -> message), and the buffer would wait for the
+        #   garbage collector instead of going with the last reference
+        if self._released:
             raise ClosedError(errors.ECLOSED, "the message was released")
-        return self._data
+        return memoryview(self).cast("B")
 
     @property
-    def size(self):
-        return self.data.nbytes
+    def size(self) -> int:
+        return ctypes.sizeof(self)
 
-    def release(self):
-        """Drop this message's hold on its buffer (freed once no view of it
-        remains)."""
-        self._data = None
+    def array(self) -> NDArray[Any]:
+        """The payload as a numpy array, with the dtype and shape that
+        Producer.send_array put in the metadata; a view of the message's
+        buffer (no copy), which it keeps alive."""
+        np = _numpy()
+        dtype, shape = _array_type(np, self)
+        return cast("NDArray[Any]", np.frombuffer(self, dtype=dtype).reshape(shape))
 
-    def __len__(self):
+    def release(self) -> None:
+        """Make .data refuse. The buffer itself goes with the message, once
+        neither it nor any view of it (memoryview, numpy array) remains."""
+        self._released = True
+
+    def __len__(self) -> int:
         return self.size
 
-    def __enter__(self):
+    def __repr__(self) -> str:
+        return "<sstream.Message seq=%d, %d bytes>" % (self.seq, self.size)
+
+    def __enter__(self) -> Message:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.release()
-        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _message_class(size: int) -> Type[Message]:
+    """A Message that is a ctypes array of size bytes. Made by hand rather
+    than as c_ubyte * size, whose cache would keep a type for every size
+    ever received; these few hundred are kept, the rest are collected."""
+    array_type: Any = type(ctypes.Array)
+    made = array_type("Message", (Message, ctypes.Array),
+                      {"_type_": ctypes.c_ubyte, "_length_": size, "__module__": __name__,
+                       "__qualname__": "Message", "__doc__": Message.__doc__})
+    return made     # type: ignore[no-any-return]
+
+
+def _message(handle: int) -> Message:
+    """The Message of a handle from sstream_consumer_recv: laid over the
+    library's buffer, and owning the handle."""
+    owner = _MessageBuffer(handle)
+    address = lib.sstream_message_data(handle) or 0
+    size = lib.sstream_message_size(handle)
+    message = _message_class(size).from_address(address)
+    message._owner = owner                  # freed with the message, after its views
+    message.address = address
+    message.seq = lib.sstream_message_seq(handle)
+    meta_size = ctypes.c_size_t()
+    meta = lib.sstream_message_meta(handle, ctypes.byref(meta_size))
+    message.meta = (msgpack.unpackb(ctypes.string_at(meta, meta_size.value), raw=False)
+                    if meta else {})
+    message._released = False
+    return message
+
+
+#   Arrays: dtype and shape in the metadata, as in pyzmq's send_array
+#   recipe. A plain dtype travels as its string ("<u2"), a structured one
+#   as numpy's description of it (numpy.lib.format, as in .npy files).
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError as error:
+        raise ImportError("sstream: arrays need numpy (apt-get install python3-numpy)") from error
+    return numpy
+
+
+def _array_meta(np: Any, array: Any, meta: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    if array.dtype.hasobject:
+        raise InvalidArgumentError(errors.EINVAL, "an array of Python objects (dtype %s) "
+                                   "has no bytes to send" % array.dtype)
+    header = dict(meta or {})
+    for key in ("dtype", "shape"):
+        if key in header:
+            raise InvalidArgumentError(errors.EINVAL, "meta may not have '%s': "
+                                       "send_array sets it from the array" % key)
+    header["dtype"] = np.lib.format.dtype_to_descr(array.dtype)
+    header["shape"] = list(array.shape)
+    return header
+
+
+def _descr(value: Any) -> Any:
+    """A dtype description back from msgpack, which made its tuples lists."""
+    if isinstance(value, str):
+        return value
+    fields = []
+    for field in value:
+        name, kind = field[0], _descr(field[1])
+        name = tuple(name) if isinstance(name, list) else name
+        fields.append((name, kind, tuple(field[2])) if len(field) > 2 else (name, kind))
+    return fields
+
+
+def _array_type(np: Any, message: Message) -> Tuple[Any, Tuple[int, ...]]:
+    meta = message.meta
+    if not isinstance(meta, dict) or "dtype" not in meta or "shape" not in meta:
+        raise InvalidArgumentError(errors.EINVAL, "message %d has no dtype and shape in its "
+                                   "metadata (send it with send_array)" % message.seq)
+    try:
+        dtype = np.lib.format.descr_to_dtype(_descr(meta["dtype"]))
+        shape = tuple(int(n) for n in meta["shape"])
+    except (TypeError, ValueError, IndexError) as error:
+        raise InvalidArgumentError(errors.EINVAL, "message %d: dtype %r, shape %r: %s"
+                                   % (message.seq, meta["dtype"], meta["shape"], error)) from None
+    count = 1
+    for n in shape:
+        count *= n
+    if count * dtype.itemsize != message.size:
+        raise InvalidArgumentError(errors.EINVAL, "message %d has %d bytes, not the %d of %s %s"
+                                   % (message.seq, message.size, count * dtype.itemsize,
+                                      dtype, shape))
+    return dtype, shape
 
 
 class Consumer:
@@ -313,7 +465,9 @@ class Consumer:
     and tells the producer.
     """
 
-    def __init__(self, endpoint, stream, key=None, gateway_key=None, config=None, **options):
+    def __init__(self, endpoint: str, stream: str, key: Optional[PathLike] = None,
+                 gateway_key: Optional[PathLike] = None, config: Optional[PathLike] = None,
+                 **options: Setting) -> None:
         self._handle = ctypes.c_void_p()
         self.ended = False
         settings = _client_config(config, key, gateway_key, options)
@@ -324,7 +478,7 @@ class Consumer:
             settings.close()
         self.stream = stream
 
-    def recv(self, timeout=None):
+    def recv(self, timeout: Optional[float] = None) -> Optional[Message]:
         """The next Message; None at the end of the stream. Waits at most
         timeout seconds (None: as long as it takes), then raises
         TimeoutError."""
@@ -341,18 +495,25 @@ class Consumer:
             self.ended = True
             return None
         check(rc)
-        return Message(message.value)
+        return _message(message.value or 0)
 
-    def __iter__(self):
+    def recv_array(self, timeout: Optional[float] = None) -> Optional[NDArray[Any]]:
+        """The next message as the numpy array that Producer.send_array
+        sent (a view of the message's buffer: no copy); None at the end of
+        the stream. Its other metadata: recv, then Message.array."""
+        message = self.recv(timeout)
+        return None if message is None else message.array()
+
+    def __iter__(self) -> Iterator[Message]:
         return self
 
-    def __next__(self):
+    def __next__(self) -> Message:
         message = self.recv()
         if message is None:
             raise StopIteration
         return message
 
-    def close(self, timeout=10.0):
+    def close(self, timeout: Optional[float] = 10.0) -> None:
         """After the end of the stream: acknowledge it to the producer."""
         handle = self._live()
         deadline = _deadline(timeout)
@@ -362,31 +523,34 @@ class Consumer:
                 break
         check(rc)
 
-    def abort(self, reason=None):
+    def abort(self, reason: Optional[str] = None) -> None:
         """Give the stream up, telling the producer why."""
         check(lib.sstream_consumer_abort(self._live(), None if reason is None else encode(reason)))
 
     @property
-    def messages(self):
-        return lib.sstream_consumer_messages(self._live())
+    def messages(self) -> int:
+        """Records received so far."""
+        return int(lib.sstream_consumer_messages(self._live()))
 
     @property
-    def bytes(self):
-        return lib.sstream_consumer_bytes(self._live())
+    def bytes(self) -> int:
+        """Payload bytes received so far."""
+        return int(lib.sstream_consumer_bytes(self._live()))
 
-    def destroy(self):
+    def destroy(self) -> None:
         _native.destroy(lib.sstream_consumer_destroy, self._handle.value)
         self._handle = ctypes.c_void_p()
 
-    def _live(self):
+    def _live(self) -> ctypes.c_void_p:
         if not self._handle.value:
             raise ClosedError(errors.ECLOSED, "the consumer was destroyed")
         return self._handle
 
-    def __enter__(self):
+    def __enter__(self) -> Consumer:
         return self
 
-    def __exit__(self, kind, value, traceback):
+    def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException],
+                 traceback: Any) -> None:
         try:
             if kind is None and self.ended:
                 self.close()
@@ -399,9 +563,8 @@ class Consumer:
                     pass                   # already failed: nothing to tell
         finally:
             self.destroy()
-        return False
 
-    def __del__(self):
+    def __del__(self) -> None:
         if getattr(self, "_handle", None) is not None:
             self.destroy()
 
@@ -414,9 +577,9 @@ class Gateway:
     or {"local/endpoint": ...}. See the README's Configuration.
     """
 
-    def __init__(self, config):
+    def __init__(self, config: Union[PathLike, Mapping[str, Any]]) -> None:
         self._handle = ctypes.c_void_p()
-        if isinstance(config, dict):
+        if isinstance(config, Mapping):
             settings = _Config()
             try:
                 settings.set_tree(config)
@@ -426,36 +589,35 @@ class Gateway:
         else:
             check(lib.sstream_gateway_load(ctypes.byref(self._handle), encode(config)))
 
-    def endpoint(self, link="local"):
+    def endpoint(self, link: str = "local") -> Optional[str]:
         """Where a link is bound ("local" or "peer"), with the real port."""
         found = lib.sstream_gateway_endpoint(self._live(), encode(link))
         return found.decode() if found else None
 
-    def stat(self, name):
+    def stat(self, name: str) -> int:
         """A statistic: streams, buffered, buffered-peak, bytes-in,
         bytes-out, malformed, aborted, completed, peer-up,
         handshake-failures."""
         value = ctypes.c_uint64()
         check(lib.sstream_gateway_stat(self._live(), encode(name), ctypes.byref(value)))
-        return value.value
+        return int(value.value)
 
-    def close(self):
+    def close(self) -> None:
         """Stop: open streams are aborted and both ends told."""
         _native.destroy(lib.sstream_gateway_destroy, self._handle.value)
         self._handle = ctypes.c_void_p()
 
-    def _live(self):
+    def _live(self) -> ctypes.c_void_p:
         if not self._handle.value:
             raise ClosedError(errors.ECLOSED, "the gateway was closed")
         return self._handle
 
-    def __enter__(self):
+    def __enter__(self) -> Gateway:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
-        return False
 
-    def __del__(self):
+    def __del__(self) -> None:
         if getattr(self, "_handle", None) is not None:
             self.close()

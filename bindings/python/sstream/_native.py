@@ -5,40 +5,52 @@ name (core/include/sstream.h). Every ctypes call releases the GIL.
 """
 
 import ctypes
-import ctypes.util
+import importlib
 import os
+import threading
 from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from . import errors
 
 _SONAME = "libsstream.so.0"
+#   As the path was given, symbolic links and all: _paths.py's relative
+#   path is between the folders as CMake installed them
+_HERE = Path(os.path.abspath(__file__)).parent
 
 
-def _candidates():
-    """Where to look, in order: SSTREAM_LIBRARY, the install location, the
-    build tree of the repository this package sits in."""
+def _candidates() -> Iterator[Tuple[str, str]]:
+    """Where to look, in order: SSTREAM_LIBRARY alone if it is set; else
+    the library of the installation this package belongs to (_paths.py,
+    which CMake writes into the installed package only), the build tree of
+    the repository this package sits in, and the system's loader."""
     explicit = os.environ.get("SSTREAM_LIBRARY")
     if explicit:
         yield "SSTREAM_LIBRARY", explicit
         return
-    for prefix in ("/usr/local/lib", "/usr/local/lib/x86_64-linux-gnu",
-                   "/usr/lib/x86_64-linux-gnu", "/usr/lib"):
-        yield "install location", os.path.join(prefix, _SONAME)
-    found = ctypes.util.find_library("sstream")
-    if found:
-        yield "system library path", found
-    top = Path(__file__).resolve().parents[3]
-    yield "build tree", str(top / "build" / "core" / _SONAME)
+    try:
+        _paths = importlib.import_module(__package__ + "._paths")
+    except ImportError:
+        pass
+    else:
+        beside = os.path.normpath(os.path.join(_HERE, _paths.LIBRARY_FROM_HERE))
+        yield "installed beside this package", beside
+        if _paths.LIBRARY != beside:
+            yield "install location", _paths.LIBRARY
+    top = _HERE.parents[2]
+    if (top / "core" / "include" / "sstream.h").exists():
+        yield "build tree", str(top / "build" / "core" / _SONAME)
+    yield "system library path", _SONAME
 
 
-def _load():
+def _load() -> Tuple[ctypes.CDLL, str]:
     tried = []
     for where, path in _candidates():
         if os.path.sep in path and not os.path.exists(path):
             tried.append("%s (%s): no such file" % (path, where))
             continue
         try:
-            return ctypes.CDLL(path)
+            return ctypes.CDLL(path), path
         except OSError as error:
             tried.append("%s (%s): %s" % (path, where, error))
     raise ImportError(
@@ -47,14 +59,15 @@ def _load():
         "'cmake --install build', or set SSTREAM_LIBRARY to its path.")
 
 
-lib = _load()
+#   The library, and the path it was loaded from
+lib, path = _load()
 
 _c = ctypes
 _handle = _c.c_void_p
 _handle_p = _c.POINTER(_c.c_void_p)
 
 
-def _declare(name, restype, *argtypes):
+def _declare(name: str, restype: Any, *argtypes: Any) -> None:
     function = getattr(lib, name)
     function.restype = restype
     function.argtypes = list(argtypes)
@@ -110,7 +123,7 @@ EEND = 16
 FOREVER = -1
 
 
-def check(rc):
+def check(rc: int) -> None:
     """Raise the exception for a non-zero return code, with the library's
     one-line message for this thread."""
     if rc != OK:
@@ -118,7 +131,7 @@ def check(rc):
         raise errors.from_code(rc, message)
 
 
-def encode(text):
+def encode(text: Union[str, bytes, "os.PathLike[str]", int, float]) -> bytes:
     if isinstance(text, os.PathLike):
         text = os.fspath(text)
     if isinstance(text, bytes):
@@ -126,7 +139,7 @@ def encode(text):
     return str(text).encode("utf-8")
 
 
-def destroy(function, handle):
+def destroy(function: Callable[[Any], None], handle: Optional[int]) -> None:
     """Call a C destroy function (which takes a pointer to the handle)."""
     if handle:
         pointer = _c.c_void_p(handle)
@@ -157,12 +170,12 @@ class given:
     each is held (PyObject_GetBuffer) until the library calls release, from
     any of its threads, with the number it was given under."""
 
-    _lock = __import__("threading").Lock()
-    _held = {}
+    _lock = threading.Lock()
+    _held: Dict[int, _PyBuffer] = {}
     _next = 1
 
     @classmethod
-    def hold(cls, data):
+    def hold(cls, data: Any) -> Tuple[int, int, int]:
         """Pin data; (number, address, size)."""
         view = _PyBuffer()
         try:
@@ -178,26 +191,30 @@ class given:
         return number, view.buf or 0, view.len
 
     @classmethod
-    def drop(cls, number):
+    def drop(cls, number: int) -> None:
         with cls._lock:
             view = cls._held.pop(number, None)
         if view is not None:
             _release_buffer(_c.byref(view))
 
 
-@_RELEASE_FN
-def release(data, arg):
+def _release(data: Optional[int], arg: int) -> None:
     given.drop(arg)
+
+
+#   What the library calls, from any of its threads, when it is done with a
+#   given buffer
+release = _RELEASE_FN(_release)
 
 
 class pinned:
     """with pinned(obj) as (address, size): the buffer's memory, held."""
 
-    def __init__(self, data):
+    def __init__(self, data: Any) -> None:
         self._data = data
         self._view = _PyBuffer()
 
-    def __enter__(self):
+    def __enter__(self) -> Tuple[int, int]:
         try:
             _get_buffer(self._data, _c.byref(self._view), _PyBUF_C_CONTIGUOUS)
         except (BufferError, TypeError, ValueError) as error:
@@ -206,6 +223,5 @@ class pinned:
                 "data must be bytes-like and C-contiguous (%s)" % error) from None
         return self._view.buf or 0, self._view.len
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _release_buffer(_c.byref(self._view))
-        return False

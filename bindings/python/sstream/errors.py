@@ -4,6 +4,9 @@ Every exception carries the library's code (.code) and its one-line message
 (str (error), also .message).
 """
 
+import builtins
+from typing import Dict, Type
+
 EINVAL = 1
 ENOMEM = 2
 ECONFIG = 3
@@ -24,7 +27,7 @@ EIO = 15
 class SstreamError(Exception):
     """Anything libsstream reports."""
 
-    def __init__(self, code, message):
+    def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -44,7 +47,7 @@ class AuthenticationError(SstreamError):
     key, security settings that differ)."""
 
 
-class TimeoutError(SstreamError, TimeoutError):   # noqa: A001 - also the builtin
+class TimeoutError(SstreamError, builtins.TimeoutError):   # noqa: A001 - also the builtin
     """Nothing happened in time: the gateway is unreachable, or the path
     stayed full, or no message came."""
 
@@ -74,7 +77,7 @@ class ClosedError(SstreamError):
     """The producer or consumer is closed."""
 
 
-_CLASSES = {
+_CLASSES: Dict[int, Type[SstreamError]] = {
     EINVAL: InvalidArgumentError,
     ECONFIG: ConfigurationError,
     EKEY: KeyFileError,
@@ -90,5 +93,5 @@ _CLASSES = {
 }
 
 
-def from_code(code, message):
+def from_code(code: int, message: str) -> SstreamError:
     return _CLASSES.get(code, SstreamError)(code, message)

@@ -24,6 +24,8 @@ PACKAGE = os.path.dirname(HERE)
 
 def test_version():
     assert sstream.version().count(".") == 2
+    #   The package and the library are released together
+    assert sstream.__version__ == sstream.version()
 
 
 DTYPES = ["uint8", "int16", "uint16", "int32", "uint32", "int64", "float32",
@@ -119,8 +121,8 @@ def test_the_consumer_does_not_copy(path, background):
 
 
 def _handle_of(message):
-    #   The owner object hung on the ctypes window holds the C handle
-    return message.data.obj._owner.handle
+    #   The owner object hung on the message holds the C handle
+    return message._owner.handle
 
 
 def _send_all(path, stream, payloads, **options):
