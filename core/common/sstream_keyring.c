@@ -471,7 +471,9 @@ bool
 sstream_keyring_name (sstream_keyring_t *self, const char *public_key, char *name, size_t size)
 {
     s_key_t *key = public_key? (s_key_t *) zhashx_lookup (self->keys, public_key): NULL;
-    if (!key)
+    if (size)
+        *name = 0;
+    if (!key || !size)
         return false;
     if (key->name && *key->name)
         snprintf (name, size, "%s", key->name);

@@ -224,9 +224,9 @@ Test (keys, keyring_reads_public_keys_once_each_and_skips_the_rest)
     zstr_free (&missing);
 }
 
-//  What status and metrics call a key: its file's name in a folder, the
-//  certificate's name for one file given alone, else a short prefix
-Test (keys, keyring_names_keys_by_their_file)
+//  What logs, status and metrics call a key: the name in its .pub file
+//  (keygen writes it), whatever the file is called, else a short prefix
+Test (keys, keyring_names_keys_by_the_name_in_their_file)
 {
     cr_assert_eq (sstream_keygen ("detector-7", s_folder), SSTREAM_OK);
     char *original = zsys_sprintf ("%s/detector-7.pub", s_folder);
@@ -238,7 +238,7 @@ Test (keys, keyring_names_keys_by_their_file)
     sstream_keyring_t *ring;
     cr_assert_eq (sstream_keyring_new (&ring, s_folder, NULL), SSTREAM_OK, "%s", sstream_errmsg ());
     cr_assert (sstream_keyring_name (ring, key, name, sizeof (name)));
-    cr_assert_str_eq (name, "beamline-2");
+    cr_assert_str_eq (name, "detector-7");
     cr_assert_not (sstream_keyring_name (ring, "not a key", name, sizeof (name)));
     cr_assert_str_eq (name, "");
     sstream_keyring_destroy (&ring);

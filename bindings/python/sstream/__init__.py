@@ -125,6 +125,13 @@ def _client_config(config: Optional[PathLike], key: Optional[PathLike],
 _GIVE_AT_LEAST = 64 * 1024
 
 
+def _read_only(data: Any) -> bool:
+    try:
+        return memoryview(data).readonly
+    except TypeError:
+        return False
+
+
 def _size_of(data: Any) -> int:
     try:
         return memoryview(data).nbytes
@@ -177,19 +184,25 @@ class Producer:
         self.stream = stream
 
     def send(self, data: Any, meta: Optional[Mapping[str, Any]] = None,
-             timeout: Optional[float] = None) -> None:
+             timeout: Optional[float] = None, copy: Optional[bool] = None) -> None:
         """Send one record: data is any C-contiguous buffer; meta a dict
         (msgpack-encoded; numbers, strings, lists, dicts, bytes) that the
-        consumer receives with it. A record of 64 KiB or more is sent
-        straight from data, which is held (its buffer kept alive) until
-        the library is done with it; a smaller one is copied into a batch. Waits while
-        the path is full, at most timeout seconds (None: as long as it
-        takes); raises TimeoutError if the message could not be sent."""
+        consumer receives with it. The record is copied, so the caller may
+        change or reuse data at once, unless it is 64 KiB or more and
+        either read-only (bytes, a read-only array) or copy is False: then
+        it is sent straight from data, which is held (its buffer kept
+        alive) until the consumer has acknowledged it, and which the caller
+        must not change meanwhile (the end-to-end checksum would catch it,
+        and fail the stream). Waits while the path is full, at most timeout
+        seconds (None: as long as it takes); raises TimeoutError if the
+        message could not be sent."""
         handle = self._live()
         packed = None if meta is None else msgpack.packb(meta, use_bin_type=True)
         meta_size = 0 if packed is None else len(packed)
         deadline = _deadline(timeout)
-        if _size_of(data) >= _GIVE_AT_LEAST:
+        if copy is None:
+            copy = not _read_only(data)
+        if not copy and _size_of(data) >= _GIVE_AT_LEAST:
             #   Large: the library sends straight from the array, and lets
             #   go of it once sent
             number, address, size = _native.given.hold(data)
@@ -211,19 +224,19 @@ class Producer:
         check(rc)
 
     def send_array(self, array: Any, meta: Optional[Mapping[str, Any]] = None,
-                   timeout: Optional[float] = None) -> None:
+                   timeout: Optional[float] = None, copy: Optional[bool] = None) -> None:
         """Send a numpy array with its dtype and shape in the metadata
         (keys "dtype" and "shape", beside those of meta), for
         Consumer.recv_array or Message.array. A C-contiguous array goes
-        as send sends it (without a copy from 64 KiB); any other is copied
-        into C order first."""
+        as send sends it (copy as there); any other is copied into C order
+        first."""
         np = _numpy()
         array = np.asarray(array)
         if not array.flags["C_CONTIGUOUS"]:
             array = np.ascontiguousarray(array)     # (which makes a 0-d array 1-d)
         header = _array_meta(np, array, meta)
         #   As bytes: numpy exports no buffer for some dtypes (datetime64)
-        self.send(array.reshape(-1).view(np.uint8), meta=header, timeout=timeout)
+        self.send(array.reshape(-1).view(np.uint8), meta=header, timeout=timeout, copy=copy)
 
     def close(self, timeout: Optional[float] = None) -> None:
         """End the stream and wait (at most timeout seconds) until the

@@ -100,6 +100,28 @@ def test_bytes_bytearray_memoryview_and_read_only_arrays(path, background):
                    else bytes(p) for p in payloads]
 
 
+def test_a_writable_array_may_be_reused_at_once_after_send(path, background):
+    """send copies a writable buffer, even a large one: refilling it at once
+    changes nothing that was sent (before, 64 KiB and more went without a
+    copy, and the next frame overwrote the one still on its way)"""
+    frames = 32
+
+    def produce():
+        with path.producer("reused") as producer:
+            frame = np.empty(256 * 1024, dtype=np.uint8)
+            for number in range(frames):
+                frame.fill(number)
+                producer.send(frame)
+
+    task = background(produce)
+    with path.consumer("reused") as consumer:
+        got = [bytes(message.data) for message in consumer]
+    task.join()
+    assert len(got) == frames
+    for number, data in enumerate(got):
+        assert data == bytes([number]) * (256 * 1024), "frame %d was changed" % number
+
+
 def test_the_consumer_does_not_copy(path, background):
     frame = np.arange(2048 * 2048, dtype=np.uint16).reshape(2048, 2048)
     task = background(lambda: _send_all(path, "zero-copy", [frame]))
