@@ -10,6 +10,7 @@
 
 #include "../common/sstream_common.h"
 
+#include "sstream_numbers.h"
 #include "sstream_access.h"
 #include "sstream_replies.h"
 #include "sstream_party.h"

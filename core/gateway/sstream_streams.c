@@ -7,9 +7,6 @@
 
 #include "sstream_gateway_classes.h"
 
-//  A stream's number: its slot (from 1) in the low 16 bits, and the
-//  slot's generation above
-#define SID_SLOT(sid)   ((sid) & 0xffff)
 
 struct _sstream_streams_t {
     char gateway [65];
@@ -20,9 +17,7 @@ struct _sstream_streams_t {
     sstream_peering_t *peering;
     sstream_access_t *access;
     zhashx_t *by_name;          //  Name -> sstream_stream_t, owned
-    sstream_stream_t **slots;   //  By number; slot 0 unused
-    uint16_t *generations;
-    size_t next_slot;           //  Where the search for a free one starts
+    sstream_numbers_t *numbers; //  Streams by their number
     sstream_stream_stats_t stats;
     uint64_t aborted;
     uint64_t completed;
@@ -53,9 +48,8 @@ sstream_streams_new (const sstream_streams_config_t *config)
     self->peering = config->peering;
     self->replies = config->replies;
     self->by_name = zhashx_new ();
-    self->slots = (sstream_stream_t **) calloc (self->max_streams + 1, sizeof (sstream_stream_t *));
-    self->generations = (uint16_t *) calloc (self->max_streams + 1, sizeof (uint16_t));
-    if (!self->by_name || !self->slots || !self->generations) {
+    self->numbers = sstream_numbers_new (self->max_streams);
+    if (!self->by_name || !self->numbers) {
         sstream_streams_destroy (&self);
         return NULL;
     }
@@ -69,8 +63,7 @@ sstream_streams_destroy (sstream_streams_t **self_p)
     if (self_p && *self_p) {
         self_t *self = *self_p;
         zhashx_destroy (&self->by_name);
-        free (self->slots);
-        free (self->generations);
+        sstream_numbers_destroy (&self->numbers);
         free (self);
         *self_p = NULL;
     }
@@ -89,22 +82,17 @@ sstream_streams_set_access (sstream_streams_t *self, sstream_access_t *access)
 static sstream_stream_t *
 s_stream_new (self_t *self, const char *name)
 {
-    size_t tried;
-    for (tried = 0; tried < self->max_streams; tried++) {
-        size_t slot = 1 + (self->next_slot + tried) % self->max_streams;
-        if (self->slots [slot])
-            continue;
-        self->next_slot = slot % self->max_streams;
-        uint16_t generation = ++self->generations [slot];
-        uint32_t sid = (uint32_t) generation << 16 | (uint32_t) slot;
-        sstream_stream_t *stream = sstream_stream_new (name, sid, self->buffer, &self->stats);
-        if (!stream)
-            return NULL;
-        self->slots [slot] = stream;
-        zhashx_insert (self->by_name, name, stream);
-        return stream;
+    uint32_t sid = sstream_numbers_take (self->numbers, self);      //  For now
+    sstream_stream_t *stream = sid? sstream_stream_new (name, sid, self->buffer, &self->stats)
+                                  : NULL;
+    if (!stream) {
+        if (sid)
+            sstream_numbers_give (self->numbers, sid);
+        return NULL;
     }
-    return NULL;
+    sstream_numbers_put (self->numbers, sid, stream);
+    zhashx_insert (self->by_name, name, stream);
+    return stream;
 }
 
 static void
@@ -115,18 +103,14 @@ s_stream_remove (self_t *self, sstream_stream_t *stream)
     for (index = 0; index < 2; index++)
         if (parties [index])
             sstream_party_drop_stream (parties [index]);
-    self->slots [SID_SLOT (sstream_stream_sid (stream))] = NULL;
+    sstream_numbers_give (self->numbers, sstream_stream_sid (stream));
     zhashx_delete (self->by_name, sstream_stream_name (stream));
 }
 
 static sstream_stream_t *
 s_stream_by_sid (self_t *self, uint32_t sid)
 {
-    uint32_t slot = SID_SLOT (sid);
-    if (slot == 0 || slot > self->max_streams)
-        return NULL;
-    sstream_stream_t *stream = self->slots [slot];
-    return stream && sstream_stream_sid (stream) == sid? stream: NULL;
+    return (sstream_stream_t *) sstream_numbers_find (self->numbers, sid);
 }
 
 

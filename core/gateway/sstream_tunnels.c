@@ -29,8 +29,7 @@
 #define DATA_COST(size) ((uint64_t) (size) + 64)
 #define OPEN_TIMEOUT 30000      //  msecs the other side may take to connect
 #define ACCEPT_PAUSE 200        //  msecs a listener rests after accept fails
-#define SLOTS_MAX 0xffff        //  Connection numbers hold a 16-bit slot
-#define SID_SLOT(sid) ((sid) & 0xffff)
+#define CONNS_MAX 0xffff        //  Open at once, all sessions (their numbers)
 
 typedef enum {
     CONN_OPENING,               //  Waiting for the other side (or connect)
@@ -86,10 +85,7 @@ struct _sstream_tunnels_t {
     zhashx_t *listeners;        //  "fd" -> sstream_tunnel_end_t
     zhashx_t *conns;            //  "name/conn" -> s_conn_t
     zhashx_t *by_fd;            //  "fd" -> s_conn_t
-    s_conn_t **slots;           //  By number; slot 0 unused
-    uint16_t *generations;
-    size_t slots_size;
-    size_t next_slot;
+    sstream_numbers_t *numbers; //  Ours for the connections, to s_conn_t
     sstream_pool_t *buffers;    //  What reads go into, and travel in
     uint64_t refused;           //  Chunks that did not open, or out of turn
 };
@@ -152,7 +148,9 @@ sstream_tunnels_new (const sstream_tunnels_config_t *config)
     self->by_fd = zhashx_new ();
     self->buffers = sstream_pool_new (SSTREAM_TUNNEL_READ_MAX + SSTREAM_TUNNEL_SEAL_TAG,
                                       READ_BUFFERS);
-    if (!self->ends || !self->listeners || !self->conns || !self->by_fd || !self->buffers) {
+    self->numbers = sstream_numbers_new (CONNS_MAX);
+    if (!self->ends || !self->listeners || !self->conns || !self->by_fd || !self->buffers
+    ||  !self->numbers) {
         sstream_tunnels_destroy (&self);
         return NULL;
     }
@@ -170,8 +168,7 @@ sstream_tunnels_destroy (sstream_tunnels_t **self_p)
         zhashx_destroy (&self->listeners);
         zhashx_destroy (&self->ends);
         zhashx_destroy (&self->by_fd);
-        free (self->slots);
-        free (self->generations);
+        sstream_numbers_destroy (&self->numbers);
         sstream_pool_release (&self->buffers);
         free (self);
         *self_p = NULL;
@@ -256,55 +253,6 @@ sstream_tunnels_stats (sstream_tunnels_t *self, const char *name, sstream_tunnel
 
 
 //  --------------------------------------------------------------------------
-//  Connection numbers
-
-static uint32_t
-s_slot_take (sstream_tunnels_t *self, s_conn_t *conn)
-{
-    size_t tried, slots = self->slots_size? self->slots_size - 1: 0;
-    for (tried = 0; tried < slots; tried++) {
-        size_t slot = 1 + (self->next_slot + tried) % slots;
-        if (!self->slots [slot]) {
-            self->next_slot = slot % slots;
-            self->slots [slot] = conn;
-            return (uint32_t) ++self->generations [slot] << 16 | (uint32_t) slot;
-        }
-    }
-    //  All taken: twice as many
-    size_t size = self->slots_size? 2 * self->slots_size: 64;
-    if (size > SLOTS_MAX + 1)
-        size = SLOTS_MAX + 1;
-    if (size <= self->slots_size)
-        return 0;
-    s_conn_t **grown = (s_conn_t **) realloc (self->slots, size * sizeof (s_conn_t *));
-    if (grown)
-        self->slots = grown;
-    uint16_t *generations = grown? (uint16_t *) realloc (self->generations, size * sizeof (uint16_t))
-                                 : NULL;
-    if (!generations)
-        return 0;
-    self->generations = generations;
-    size_t index;
-    for (index = self->slots_size; index < size; index++) {
-        self->slots [index] = NULL;
-        self->generations [index] = 0;
-    }
-    size_t slot = self->slots_size? self->slots_size: 1;
-    self->slots_size = size;
-    self->slots [slot] = conn;
-    return (uint32_t) ++self->generations [slot] << 16 | (uint32_t) slot;
-}
-
-static s_conn_t *
-s_slot_find (sstream_tunnels_t *self, uint32_t sid)
-{
-    uint32_t slot = SID_SLOT (sid);
-    s_conn_t *conn = slot && slot < self->slots_size? self->slots [slot]: NULL;
-    return conn && conn->sid == sid? conn: NULL;
-}
-
-
-//  --------------------------------------------------------------------------
 //  Connections
 
 static int
@@ -358,7 +306,7 @@ s_conn_end (sstream_tunnels_t *self, s_conn_t *conn, bool reset, bool tell, cons
         sstream_log_debug ("tunnel '%s' connection %" PRIu64 " reset: %s", name, conn->conn, why);
     sstream_tunnel_end_stats (conn->end)->connections--;
     s_unindex (self->by_fd, conn->fd);
-    self->slots [SID_SLOT (conn->sid)] = NULL;
+    sstream_numbers_give (self->numbers, conn->sid);
     zhashx_delete (self->conns, conn->key);
 }
 
@@ -388,10 +336,10 @@ s_conn_new (sstream_tunnels_t *self, sstream_tunnel_end_t *end, uint64_t conn_id
     if (self->cert && self->has_peer_key)
         conn->seal = sstream_tunnel_seal_new (name, conn_id, self->cert, self->peer_key,
                                               self->rekey);
-    conn->sid = conn->out? s_slot_take (self, conn): 0;
+    conn->sid = conn->out? sstream_numbers_take (self->numbers, conn): 0;
     if (!conn->out || !conn->sid || (self->cert && self->has_peer_key && !conn->seal)) {
         if (conn->sid)
-            self->slots [SID_SLOT (conn->sid)] = NULL;
+            sstream_numbers_give (self->numbers, conn->sid);
         zlistx_destroy (&conn->out);
         sstream_tunnel_seal_destroy (&conn->seal);
         free (conn);
@@ -728,7 +676,7 @@ void
 sstream_tunnels_chunk (sstream_tunnels_t *self, const sstream_wire_batch_t *header,
                        zmq_msg_t *chunk)
 {
-    s_conn_t *conn = s_slot_find (self, header->sid);
+    s_conn_t *conn = (s_conn_t *) sstream_numbers_find (self->numbers, header->sid);
     if (!conn || conn->state != CONN_OPEN || conn->peer_eof) {
         //  Ended here (reset, released: the other side was told), or a
         //  broken peer
