@@ -787,6 +787,12 @@ sstream_router_stat (sstream_router_t *self, const char *name, uint64_t *value)
     if (streq (name, "handshake-failures"))
         *value = self->handshake_failures;
     else
+    if (streq (name, "local-handshake-failures")) {
+        sstream_link_stats_t local;
+        sstream_link_stats (self->local, &local);
+        *value = local.handshake_failures;
+    }
+    else
     if (streq (name, "peer-reconnects"))
         *value = self->peering? sstream_peering_reconnects (self->peering): 0;
     else

@@ -95,6 +95,7 @@ SSTREAM_EXPORT const char *
 //                     an error, after a failed handshake (with a backoff
 //                     of up to 2 s), or when no welcome came
 //    handshake-failures  CURVE handshakes that failed on any link
+//    local-handshake-failures  those of the local link alone
 //    local-bulk-connections, peer-bulk-connections  bulk path connections
 //                     (sealed payloads beside the link) made since start
 //    local-bulk-refused, peer-bulk-refused  connections closed without a

@@ -63,8 +63,12 @@ Test (auth, an_allowed_key_streams)
     cr_assert_eq (rc, SSTREAM_OK, "%s", sstream_errmsg ());
     cr_assert_eq (consumer.rc, SSTREAM_OK, "%s", consumer.error);
     cr_assert_eq (memcmp (sent, consumer.digest, 32), 0);
+    //  On the link the clients use: the peer link may see a stray from a
+    //  test gateway of another process still dialling a port that the
+    //  kernel has given this gateway since (gateways keep trying their peer)
     uint64_t failures = 99;
-    cr_assert_eq (sstream_gateway_stat (s_path.a, "handshake-failures", &failures), SSTREAM_OK);
+    cr_assert_eq (sstream_gateway_stat (s_path.a, "local-handshake-failures", &failures),
+                  SSTREAM_OK);
     cr_assert_eq (failures, 0);
 }
 
