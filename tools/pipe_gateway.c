@@ -39,8 +39,14 @@ s_help (void)
         "\n"
         "Logs go to standard error. Once the gateway is up it prints one line,\n"
         "'ready local=ENDPOINT [peer=ENDPOINT] [control=ENDPOINT]', on standard\n"
-        "output.\n"
-        "\n" PIPE_EXIT_STATUSES);
+        "output. A port that another program holds is a configuration error\n"
+        "(exit status 3).\n"
+        "\n" PIPE_EXIT_STATUSES
+        "\n"
+        "Examples:\n"
+        "  sstream-pipe gateway -c conf/gateway-a.cfg\n"
+        "  sstream-pipe gateway -c conf/gateway-b.cfg \\\n"
+        "      -s local/endpoint=tcp://0.0.0.0:7002 -s peer/endpoint=tcp://gw-a:7100\n");
 }
 
 int
@@ -95,7 +101,10 @@ pipe_gateway_main (int argc, char **argv)
         }
         memcpy (path, sets [index], equals - sets [index]);
         path [equals - sets [index]] = 0;
-        rc = sstream_config_set (config, path, equals + 1);
+        //  A bad value is the command line's fault, and is said so
+        char origin [300];
+        snprintf (origin, sizeof (origin), "--set %s", path);
+        rc = sstream_config_set_from (config, path, equals + 1, origin);
     }
     sstream_gateway_t *gateway = NULL;
     if (rc == SSTREAM_OK)
