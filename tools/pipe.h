@@ -71,6 +71,31 @@ void pipe_print_sessions_json (sstream_session_list_t *sessions);
 void pipe_print_status_json (sstream_session_list_t *sessions, sstream_session_list_t *streams);
 void pipe_print_status_table (sstream_session_list_t *sessions, sstream_session_list_t *streams);
 
+//  What send and recv show a person on standard error. With show, a
+//  progress line is drawn in place a few times a second (bytes, rate,
+//  elapsed; percentage and ETA with total, the bytes expected) until
+//  destroy; meanwhile standard error passes through a thread that keeps
+//  every other line whole, above it. The main thread counts with add.
+typedef struct _pipe_progress_t pipe_progress_t;
+pipe_progress_t *pipe_progress_new (const char *stream, bool show, uint64_t total);
+//  The clock starts: send at the stream's opening, recv at its first record
+void pipe_progress_begin (pipe_progress_t *self);
+void pipe_progress_add (pipe_progress_t *self, uint64_t bytes);
+//  Words shown instead of the rate ("waiting for the producer"); NULL: none
+void pipe_progress_state (pipe_progress_t *self, const char *state);
+//  Seconds since begin (0 before)
+double pipe_progress_seconds (pipe_progress_t *self);
+//  Erase the line, and give standard error back. Idempotent.
+void pipe_progress_destroy (pipe_progress_t **self_p);
+
+//  The line at a stream's end: "sstream-pipe send: run42: 1073741824 bytes
+//  (1.07 GB) in 1024 records, 2.31 s, 465 MB/s, checksum ... (xxh3-128)"
+void pipe_summary (const char *stream, uint64_t bytes, uint64_t records, double seconds,
+                   const char *checksum, uint64_t resumes);
+
+//  "1.07 GB": three significant digits, powers of 1000
+void pipe_human_bytes (char *text, size_t size, double bytes);
+
 //  Options that send and recv share
 typedef struct {
     const char *config_file;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -167,13 +168,34 @@ pipe_client_set (pipe_client_args_t *args, const char *setting)
 {
     const char *equals = strchr (setting, '=');
     if (!equals || equals == setting || strncmp (setting, "client/", 7) != 0)
-        return pipe_usage_error ("--set takes client/PATH=VALUE, not '%s'", setting);
+        return pipe_usage_error ("--set (-s) takes client/PATH=VALUE, not '%s'", setting);
     if (args->set_count == (int) (sizeof (args->sets) / sizeof (args->sets [0])))
         return pipe_usage_error ("at most %zu --set options",
                                  sizeof (args->sets) / sizeof (args->sets [0]));
     args->sets [args->set_count++] = setting;
     return 0;
 }
+
+//  Each flag and the client setting it gives
+static const struct {
+    size_t offset;              //  Of its value in pipe_client_args_t
+    const char *flag;
+    const char *path;
+} s_client_flags [] = {
+    { offsetof (pipe_client_args_t, key), "--key", "client/secret-key" },
+    { offsetof (pipe_client_args_t, gateway_key), "--gateway-key", "client/gateway-key" },
+    { offsetof (pipe_client_args_t, transport), "--transport", "client/transport" },
+    { offsetof (pipe_client_args_t, timeout), "--timeout", "client/connect-timeout" },
+    { offsetof (pipe_client_args_t, security), "--security", "client/security" },
+    { offsetof (pipe_client_args_t, window), "--window", "client/window" },
+    { offsetof (pipe_client_args_t, batch), "--batch", "client/batch" },
+    { offsetof (pipe_client_args_t, linger), "--linger", "client/linger" },
+    { offsetof (pipe_client_args_t, readers), "--readers", "client/readers" },
+    { offsetof (pipe_client_args_t, payload), "--payload", "client/payload" },
+    { offsetof (pipe_client_args_t, resume_timeout), "--resume-timeout", "client/resume-timeout" },
+    { offsetof (pipe_client_args_t, replay_buffer), "--replay-buffer", "client/replay-buffer" },
+    { offsetof (pipe_client_args_t, wait), "--wait", "client/wait" },
+};
 
 int
 pipe_client_options (const pipe_client_args_t *args, sstream_config_t **options_p)
@@ -183,39 +205,24 @@ pipe_client_options (const pipe_client_args_t *args, sstream_config_t **options_
                               : sstream_config_new (&options);
     if (rc)
         return rc;
-    if (!rc && args->key)
-        rc = sstream_config_set (options, "client/secret-key", args->key);
-    if (!rc && args->gateway_key)
-        rc = sstream_config_set (options, "client/gateway-key", args->gateway_key);
-    if (!rc && args->transport)
-        rc = sstream_config_set (options, "client/transport", args->transport);
-    if (!rc && args->timeout)
-        rc = sstream_config_set (options, "client/connect-timeout", args->timeout);
-    if (!rc && args->security)
-        rc = sstream_config_set (options, "client/security", args->security);
-    if (!rc && args->window)
-        rc = sstream_config_set (options, "client/window", args->window);
-    if (!rc && args->batch)
-        rc = sstream_config_set (options, "client/batch", args->batch);
-    if (!rc && args->linger)
-        rc = sstream_config_set (options, "client/linger", args->linger);
-    if (!rc && args->readers)
-        rc = sstream_config_set (options, "client/readers", args->readers);
-    if (!rc && args->payload)
-        rc = sstream_config_set (options, "client/payload", args->payload);
-    if (!rc && args->resume_timeout)
-        rc = sstream_config_set (options, "client/resume-timeout", args->resume_timeout);
-    if (!rc && args->replay_buffer)
-        rc = sstream_config_set (options, "client/replay-buffer", args->replay_buffer);
-    if (!rc && args->wait)
-        rc = sstream_config_set (options, "client/wait", args->wait);
-    int index;
-    for (index = 0; !rc && index < args->set_count; index++) {
-        char path [256];
-        const char *equals = strchr (args->sets [index], '=');
-        snprintf (path, sizeof (path), "%.*s", (int) (equals - args->sets [index]),
-                  args->sets [index]);
-        rc = sstream_config_set (options, path, equals + 1);
+    //  Flags override the file. Each is set with its name, so that a bad
+    //  value is a bad command line (SSTREAM_EINVAL) naming the flag, and
+    //  not blamed on the file
+    size_t index;
+    for (index = 0; !rc && index < sizeof (s_client_flags) / sizeof (s_client_flags [0]); index++) {
+        const char *value = *(const char *const *) ((const char *) args
+                                                    + s_client_flags [index].offset);
+        if (value)
+            rc = sstream_config_set_from (options, s_client_flags [index].path, value,
+                                          s_client_flags [index].flag);
+    }
+    int set;
+    for (set = 0; !rc && set < args->set_count; set++) {
+        char path [256], origin [300];
+        const char *equals = strchr (args->sets [set], '=');
+        snprintf (path, sizeof (path), "%.*s", (int) (equals - args->sets [set]), args->sets [set]);
+        snprintf (origin, sizeof (origin), "--set %s", path);
+        rc = sstream_config_set_from (options, path, equals + 1, origin);
     }
     if (rc)
         sstream_config_destroy (&options);

@@ -369,18 +369,18 @@ s_parse_args (int argc, char **argv, s_args_t *args, void (*help) (void), bool a
     static const struct option s_options [] = {
         { "bytes", required_argument, NULL, 'b' },
         { "msg-size", required_argument, NULL, 'm' },
-        { "security", required_argument, NULL, 's' },
+        { "security", required_argument, NULL, 'S' },
         { "transport", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     int option;
     opterr = 0;
-    while ((option = getopt_long (argc, argv, ":b:m:s:t:h", s_options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, ":b:m:t:h", s_options, NULL)) != -1) {
         switch (option) {
             case 'b': args->bytes = optarg; break;
             case 'm': args->msg_size = optarg; break;
-            case 's': args->security = optarg; break;
+            case 'S': args->security = optarg; break;
             case 't': args->transport = optarg; break;
             case 'h': help (); return PIPE_EXIT_OK;
             default: return pipe_bad_option (argv, option);
@@ -406,8 +406,12 @@ s_demo_help (void)
         "prints bytes, seconds, GB/s and OK or FAIL. Exits 0 only on OK.\n"
         "\n"
         "Options:\n"
-        "  -b, --bytes N   how much to stream (K=1000, KiB=1024; default 1GiB)\n"
-        "  -h, --help      show this help\n");
+        "  -b, --bytes N   how much to stream (K=1000, KiB=1024, 1.5G; default 1GiB)\n"
+        "  -h, --help      show this help\n"
+        "\n"
+        "Examples:\n"
+        "  sstream-pipe demo\n"
+        "  sstream-pipe demo --bytes 256MiB\n");
 }
 
 int
@@ -466,9 +470,13 @@ s_bench_help (void)
         "Options:\n"
         "  -b, --bytes N          how much to stream (default 1GiB)\n"
         "  -m, --msg-size N       bytes per message (default 1MiB)\n"
-        "  -s, --security MODE    curve (default) or none, on all three links\n"
+        "      --security MODE    curve (default) or none, on all three links\n"
         "  -t, --transport NAME   tcp (default, loopback) or ipc\n"
-        "  -h, --help             show this help\n");
+        "  -h, --help             show this help\n"
+        "\n"
+        "Examples:\n"
+        "  sstream-pipe bench --bytes 4GiB --msg-size 4MiB\n"
+        "  sstream-pipe bench --security none --transport ipc --msg-size 64KiB\n");
 }
 
 int

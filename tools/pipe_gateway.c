@@ -77,8 +77,14 @@ s_help (void)
         "[peer=ENDPOINT] [control=ENDPOINT] [metrics=http://HOST:PORT]', on\n"
         "standard output: the ports are the real ones when the config asks for\n"
         "any ('*', or 0 for metrics). With a 'metrics' section it serves\n"
-        "Prometheus metrics at /metrics there.\n"
-        "\n" PIPE_EXIT_STATUSES);
+        "Prometheus metrics at /metrics there. A port that another program\n"
+        "holds is a configuration error (exit status 3).\n"
+        "\n" PIPE_EXIT_STATUSES
+        "\n"
+        "Examples:\n"
+        "  sstream-pipe gateway -c conf/gateway-a.cfg\n"
+        "  sstream-pipe gateway -c conf/gateway-b.cfg \\\n"
+        "      -s local/endpoint=tcp://0.0.0.0:7002 -s peer/endpoint=tcp://gw-a:7100\n");
 }
 
 int
@@ -138,7 +144,10 @@ pipe_gateway_main (int argc, char **argv)
         }
         memcpy (path, sets [index], equals - sets [index]);
         path [equals - sets [index]] = 0;
-        rc = sstream_config_set (config, path, equals + 1);
+        //  A bad value is the command line's fault, and is said so
+        char origin [300];
+        snprintf (origin, sizeof (origin), "--set %s", path);
+        rc = sstream_config_set_from (config, path, equals + 1, origin);
     }
     sstream_gateway_t *gateway = NULL;
     if (rc == SSTREAM_OK)

@@ -22,7 +22,11 @@ s_help (void)
         "Options:\n"
         "  -d, --dir DIR    where to write the files (default: the current folder)\n"
         "  -h, --help       show this help\n"
-        "\n" PIPE_EXIT_STATUSES);
+        "\n" PIPE_EXIT_STATUSES
+        "\n"
+        "Examples:\n"
+        "  sstream-pipe keygen gateway-a --dir conf/keys\n"
+        "  sstream-pipe keygen producer --dir conf/keys/facility-a\n");
 }
 
 int

@@ -129,7 +129,7 @@ s_open_help (void)
         "ending.\n"
         "\n"
         "Options:\n"
-        "  -r, --role ROLE         inbound or outbound (required)\n"
+        "      --role ROLE         inbound or outbound (required)\n"
         "      --target HOST:PORT  inbound: the TCP server to reach\n"
         "      --rate RATE         bytes per second, enforced (e.g. 100M)\n"
         "      --links N           parallel links (1 in this version)\n"
@@ -138,7 +138,13 @@ s_open_help (void)
         "      --json              print the session as JSON\n"
         CONTROL_OPTIONS
         "  -h, --help              show this help\n"
-        "\n" PIPE_EXIT_STATUSES);
+        "\n" PIPE_EXIT_STATUSES
+        "\n"
+        "Examples:\n"
+        "  sstream-pipe open tcp://gw-a:7201 db --role inbound --target 127.0.0.1:5432 \\\n"
+        "      -k operator.secret -g gateway-a.pub\n"
+        "  sstream-pipe open tcp://gw-b:7202 db --role outbound -k operator.secret \\\n"
+        "      -g gateway-b.pub\n");
 }
 
 int
@@ -159,7 +165,7 @@ pipe_open_main (int argc, char **argv)
     bool hold = false;
     int option;
     opterr = 0;
-    while ((option = getopt_long (argc, argv, ":r:k:g:c:h", s_options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, ":k:g:c:h", s_options, NULL)) != -1) {
         switch (option) {
             case 'r': role = optarg; break;
             case 'T': target = optarg; break;
@@ -253,7 +259,12 @@ s_status_help (void)
         "                          keys in snake_case\n"
         CONTROL_OPTIONS
         "  -h, --help              show this help\n"
-        "\n" PIPE_EXIT_STATUSES);
+        "\n" PIPE_EXIT_STATUSES
+        "\n"
+        "Examples:\n"
+        "  sstream-pipe status tcp://gw-b:7202 -k operator.secret -g gateway-b.pub\n"
+        "  sstream-pipe status tcp://gw-b:7202 ID --json -k operator.secret \\\n"
+        "      -g gateway-b.pub\n");
 }
 
 int
@@ -315,7 +326,10 @@ s_release_help (void)
         "Options:\n"
         CONTROL_OPTIONS
         "  -h, --help              show this help\n"
-        "\n" PIPE_EXIT_STATUSES);
+        "\n" PIPE_EXIT_STATUSES
+        "\n"
+        "Example:\n"
+        "  sstream-pipe release tcp://gw-b:7202 ID -k operator.secret -g gateway-b.pub\n");
 }
 
 int
@@ -453,7 +467,12 @@ s_tunnel_help (void)
         "      --timeout DURATION      how long to wait for each gateway (10s)\n"
         "      --security MODE         curve (default) or none\n"
         "  -h, --help                  show this help\n"
-        "\n" PIPE_EXIT_STATUSES);
+        "\n" PIPE_EXIT_STATUSES
+        "\n"
+        "Example:\n"
+        "  sstream-pipe tunnel perf 127.0.0.1:5999 -k operator.secret \\\n"
+        "      --inbound tcp://gw-a:7201 --inbound-key gateway-a.pub \\\n"
+        "      --outbound tcp://gw-b:7202 --outbound-key gateway-b.pub\n");
 }
 
 int

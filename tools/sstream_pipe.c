@@ -57,7 +57,13 @@ s_usage (FILE *out)
         fprintf (out, "  %-9s %s\n", s_commands [index].name, s_commands [index].summary);
     fprintf (out,
         "\n"
-        "'sstream-pipe COMMAND --help' describes a command. Version %s.\n", sstream_version ());
+        "'sstream-pipe COMMAND --help' describes a command. Version %s.\n"
+        "\n"
+        "Examples:\n"
+        "  sstream-pipe demo\n"
+        "  sstream-pipe send -c conf/producer.cfg tcp://127.0.0.1:7001 run42 < data.bin\n"
+        "  sstream-pipe recv -c conf/consumer.cfg tcp://127.0.0.1:7002 run42 -o data.bin\n",
+        sstream_version ());
 }
 
 int

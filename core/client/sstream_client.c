@@ -124,6 +124,15 @@ s_read_payload_options (sstream_client_options_t *self, sstream_config_t *option
     return rc;
 }
 
+//  A value outside its range, named where it was given: bad configuration,
+//  or a bad argument when it came from a command line
+static int
+s_out_of_range (sstream_config_t *options, const char *path, const char *rule)
+{
+    return sstream_error_set (sstream_config_fault (options, path), "%s: %s",
+                              sstream_config_where (options, path), rule);
+}
+
 int
 sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *options,
                              const char *endpoint, const char *stream, int role)
@@ -174,27 +183,21 @@ sstream_client_options_read (sstream_client_options_t *self, sstream_config_t *o
     if (!rc)
         rc = sstream_config_duration (options, "client/wait", 0, &self->wait);
     if (!rc && self->replay_buffer < 4096)
-        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: replay-buffer must be at least 4KiB",
-                                sstream_config_where (options, "client/replay-buffer"));
+        rc = s_out_of_range (options, "client/replay-buffer",
+                             "replay-buffer must be at least 4KiB");
     if (!rc && self->heartbeat < 10)
-        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: heartbeat must be at least 10ms",
-                                sstream_config_where (options, "client/heartbeat"));
+        rc = s_out_of_range (options, "client/heartbeat", "heartbeat must be at least 10ms");
     if (!rc && self->peer_timeout < 2 * self->heartbeat)
-        rc = sstream_error_set (SSTREAM_ECONFIG,
-            "%s: peer-timeout must be at least twice the heartbeat",
-            sstream_config_where (options, "client/peer-timeout"));
+        rc = s_out_of_range (options, "client/peer-timeout",
+                             "peer-timeout must be at least twice the heartbeat");
     if (!rc && (self->window < 4096 || self->window > SSTREAM_WIRE_WINDOW_MAX))
-        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: window must be 4KiB to 1TiB",
-                                sstream_config_where (options, "client/window"));
+        rc = s_out_of_range (options, "client/window", "window must be 4KiB to 1TiB");
     if (!rc && (self->pipe == 0 || self->pipe > 100000))
-        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: pipe must be 1 to 100000 batches",
-                                sstream_config_where (options, "client/pipe"));
+        rc = s_out_of_range (options, "client/pipe", "pipe must be 1 to 100000 batches");
     if (!rc && (self->batch < 4096 || self->batch > BATCH_MAX))
-        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: batch must be 4KiB to 64MiB",
-                                sstream_config_where (options, "client/batch"));
+        rc = s_out_of_range (options, "client/batch", "batch must be 4KiB to 64MiB");
     if (!rc && (self->linger < 0 || self->linger > 60000))
-        rc = sstream_error_set (SSTREAM_ECONFIG, "%s: linger must be 0 to 60s",
-                                sstream_config_where (options, "client/linger"));
+        rc = s_out_of_range (options, "client/linger", "linger must be 0 to 60s");
     const char *transport = sstream_config_get (options, "client/transport", NULL);
     if (!rc && transport)
         self->transport = strdup (transport);

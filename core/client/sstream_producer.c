@@ -679,11 +679,20 @@ s_producer_check (sstream_producer_t *self, const void *data, size_t size,
     uint64_t window = (uint64_t) atomic_load (&self->window);
     uint64_t cost = sstream_wire_record_cost (size, meta_size)
                   + (self->options.sealed? sstream_sealer_overhead (): 0);
-    if (cost > window)
+    if (cost > window) {
+        //  Say what the cost is made of (PROTOCOL.md section 4)
+        char metadata [64] = "", seal [64] = "";
+        if (meta_size)
+            snprintf (metadata, sizeof (metadata), ", %zu bytes of metadata", meta_size);
+        if (self->options.sealed)
+            snprintf (seal, sizeof (seal), ", %zu-byte seal tag", sstream_sealer_overhead ());
         return sstream_error_set (SSTREAM_ETOOBIG,
-            "record of %zu bytes does not fit the gateway's window of %" PRIu64
-            " bytes (its gateway/buffer, less %" PRIu64 " bytes a record)", size, window,
-            cost - size);
+            "a record of %zu bytes costs %zu + %" PRIu64 " bytes of window (its %d-byte header, "
+            "%d-byte index entry%s%s and %d bytes of bookkeeping), more than the gateway's "
+            "window of %" PRIu64 " bytes (its gateway/buffer): send smaller records, or give "
+            "the gateway a larger buffer", size, size, cost - size, SSTREAM_WIRE_BATCH_HEADER, 8,
+            metadata, seal, SSTREAM_WIRE_BATCH_OVERHEAD, window);
+    }
     if (sstream_failure_code (&self->failure))
         return sstream_failure_report (&self->failure);
     return SSTREAM_OK;

@@ -17,7 +17,12 @@ struct _sstream_config_t {
     char *filename;             //  File it was loaded from, if any
     char *folder;               //  That file's folder, for relative paths
     zhashx_t *lines;            //  "%p" of a loaded node -> its line number
+    zhashx_t *origins;          //  "%p" of a node set from elsewhere (a
+                                //  command line) -> that place, as "--window"
 };
+
+//  The key of a node in lines and origins
+#define S_NODE_KEY(key, node) snprintf (key, sizeof (key), "%p", (void *) (node))
 
 //  A node's value; sections made by zconfig_put have none.
 static const char *
@@ -38,7 +43,13 @@ sstream_config_new (sstream_config_t **self_p)
         self->root = zconfig_new ("root", NULL);
     if (self)
         self->lines = zhashx_new ();
-    if (!self || !self->root || !self->lines) {
+    if (self)
+        self->origins = zhashx_new ();
+    if (self && self->origins) {
+        zhashx_set_duplicator (self->origins, (zhashx_duplicator_fn *) strdup);
+        zhashx_set_destructor (self->origins, (zhashx_destructor_fn *) zstr_free);
+    }
+    if (!self || !self->root || !self->lines || !self->origins) {
         sstream_config_destroy (&self);
         return sstream_error_set (SSTREAM_ENOMEM, "out of memory creating a config");
     }
@@ -53,6 +64,7 @@ sstream_config_destroy (sstream_config_t **self_p)
         sstream_config_t *self = *self_p;
         zconfig_destroy (&self->root);
         zhashx_destroy (&self->lines);
+        zhashx_destroy (&self->origins);
         zstr_free (&self->filename);
         zstr_free (&self->folder);
         free (self);
@@ -200,26 +212,56 @@ s_map_lines (sstream_config_t *self, zconfig_t *node,
     }
 }
 
-//  "FILE:LINE: PATH" for a loaded node, "option 'PATH'" for one set in code.
+//  The line a node was loaded from, 0 for one set since
+static int
+s_node_line (sstream_config_t *self, zconfig_t *node)
+{
+    if (!node || !self->filename)
+        return 0;
+    char key [32];
+    S_NODE_KEY (key, node);
+    return (int) (intptr_t) zhashx_lookup (self->lines, key);
+}
+
+//  Where a node's value was given, for those set with an origin
+static const char *
+s_node_origin (sstream_config_t *self, zconfig_t *node)
+{
+    if (!node)
+        return NULL;
+    char key [32];
+    S_NODE_KEY (key, node);
+    return (const char *) zhashx_lookup (self->origins, key);
+}
+
+//  "FILE:LINE: PATH" for a loaded node, its origin ("--window") for one set
+//  with one, "option 'PATH'" for one set in code, "FILE: PATH" for none.
 
 static const char *
 s_where_node (sstream_config_t *self, zconfig_t *node, const char *path)
 {
     static __thread char where [512];
-    intptr_t line = 0;
-    if (node && self->filename) {
-        char key [32];
-        snprintf (key, sizeof (key), "%p", (void *) node);
-        line = (intptr_t) zhashx_lookup (self->lines, key);
-    }
-    if (line > 0)
-        snprintf (where, sizeof (where), "%s:%d: %s", self->filename, (int) line, path);
+    int line = s_node_line (self, node);
+    const char *origin = s_node_origin (self, node);
+    if (origin)
+        snprintf (where, sizeof (where), "%s", origin);
     else
-    if (self->filename)
+    if (line > 0)
+        snprintf (where, sizeof (where), "%s:%d: %s", self->filename, line, path);
+    else
+    if (self->filename && !node)
         snprintf (where, sizeof (where), "%s: %s", self->filename, path);
     else
         snprintf (where, sizeof (where), "option '%s'", path);
     return where;
+}
+
+//  What a bad value is: a bad argument when it was given with an origin
+//  (a command line's), else bad configuration
+static int
+s_fault_code (sstream_config_t *self, zconfig_t *node)
+{
+    return s_node_origin (self, node)? SSTREAM_EINVAL: SSTREAM_ECONFIG;
 }
 
 int
@@ -365,12 +407,26 @@ sstream_config_set (sstream_config_t *self, const char *path, const char *value)
         return sstream_error_set (SSTREAM_EINVAL, "no value for config path '%s'", path);
     zconfig_t *item = zconfig_locate (self->root, path);
     if (item) {
-        //  No longer the value that was on that line
+        //  No longer the value that was on that line, or given there
         char key [32];
-        snprintf (key, sizeof (key), "%p", (void *) item);
+        S_NODE_KEY (key, item);
         zhashx_delete (self->lines, key);
+        zhashx_delete (self->origins, key);
     }
     zconfig_put (self->root, path, value);
+    return SSTREAM_OK;
+}
+
+int
+sstream_config_set_from (sstream_config_t *self, const char *path, const char *value,
+                         const char *origin)
+{
+    int rc = sstream_config_set (self, path, value);
+    if (rc || !origin)
+        return rc;
+    char key [32];
+    S_NODE_KEY (key, zconfig_locate (self->root, path));
+    zhashx_update (self->origins, key, (void *) origin);
     return SSTREAM_OK;
 }
 
@@ -425,6 +481,13 @@ sstream_config_where (sstream_config_t *self, const char *path)
     assert (self);
     zconfig_t *item = s_path_is_valid (path)? zconfig_locate (self->root, path): NULL;
     return s_where_node (self, item, path);
+}
+
+int
+sstream_config_fault (sstream_config_t *self, const char *path)
+{
+    assert (self);
+    return s_fault_code (self, s_path_is_valid (path)? zconfig_locate (self->root, path): NULL);
 }
 
 
@@ -518,7 +581,7 @@ s_check_value (sstream_config_t *self, const sstream_setting_t *entry,
     if (rc) {
         char detail [1024];
         snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
-        return sstream_error_set (SSTREAM_ECONFIG, "%s: %s",
+        return sstream_error_set (s_fault_code (self, node), "%s: %s",
                                   s_where_node (self, node, path), detail);
     }
     return SSTREAM_OK;
@@ -600,7 +663,7 @@ s_read_error (sstream_config_t *self, const char *path)
 {
     char detail [1024];
     snprintf (detail, sizeof (detail), "%s", sstream_errmsg ());
-    return sstream_error_set (SSTREAM_ECONFIG, "%s: %s",
+    return sstream_error_set (sstream_config_fault (self, path), "%s: %s",
                               sstream_config_where (self, path), detail);
 }
 
@@ -652,7 +715,10 @@ sstream_config_path (sstream_config_t *self, const char *path, char **value)
     *value = NULL;
     if (!text || !*text)
         return SSTREAM_OK;
-    if (*text == '/' || !self->folder)
+    //  Relative to the file's folder if it came from the file; to the
+    //  current folder if it was set (as on a command line)
+    if (*text == '/' || !self->folder
+    ||  s_node_line (self, zconfig_locate (self->root, path)) == 0)
         *value = strdup (text);
     else
         *value = zsys_sprintf ("%s/%s", self->folder, text);

@@ -146,6 +146,58 @@ sstream_version (void)
 //  --------------------------------------------------------------------------
 //  Sizes and durations
 
+//  A number with perhaps a fraction ("12", "1.5"), as its whole part and
+//  its fraction's digits over their scale (1.25: 1, 25, 100). Digits only,
+//  and at most one point with a digit on each side: no sign, no exponent.
+
+typedef struct {
+    uint64_t whole;
+    uint64_t fraction;
+    uint64_t scale;             //  10 to the number of fraction digits
+} s_decimal_t;
+
+#define S_DECIMAL_JUNK     -1   //  Not a number where one must be
+#define S_DECIMAL_OVERFLOW -2   //  Too many digits
+
+static int
+s_parse_decimal (const char **reader, s_decimal_t *number)
+{
+    const char *cursor = *reader;
+    memset (number, 0, sizeof (*number));
+    number->scale = 1;
+    if (!isdigit ((unsigned char) *cursor))
+        return S_DECIMAL_JUNK;
+    for (; isdigit ((unsigned char) *cursor); cursor++) {
+        uint64_t digit = (uint64_t) (*cursor - '0');
+        if (number->whole > (UINT64_MAX - digit) / 10)
+            return S_DECIMAL_OVERFLOW;
+        number->whole = number->whole * 10 + digit;
+    }
+    if (*cursor == '.') {
+        cursor++;
+        if (!isdigit ((unsigned char) *cursor))
+            return S_DECIMAL_JUNK;
+        for (; isdigit ((unsigned char) *cursor); cursor++) {
+            if (number->scale >= 1000000000000000000ULL)
+                return S_DECIMAL_OVERFLOW;      //  18 digits after the point
+            number->fraction = number->fraction * 10 + (uint64_t) (*cursor - '0');
+            number->scale *= 10;
+        }
+    }
+    *reader = cursor;
+    return 0;
+}
+
+//  number times unit, its fraction dropped (*exact says whether there was
+//  one): at most 2^64 x 2^42, well within 128 bits
+static unsigned __int128
+s_decimal_times (const s_decimal_t *number, uint64_t unit, bool *exact)
+{
+    unsigned __int128 fraction = (unsigned __int128) number->fraction * unit;
+    *exact = fraction % number->scale == 0;
+    return (unsigned __int128) number->whole * unit + fraction / number->scale;
+}
+
 int
 sstream_parse_size (const char *text, uint64_t *size)
 {
@@ -154,14 +206,13 @@ sstream_parse_size (const char *text, uint64_t *size)
     const char *reader = text;
     while (isspace ((unsigned char) *reader))
         reader++;
-    if (!isdigit ((unsigned char) *reader))
-        return sstream_error_set (SSTREAM_EINVAL,
-            "'%s' is not a size (examples: 4096, 64K, 1MiB, 2G)", text);
-    errno = 0;
-    char *end;
-    unsigned long long number = strtoull (reader, &end, 10);
-    if (errno == ERANGE)
+    s_decimal_t number;
+    int rc = s_parse_decimal (&reader, &number);
+    if (rc == S_DECIMAL_OVERFLOW)
         return sstream_error_set (SSTREAM_EINVAL, "size '%s' is too large", text);
+    if (rc)
+        return sstream_error_set (SSTREAM_EINVAL,
+            "'%s' is not a size (examples: 4096, 64K, 1.5G, 2.5MiB)", text);
     static const struct {
         const char *suffix;
         uint64_t scale;
@@ -176,16 +227,50 @@ sstream_parse_size (const char *text, uint64_t *size)
     };
     size_t index;
     for (index = 0; index < sizeof (s_units) / sizeof (s_units [0]); index++) {
-        if (streq (end, s_units [index].suffix)) {
+        if (streq (reader, s_units [index].suffix)) {
             uint64_t scale = s_units [index].scale;
-            if (number > UINT64_MAX / scale)
+            if (scale == 1 && number.scale > 1)
+                return sstream_error_set (SSTREAM_EINVAL,
+                    "'%s' is not a whole number of bytes", text);
+            //  A fraction of a byte (1.3GiB) is dropped
+            bool exact;
+            unsigned __int128 bytes = s_decimal_times (&number, scale, &exact);
+            if (bytes > UINT64_MAX)
                 return sstream_error_set (SSTREAM_EINVAL, "size '%s' is too large", text);
-            *size = number * scale;
+            *size = (uint64_t) bytes;
             return SSTREAM_OK;
         }
     }
     return sstream_error_set (SSTREAM_EINVAL,
-        "'%s' has an unknown unit '%s' (use K, M, G, KiB, MiB or GiB)", text, end);
+        "'%s' has an unknown unit '%s' (use K, M, G, KiB, MiB or GiB)", text, reader);
+}
+
+//  Longest duration: 10^12 seconds (about 31,700 years), so that a
+//  duration in microseconds, or added to a clock, stays within 64 bits
+#define S_DURATION_MAX_MS 1000000000000000LL
+
+//  A unit of duration, as named at unit (length bytes): its milliseconds,
+//  and its rank (a compound duration takes ranks in order, each once);
+//  NULL if it is not one
+typedef struct {
+    const char *name;
+    uint64_t msecs;
+    int rank;
+} s_duration_unit_t;
+
+static const s_duration_unit_t *
+s_duration_unit (const char *unit, size_t length)
+{
+    static const s_duration_unit_t s_units [] = {
+        { "h", 3600000, 0 }, { "m", 60000, 1 }, { "min", 60000, 1 }, { "s", 1000, 2 },
+        { "ms", 1, 3 }
+    };
+    size_t index;
+    for (index = 0; index < sizeof (s_units) / sizeof (s_units [0]); index++)
+        if (strlen (s_units [index].name) == length
+        &&  strncmp (s_units [index].name, unit, length) == 0)
+            return &s_units [index];
+    return NULL;
 }
 
 int
@@ -196,30 +281,43 @@ sstream_parse_duration (const char *text, int64_t *msecs)
     const char *reader = text;
     while (isspace ((unsigned char) *reader))
         reader++;
-    if (!isdigit ((unsigned char) *reader))
-        return sstream_error_set (SSTREAM_EINVAL,
-            "'%s' is not a duration (examples: 500ms, 10s, 2m)", text);
-    errno = 0;
-    char *end;
-    double number = strtod (reader, &end);
-    if (errno == ERANGE || number > 1e12)
-        return sstream_error_set (SSTREAM_EINVAL, "duration '%s' is too long", text);
-    double scale;
-    if (streq (end, "ms"))
-        scale = 1;
-    else
-    if (streq (end, "s") || streq (end, ""))
-        scale = 1000;
-    else
-    if (streq (end, "m") || streq (end, "min"))
-        scale = 60000;
-    else
-    if (streq (end, "h"))
-        scale = 3600000;
-    else
-        return sstream_error_set (SSTREAM_EINVAL,
-            "'%s' has an unknown unit '%s' (use ms, s, m or h)", text, end);
-    *msecs = (int64_t) (number * scale);
+    unsigned __int128 total = 0;
+    int last_rank = -1;
+    do {
+        s_decimal_t number;
+        int rc = s_parse_decimal (&reader, &number);
+        if (rc == S_DECIMAL_OVERFLOW)
+            return sstream_error_set (SSTREAM_EINVAL, "duration '%s' is too long", text);
+        if (rc)
+            return sstream_error_set (SSTREAM_EINVAL,
+                "'%s' is not a duration (examples: 500ms, 10s, 1m30s, 1h30m)", text);
+        const char *name = reader;
+        while (isalpha ((unsigned char) *reader))
+            reader++;
+        size_t length = (size_t) (reader - name);
+        //  A bare number is seconds, when it is the whole duration
+        if (length == 0 && (last_rank >= 0 || *reader))
+            return sstream_error_set (SSTREAM_EINVAL,
+                "'%s' needs a unit after each number (ms, s, m or h)", text);
+        const s_duration_unit_t *unit = length? s_duration_unit (name, length)
+                                              : s_duration_unit ("s", 1);
+        if (!unit)
+            return sstream_error_set (SSTREAM_EINVAL,
+                "'%s' has an unknown unit '%.*s' (use ms, s, m or h)", text, (int) length, name);
+        if (unit->rank <= last_rank)
+            return sstream_error_set (SSTREAM_EINVAL,
+                "'%s': give hours, minutes, seconds and milliseconds in that order, "
+                "each once (as 1h30m, 1m30s)", text);
+        last_rank = unit->rank;
+        bool exact;
+        total += s_decimal_times (&number, unit->msecs, &exact);
+        if (!exact)
+            return sstream_error_set (SSTREAM_EINVAL,
+                "'%s' is finer than a millisecond, the finest a duration counts", text);
+        if (total > S_DURATION_MAX_MS)
+            return sstream_error_set (SSTREAM_EINVAL, "duration '%s' is too long", text);
+    } while (*reader);
+    *msecs = (int64_t) total;
     return SSTREAM_OK;
 }
 

@@ -189,10 +189,14 @@ sstream_link_new (sstream_link_t **self_p, const sstream_link_config_t *config)
 
     if (config->bind) {
         if (zsock_bind (self->sock, "%s", config->endpoint) == -1) {
+            //  A port in use is a matter of configuration too: another
+            //  program (or gateway) has it, and this one needs another
             int error = zmq_errno ();
             sstream_link_destroy (&self);
-            return sstream_error_set (error == EADDRINUSE? SSTREAM_EIO: SSTREAM_ECONFIG,
-                "%s: cannot bind %s: %s", config->name, config->endpoint, zmq_strerror (error));
+            return sstream_error_set (SSTREAM_ECONFIG, "%s: cannot bind %s: %s%s", config->name,
+                config->endpoint, zmq_strerror (error),
+                error == EADDRINUSE? " (another program listens there: is a gateway running "
+                                     "with this config already?)": "");
         }
         self->endpoint = zsock_last_endpoint (self->sock);
         self->bound = self->endpoint != NULL;

@@ -56,10 +56,16 @@ const char *
     sstream_config_where_node (sstream_config_t *self, zconfig_t *node, const char *path);
 
 //  Where a path was set, for messages: "FILE:LINE" for a loaded value,
-//  "option 'PATH'" for one set in code. The string is valid until the
+//  its origin for one set with one, "option 'PATH'" for one set in code. The string is valid until the
 //  next call in this thread.
 const char *
     sstream_config_where (sstream_config_t *self, const char *path);
+
+//  The code for a bad value at path: SSTREAM_EINVAL for one set with an
+//  origin (sstream_config_set_from: a command line's), SSTREAM_ECONFIG
+//  otherwise.
+int
+    sstream_config_fault (sstream_config_t *self, const char *path);
 
 //  True when the path is present.
 bool

@@ -370,8 +370,10 @@ sstream_stream_push (sstream_stream_t *self, const sstream_wire_batch_t *header,
     else
     if (cost > self->window)
         rc = sstream_error_set (SSTREAM_ETOOBIG,
-            "stream '%s': a batch of %" PRIu64 " bytes does not fit this gateway's buffer of %"
-            PRIu64 " bytes", self->name, cost, self->window);
+            "stream '%s': a batch of %zu bytes costs %" PRIu64 " bytes of window (its frames "
+            "and %d bytes of bookkeeping), more than this gateway's buffer of %" PRIu64 " bytes",
+            self->name, zmq_msg_size (frame0) + zmq_msg_size (frame1), cost,
+            SSTREAM_WIRE_BATCH_OVERHEAD, self->window);
     else
     if (cost > self->source_credit)
         rc = sstream_error_set (SSTREAM_EPROTO,
@@ -612,10 +614,11 @@ sstream_stream_pump (sstream_stream_t *self)
         s_entry_t *entry = &self->ring [self->head];
         if (entry->cost > self->sink_window)
             return sstream_error_set (SSTREAM_ETOOBIG,
-                "stream '%s': a batch of %" PRIu64 " bytes does not fit the window of %"
-                PRIu64 " bytes that %s gives (raise its buffer or window, or send smaller "
-                "batches)", self->name, entry->cost, self->sink_window,
-                sstream_party_name (self->sink));
+                "stream '%s': a batch costs %" PRIu64 " bytes of window (its frames and %d "
+                "bytes of bookkeeping; a record alone costs its bytes, its metadata and 72), "
+                "more than the window of %" PRIu64 " bytes that %s gives (raise its buffer or "
+                "window, or send smaller batches)", self->name, entry->cost,
+                SSTREAM_WIRE_BATCH_OVERHEAD, self->sink_window, sstream_party_name (self->sink));
         if (entry->cost > self->sink_credit)
             break;
         rc = s_send_entry (self, entry);

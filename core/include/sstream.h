@@ -77,13 +77,15 @@ SSTREAM_EXPORT const char *
 SSTREAM_EXPORT const char *
     sstream_version (void);
 
-//  Parse a size such as "1048576", "64K", "1M", "2G", "64KiB", "1MiB",
-//  "2GiB" (K/M/G are powers of 1000, KiB/MiB/GiB powers of 1024).
+//  Parse a size such as "1048576", "64K", "1M", "1.5G", "64KiB", "2.5MiB",
+//  "2GiB" (K/M/G/T are powers of 1000, KiB/MiB/GiB/TiB powers of 1024). A
+//  fraction needs a unit; what it leaves below a byte is dropped.
 SSTREAM_EXPORT int
     sstream_parse_size (const char *text, uint64_t *size);
 
-//  Parse a duration such as "250ms", "10s", "2m" or a bare number of
-//  seconds, into milliseconds.
+//  Parse a duration such as "250ms", "10s", "1.5s", "2m", "1m30s",
+//  "1h30m" (units h, m, s, ms, largest first, each once) or a bare number
+//  of seconds, into milliseconds. Finer than a millisecond is refused.
 SSTREAM_EXPORT int
     sstream_parse_duration (const char *text, int64_t *msecs);
 

@@ -40,6 +40,14 @@ SSTREAM_EXPORT int
     sstream_config_set (sstream_config_t *self, const char *path,
                         const char *value);
 
+//  Set a value given outside any file, as by a command-line flag: every
+//  complaint about it names origin (e.g. "--window") instead of a file and
+//  line, and is SSTREAM_EINVAL (a bad argument) instead of SSTREAM_ECONFIG.
+//  origin is copied; NULL makes this sstream_config_set.
+SSTREAM_EXPORT int
+    sstream_config_set_from (sstream_config_t *self, const char *path,
+                             const char *value, const char *origin);
+
 //  Value at path, or default_value when there is none.
 SSTREAM_EXPORT const char *
     sstream_config_get (sstream_config_t *self, const char *path,

@@ -17,7 +17,12 @@
     the producer (secret-key, gateway-key, security, transport,
     connect-timeout, heartbeat, peer-timeout), and
 
-        client/window         payload bytes this consumer holds (16MiB)
+        client/window         bytes in flight to this consumer, at most
+                              (64MiB). A record costs its payload, its
+                              metadata and 72 bytes (88 when sealed;
+                              PROTOCOL.md section 4), and the window
+                              must be larger than the largest record and
+                              than the producer's batches
 */
 
 #ifndef SSTREAM_CONSUMER_H_INCLUDED

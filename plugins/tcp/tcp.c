@@ -59,6 +59,44 @@ s_fail (const sstream_transport_link_t *link, const char *format, ...)
     return -1;
 }
 
+//  A host to connect to must resolve: libzmq would try a name that does
+//  not for ever, and the connection time out saying nothing of why. A name
+//  that is not known is a mistake to say at once; a lookup that fails for
+//  the moment (no name server answered) is left to libzmq's retries.
+//  host runs up to end; it may be "SOURCE;HOST" (libzmq's source address).
+
+static int
+s_check_host (const sstream_transport_link_t *link, const char *host, const char *end)
+{
+    const char *semicolon = memchr (host, ';', (size_t) (end - host));
+    if (semicolon)
+        host = semicolon + 1;
+    char name [256];
+    size_t length = (size_t) (end - host);
+    if (length >= 2 && host [0] == '[' && end [-1] == ']') {
+        host++;
+        length -= 2;
+    }
+    if (length == 0 || length >= sizeof (name))
+        return s_fail (link, "'%s' has no host name to connect to", link->endpoint);
+    memcpy (name, host, length);
+    name [length] = 0;
+    struct addrinfo hints, *found = NULL;
+    memset (&hints, 0, sizeof (hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo (name, NULL, &hints, &found);
+    if (found)
+        freeaddrinfo (found);
+    if (rc == EAI_NONAME || rc == EAI_FAIL
+#if defined (EAI_NODATA)
+    ||  rc == EAI_NODATA
+#endif
+    )
+        return s_fail (link, "cannot resolve host '%s' (%s)", name, gai_strerror (rc));
+    return 0;
+}
+
 //  Check "tcp://HOST:PORT"; binding may use "*" for either.
 
 static int
@@ -85,7 +123,7 @@ s_check_endpoint (const sstream_transport_link_t *link)
         return s_fail (link, "'%s' has a bad port: give 1 to 65535", endpoint);
     if (!link->bind && host [0] == '*')
         return s_fail (link, "'%s': a connection needs a host, not '*'", endpoint);
-    return 0;
+    return link->bind? 0: s_check_host (link, host, colon);
 }
 
 static const char *

@@ -185,6 +185,56 @@ Test (config, values_set_in_code_are_named_by_path)
     sstream_config_destroy (&config);
 }
 
+//  Values given on a command line over a file: named by their flag, a bad
+//  argument rather than bad configuration, and paths taken from the
+//  current folder, not the file's
+Test (config, values_set_from_elsewhere_are_named_by_their_origin)
+{
+    char *path = s_file ("over.cfg",
+        "gateway\n"
+        "    buffer = 64MiB\n"
+        "local\n"
+        "    trusted-keys = keys/a\n");
+    sstream_config_t *config;
+    cr_assert_eq (sstream_config_load (&config, path), SSTREAM_OK, "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_config_set_from (config, "gateway/buffer", "lots", "--buffer"),
+                  SSTREAM_OK);
+    cr_assert_eq (sstream_config_check (config, s_schema), SSTREAM_EINVAL);
+    cr_assert (strstr (sstream_errmsg (), "--buffer: 'lots' is not a size"), "%s",
+               sstream_errmsg ());
+    cr_assert (!strstr (sstream_errmsg (), "over.cfg"), "%s", sstream_errmsg ());
+    uint64_t size;
+    cr_assert_eq (sstream_config_size (config, "gateway/buffer", 1, &size), SSTREAM_EINVAL);
+    cr_assert_eq (sstream_config_fault (config, "gateway/buffer"), SSTREAM_EINVAL);
+    cr_assert_str_eq (sstream_config_where (config, "gateway/buffer"), "--buffer");
+    //  Set again without an origin: a value set in code, not the file's
+    cr_assert_eq (sstream_config_set (config, "gateway/buffer", "lots"), SSTREAM_OK);
+    cr_assert_eq (sstream_config_check (config, s_schema), SSTREAM_ECONFIG);
+    cr_assert (strstr (sstream_errmsg (), "option 'gateway/buffer'"), "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_config_set (config, "gateway/buffer", "1MiB"), SSTREAM_OK);
+    //  What the file says stays the file's
+    cr_assert_eq (sstream_config_fault (config, "local/trusted-keys"), SSTREAM_ECONFIG);
+    cr_assert (strstr (sstream_config_where (config, "local/trusted-keys"), "over.cfg:4"));
+    char *keys;
+    cr_assert_eq (sstream_config_path (config, "local/trusted-keys", &keys), SSTREAM_OK);
+    char *expected = zsys_sprintf ("%s/keys/a", s_folder);
+    cr_assert_str_eq (keys, expected);
+    free (keys);
+    zstr_free (&expected);
+    //  A relative path given over it is the current folder's
+    cr_assert_eq (sstream_config_set_from (config, "local/trusted-keys", "keys/b", "--keys"),
+                  SSTREAM_OK);
+    cr_assert_eq (sstream_config_path (config, "local/trusted-keys", &keys), SSTREAM_OK);
+    cr_assert_str_eq (keys, "keys/b");
+    free (keys);
+    cr_assert_eq (sstream_config_set (config, "gateway/secret-key", "g.secret"), SSTREAM_OK);
+    cr_assert_eq (sstream_config_path (config, "gateway/secret-key", &keys), SSTREAM_OK);
+    cr_assert_str_eq (keys, "g.secret");
+    free (keys);
+    sstream_config_destroy (&config);
+    zstr_free (&path);
+}
+
 Test (config, sizes)
 {
     struct { const char *text; uint64_t value; } good [] = {
@@ -192,6 +242,10 @@ Test (config, sizes)
         { "1M", 1000000 }, { "1MiB", 1048576 }, { "2G", 2000000000ULL },
         { "2GiB", 2ULL << 30 }, { "3B", 3 }, { "5kB", 5000 }, { " 7MB", 7000000 },
         { "1TiB", 1ULL << 40 },
+        //  Decimals: exact, a fraction of a byte dropped
+        { "1.5G", 1500000000ULL }, { "2.5MiB", 2621440 }, { "0.5K", 500 },
+        { "1.3GiB", 1395864371ULL }, { "0.000000000000000001T", 0 },
+        { "16777215.5TiB", 18446743523953737728ULL }, { "18446744073709551615", UINT64_MAX },
     };
     size_t index;
     for (index = 0; index < sizeof (good) / sizeof (good [0]); index++) {
@@ -200,8 +254,11 @@ Test (config, sizes)
                       "'%s': %s", good [index].text, sstream_errmsg ());
         cr_assert_eq (value, good [index].value, "'%s' gave %" PRIu64, good [index].text, value);
     }
-    const char *bad [] = { "", "M", "-1", "1.5M", "1 M", "1X", "1Mi", "99999999999999999999",
-                           "20000000000000000000GiB", NULL };
+    const char *bad [] = { "", "M", "-1", "1 M", "1X", "1Mi", "99999999999999999999",
+                           "20000000000000000000GiB", "1.5.5G", "1.G", ".5G", "1..5G",
+                           "1,5G", "1e3", "1.5", "1.5B", "+1K", "0x10", "1.5 G",
+                           "16777216TiB", "18446744073709551616", "1.0000000000000000001K",
+                           "2EB", NULL };
     for (index = 0; bad [index]; index++) {
         uint64_t value;
         cr_assert_eq (sstream_parse_size (bad [index], &value), SSTREAM_EINVAL,
@@ -209,26 +266,52 @@ Test (config, sizes)
     }
     uint64_t value;
     cr_assert_eq (sstream_parse_size (NULL, &value), SSTREAM_EINVAL);
+    cr_assert_eq (sstream_parse_size ("1.5", &value), SSTREAM_EINVAL);
+    cr_assert (strstr (sstream_errmsg (), "not a whole number of bytes"), "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_parse_size ("1.5.5G", &value), SSTREAM_EINVAL);
+    cr_assert (strstr (sstream_errmsg (), "unknown unit '.5G'"), "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_parse_size ("16777216TiB", &value), SSTREAM_EINVAL);
+    cr_assert (strstr (sstream_errmsg (), "too large"), "%s", sstream_errmsg ());
 }
 
 Test (config, durations)
 {
     struct { const char *text; int64_t msecs; } good [] = {
         { "250ms", 250 }, { "10s", 10000 }, { "10", 10000 }, { "1.5s", 1500 },
-        { "2m", 120000 }, { "1h", 3600000 }, { "0", 0 },
+        { "2m", 120000 }, { "1h", 3600000 }, { "0", 0 }, { "0s", 0 }, { "2min", 120000 },
+        //  Compound forms, largest unit first
+        { "1h30m", 5400000 }, { "1m30s", 90000 }, { "500ms", 500 }, { "1s500ms", 1500 },
+        { "1h30m15s250ms", 5415250 }, { "1h0m5s", 3605000 }, { "1.5h", 5400000 },
+        { "0.5m30s", 60000 }, { " 3s", 3000 }, { "0.001s", 1 }, { "1.000s", 1000 },
+        { "1000000000000s", 1000000000000000LL },
     };
     size_t index;
     for (index = 0; index < sizeof (good) / sizeof (good [0]); index++) {
-        int64_t msecs;
-        cr_assert_eq (sstream_parse_duration (good [index].text, &msecs), SSTREAM_OK);
-        cr_assert_eq (msecs, good [index].msecs, "'%s'", good [index].text);
+        int64_t msecs = -1;
+        cr_assert_eq (sstream_parse_duration (good [index].text, &msecs), SSTREAM_OK,
+                      "'%s': %s", good [index].text, sstream_errmsg ());
+        cr_assert_eq (msecs, good [index].msecs, "'%s' gave %" PRId64, good [index].text, msecs);
     }
-    const char *bad [] = { "", "s", "-1s", "10 s", "10d", "soon", NULL };
+    const char *bad [] = { "", "s", "-1s", "10 s", "10d", "soon", "1s1s", "30m1h", "1h30",
+                           "1m 30s", "1.5.5s", "1e3", "1e3s", ".5s", "1.s", "0.5ms", "1.0001s",
+                           "+1s", "1h-30m", "1sms", "1mm", "1m1min", "1000000000001s",
+                           "99999999999999999999h", "9999999999999999999999999s", "inf",
+                           "nan", "1s ", "1hour", NULL };
     for (index = 0; bad [index]; index++) {
         int64_t msecs;
         cr_assert_eq (sstream_parse_duration (bad [index], &msecs), SSTREAM_EINVAL,
                       "'%s' was taken", bad [index]);
     }
+    int64_t msecs;
+    cr_assert_eq (sstream_parse_duration ("30m1h", &msecs), SSTREAM_EINVAL);
+    cr_assert (strstr (sstream_errmsg (), "in that order"), "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_parse_duration ("0.5ms", &msecs), SSTREAM_EINVAL);
+    cr_assert (strstr (sstream_errmsg (), "finer than a millisecond"), "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_parse_duration ("1000000000001s", &msecs), SSTREAM_EINVAL);
+    cr_assert (strstr (sstream_errmsg (), "too long"), "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_parse_duration ("1h30", &msecs), SSTREAM_EINVAL);
+    cr_assert (strstr (sstream_errmsg (), "needs a unit"), "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_parse_duration (NULL, &msecs), SSTREAM_EINVAL);
 }
 
 Test (config, stream_names)

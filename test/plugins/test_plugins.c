@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -141,17 +142,46 @@ Test (plugins, tcp_checks_endpoints_and_options)
     }
     const char *good_options [] = { "keepalive", "off", "sndbuf", "4MiB", "rcvbuf", "1M",
                                     "keepalive-idle", "60", "bulk-port", "0", NULL };
-    cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, good_options, error, sizeof (error)), 0, "%s", error);
+    cr_assert_eq (s_check ("tcp", "tcp://127.0.0.1:1", 0, good_options, error, sizeof (error)), 0, "%s", error);
     const char *unknown [] = { "nagle", "off", NULL };
-    cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, unknown, error, sizeof (error)), -1);
+    cr_assert_eq (s_check ("tcp", "tcp://127.0.0.1:1", 0, unknown, error, sizeof (error)), -1);
     cr_assert (strstr (error, "unknown tcp option 'nagle'"), "%s", error);
     const char *bad_size [] = { "sndbuf", "lots", NULL };
-    cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, bad_size, error, sizeof (error)), -1);
+    cr_assert_eq (s_check ("tcp", "tcp://127.0.0.1:1", 0, bad_size, error, sizeof (error)), -1);
     const char *bad_switch [] = { "keepalive", "maybe", NULL };
-    cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, bad_switch, error, sizeof (error)), -1);
+    cr_assert_eq (s_check ("tcp", "tcp://127.0.0.1:1", 0, bad_switch, error, sizeof (error)), -1);
     const char *bad_port [] = { "bulk-port", "65536", NULL };
-    cr_assert_eq (s_check ("tcp", "tcp://h:1", 0, bad_port, error, sizeof (error)), -1);
+    cr_assert_eq (s_check ("tcp", "tcp://127.0.0.1:1", 0, bad_port, error, sizeof (error)), -1);
     cr_assert (strstr (error, "bulk-port is 0 to 65535, not '65536'"), "%s", error);
+}
+
+Test (plugins, tcp_refuses_to_connect_to_a_host_that_does_not_resolve)
+{
+    //  Only where the resolver here can say so (not if no name server answers)
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *found = NULL;
+    int verdict = getaddrinfo ("no-such-host.invalid", NULL, &hints, &found);
+    if (found)
+        freeaddrinfo (found);
+    if (verdict != EAI_NONAME)
+        cr_skip_test ("the resolver says '%s' for no-such-host.invalid", gai_strerror (verdict));
+    char error [256];
+    const char *endpoints [] = { "tcp://no-such-host.invalid:7001",
+                                 "tcp://[no-such-host.invalid]:7001",
+                                 "tcp://127.0.0.1;no-such-host.invalid:7001" };
+    size_t index;
+    for (index = 0; index < sizeof (endpoints) / sizeof (endpoints [0]); index++) {
+        cr_assert_eq (s_check ("tcp", endpoints [index], 0, NULL, error, sizeof (error)), -1,
+                      "%s was taken", endpoints [index]);
+        cr_assert (strstr (error, "cannot resolve host 'no-such-host.invalid'"), "%s", error);
+    }
+    //  Names that resolve, and a source address before the host
+    cr_assert_eq (s_check ("tcp", "tcp://localhost:7001", 0, NULL, error, sizeof (error)), 0,
+                  "%s", error);
+    cr_assert_eq (s_check ("tcp", "tcp://127.0.0.1;127.0.0.1:7001", 0, NULL, error,
+                           sizeof (error)), 0, "%s", error);
+    //  A side that binds looks nothing up (libzmq takes interface names)
+    cr_assert_eq (s_check ("tcp", "tcp://no-such-host.invalid:7001", 1, NULL, error,
+                           sizeof (error)), 0, "%s", error);
 }
 
 Test (plugins, ipc_checks_paths_and_refuses_a_socket_in_use)

@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
 #include <regex.h>
 #include <sched.h>
 #include <signal.h>
@@ -479,6 +481,17 @@ s_forget (pid_t pid)
             s_children [index] = 0;
 }
 
+static void
+s_remember (pid_t pid)
+{
+    size_t index;
+    for (index = 0; index < CHILDREN_MAX; index++)
+        if (s_children [index] == 0) {
+            s_children [index] = pid;
+            break;
+        }
+}
+
 void
 support_kill_children (void)
 {
@@ -508,6 +521,22 @@ s_child_environment (void)
     return variables;
 }
 
+//  fork, or with terminal forkpty; the parent remembers the child, which
+//  gets the environment to run with in *variables
+static pid_t
+s_fork (int *terminal, char ***variables)
+{
+    *variables = s_child_environment ();
+    if (terminal)
+        *terminal = -1;
+    pid_t pid = terminal? forkpty (terminal, NULL, NULL, NULL): fork ();
+    if (pid != 0)
+        free (*variables);
+    if (pid > 0)
+        s_remember (pid);
+    return pid;
+}
+
 pid_t
 support_spawn (char *const argv [], const char *in, const char *out, const char *err)
 {
@@ -517,18 +546,8 @@ support_spawn (char *const argv [], const char *in, const char *out, const char 
 pid_t
 support_spawn_in (int netns, char *const argv [], const char *in, const char *out, const char *err)
 {
-    char **variables = s_child_environment ();
-    pid_t pid = fork ();
-    if (pid != 0)
-        free (variables);
-    if (pid > 0) {
-        size_t index;
-        for (index = 0; index < CHILDREN_MAX; index++)
-            if (s_children [index] == 0) {
-                s_children [index] = pid;
-                break;
-            }
-    }
+    char **variables;
+    pid_t pid = s_fork (NULL, &variables);
     if (pid != 0)
         return pid;
     const char *paths [3] = { in? in: "/dev/null", out? out: "/dev/null", err? err: "/dev/null" };
@@ -549,6 +568,62 @@ support_spawn_in (int netns, char *const argv [], const char *in, const char *ou
         _exit (125);
     execve (argv [0], argv, variables? variables: environ);
     _exit (127);
+}
+
+pid_t
+support_spawn_pty (char *const argv [], const char *in, const char *out, int *terminal)
+{
+    char **variables;
+    pid_t pid = s_fork (terminal, &variables);
+    if (pid != 0)
+        return pid;
+    //  Standard input and output from files where they are given; the
+    //  terminal is already all three
+    if (in) {
+        int fd = open (in, O_RDONLY);
+        if (fd < 0)
+            _exit (126);
+        dup2 (fd, STDIN_FILENO);
+        close (fd);
+    }
+    if (out) {
+        int fd = open (out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            _exit (126);
+        dup2 (fd, STDOUT_FILENO);
+        close (fd);
+    }
+    sigset_t none;
+    sigemptyset (&none);
+    sigprocmask (SIG_SETMASK, &none, NULL);
+    execve (argv [0], argv, variables? variables: environ);
+    _exit (127);
+}
+
+bool
+support_pty_read (int terminal, char *text, size_t size, size_t *used, const char *wanted,
+                  int timeout_ms)
+{
+    double deadline = support_now () + timeout_ms / 1000.0;
+    while (true) {
+        if (wanted && strstr (text, wanted))
+            return true;
+        double left = deadline - support_now ();
+        if (left <= 0)
+            return false;
+        struct pollfd item = { terminal, POLLIN, 0 };
+        if (poll (&item, 1, (int) (left * 1000) + 1) <= 0)
+            continue;
+        if (*used + 1 >= size)
+            return false;
+        ssize_t got = read (terminal, text + *used, size - *used - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return wanted == NULL;  //  The child has gone (EIO): no more
+        *used += (size_t) got;
+        text [*used] = 0;
+    }
 }
 
 int

@@ -118,6 +118,16 @@ pid_t support_spawn (char *const argv [], const char *in, const char *out, const
 //  /run/netns/NAME; -1 for this process's own).
 pid_t support_spawn_in (int netns, char *const argv [], const char *in, const char *out,
                         const char *err);
+//  The same on a pseudo-terminal of its own: standard error, and standard
+//  input and output where in and out are NULL, are the terminal, whose
+//  other side is *terminal (read what the child writes there, or it
+//  blocks; close it after support_wait).
+pid_t support_spawn_pty (char *const argv [], const char *in, const char *out, int *terminal);
+//  Read what a child wrote to its terminal into text (size bytes, kept
+//  NUL-terminated; *used so far) until it holds wanted (true), or, with
+//  wanted NULL, until the child has gone (true); false after timeout_ms.
+bool support_pty_read (int terminal, char *text, size_t size, size_t *used, const char *wanted,
+                       int timeout_ms);
 //  Kill (SIGKILL) and reap the children support_spawn started that no
 //  support_wait saw end: call it when a test ends, passed or failed.
 void support_kill_children (void);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,16 +91,68 @@ Test (pipe, every_command_has_help)
         char usage [64];
         snprintf (usage, sizeof (usage), "Usage: sstream-pipe %s", commands [index]);
         cr_assert (strstr (text, usage), "%s --help says:\n%s", commands [index], text);
+        //  It ends with an example or two
+        const char *examples = strstr (text, "\nExample");
+        char example [64];
+        snprintf (example, sizeof (example), "\n  sstream-pipe %s ", commands [index]);
+        cr_assert (examples && strstr (examples, example), "%s --help has no example:\n%s",
+                   commands [index], text);
         free (text);
     }
     cr_assert_eq (s_run (NULL, "--help", NULL), 0);
     char *text = support_read_file (s_out);
     for (index = 0; commands [index]; index++)
         cr_assert (strstr (text, commands [index]), "%s", text);
+    cr_assert (strstr (text, "\nExamples:\n  sstream-pipe "), "%s", text);
     free (text);
     cr_assert_eq (s_run (NULL, NULL), 2);
     cr_assert_eq (s_run (NULL, "frobnicate", NULL), 2);
     s_assert_one_line ("unknown command 'frobnicate'");
+}
+
+//  Each short option means one thing in every command (as its --help says)
+Test (pipe, each_short_option_means_one_thing_in_every_command)
+{
+    const char *commands [] = { "keygen", "gateway", "send", "recv", "demo", "bench", "open",
+                                "status", "release", "tunnel", NULL };
+    char meaning [128][32] = { { 0 } };         //  "-x" -> its long name
+    const char *where [128] = { NULL };
+    size_t index;
+    for (index = 0; commands [index]; index++) {
+        cr_assert_eq (s_run (NULL, commands [index], "--help", NULL), 0);
+        char *text = support_read_file (s_out);
+        const char *line;
+        for (line = text; line && *line; line = strchr (line, '\n')? strchr (line, '\n') + 1: NULL) {
+            const char *reader = line;
+            while (*reader == ' ')
+                reader++;
+            char letter;
+            char name [32];
+            if (reader == line || sscanf (reader, "-%c, --%31[a-z-]", &letter, name) != 2
+            ||  (unsigned char) letter >= 128)
+                continue;
+            if (!where [(int) letter]) {
+                snprintf (meaning [(int) letter], sizeof (meaning [0]), "%s", name);
+                where [(int) letter] = commands [index];
+            }
+            else
+                cr_assert_str_eq (meaning [(int) letter], name,
+                                  "-%c is --%s in %s and --%s in %s", letter,
+                                  meaning [(int) letter], where [(int) letter], name,
+                                  commands [index]);
+        }
+        free (text);
+    }
+    //  The ones that meant two things before
+    cr_assert_str_eq (meaning ['s'], "set");
+    cr_assert_str_eq (meaning ['r'], "readers");
+    cr_assert_str_eq (meaning ['q'], "quiet");
+    cr_assert_str_eq (meaning ['o'], "output");
+    //  And what --help says is what the commands take
+    cr_assert_eq (s_run (NULL, "bench", "-s", "none", NULL), 2);
+    s_assert_one_line ("unknown option '-s'");
+    cr_assert_eq (s_run (NULL, "open", "tcp://127.0.0.1:1", "db", "-r", "inbound", NULL), 2);
+    s_assert_one_line ("unknown option '-r'");
 }
 
 Test (pipe, keygen_writes_a_pair_and_never_overwrites)
@@ -139,11 +192,12 @@ s_gateways_stop (s_gateways_t *self)
     gateways_stop (self);
 }
 
-static pid_t
-s_spawn_client (s_gateways_t *self, bool send, const char *stream, const char *in,
-                const char *out, const char *err, const char *extra)
+//  The command line of a producer (send) or consumer with the gateways'
+//  keys, and extra and more options (either may be NULL)
+static void
+s_client_argv (s_gateways_t *self, bool send, const char *stream, const char *extra,
+               const char *more, char *argv [16])
 {
-    char *argv [16];
     int count = 0;
     argv [count++] = SSTREAM_PIPE;
     argv [count++] = send? "send": "recv";
@@ -157,9 +211,19 @@ s_spawn_client (s_gateways_t *self, bool send, const char *stream, const char *i
     }
     if (extra)
         argv [count++] = (char *) extra;
+    if (more)
+        argv [count++] = (char *) more;
     argv [count++] = send? self->endpoint_a: self->endpoint_b;
     argv [count++] = (char *) stream;
     argv [count] = NULL;
+}
+
+static pid_t
+s_spawn_client (s_gateways_t *self, bool send, const char *stream, const char *in,
+                const char *out, const char *err, const char *extra)
+{
+    char *argv [16];
+    s_client_argv (self, send, stream, extra, NULL, argv);
     return support_spawn (argv, in, out, err);
 }
 
@@ -222,11 +286,15 @@ Test (pipe, bad_input_gets_one_line_and_a_nonzero_exit)
     cr_assert_eq (s_run (NULL, "send", "-k", gateways.producer_key, "-g", gateways.gateway_a_pub,
                          gateways.endpoint_a, long_name, NULL), 2);
     s_assert_one_line ("the limit is 128");
-    cr_assert_eq (s_run (NULL, "send", "-s", "12 parsecs", gateways.endpoint_a, "s", NULL), 2);
+    cr_assert_eq (s_run (NULL, "send", "--chunk-size", "12 parsecs", gateways.endpoint_a, "s",
+                         NULL), 2);
     s_assert_one_line ("--chunk-size");
+    //  -s is --set, in send as in gateway
+    cr_assert_eq (s_run (NULL, "send", "-s", "4M", gateways.endpoint_a, "s", NULL), 2);
+    s_assert_one_line ("--set (-s) takes client/PATH=VALUE, not '4M'");
     cr_assert_eq (s_run (NULL, "send", "-k", gateways.producer_key, "-g", gateways.gateway_a_pub,
-                         "--security", "maybe", gateways.endpoint_a, "s", NULL), 3);
-    s_assert_one_line ("'maybe' is not one of curve|none");
+                         "--security", "maybe", gateways.endpoint_a, "s", NULL), 2);
+    s_assert_one_line ("--security: 'maybe' is not one of curve|none");
 
     //  Sealed (the default) without readers, or with a reader's file missing
     cr_assert_eq (s_run (NULL, "send", "-k", gateways.producer_key, "-g", gateways.gateway_a_pub,
@@ -236,8 +304,8 @@ Test (pipe, bad_input_gets_one_line_and_a_nonzero_exit)
                          "--readers", missing, gateways.endpoint_a, "s", NULL), 3);
     s_assert_one_line ("missing.secret");
     cr_assert_eq (s_run (NULL, "send", "-k", gateways.producer_key, "-g", gateways.gateway_a_pub,
-                         "--payload", "maybe", gateways.endpoint_a, "s", NULL), 3);
-    s_assert_one_line ("'maybe' is not one of sealed|hop");
+                         "--payload", "maybe", gateways.endpoint_a, "s", NULL), 2);
+    s_assert_one_line ("--payload: 'maybe' is not one of sealed|hop");
 
     //  A key the gateway does not know
     char *strangers = s_path ("strangers");
@@ -266,12 +334,12 @@ Test (pipe, bad_input_gets_one_line_and_a_nonzero_exit)
     s_assert_one_line ("no config file given");
     cr_assert_eq (s_run (NULL, "recv", "-c", config, gateways.endpoint_b, "s", NULL), 3);
     s_assert_one_line ("unknown section 'gateway'");
-    //  The port of a running gateway
+    //  The port of a running gateway: a configuration error
     support_write_file (config, "local\n    endpoint = tcp://127.0.0.1:1\n    security = none\n");
     char taken [80];
     snprintf (taken, sizeof (taken), "local/endpoint=%s", gateways.endpoint_a);
-    cr_assert_eq (s_run (NULL, "gateway", "-q", "-c", config, "--set", taken, NULL), 1);
-    s_assert_one_line ("Address already in use");
+    cr_assert_eq (s_run (NULL, "gateway", "-q", "-c", config, "--set", taken, NULL), 3);
+    s_assert_one_line ("Address already in use (another program listens there");
 
     s_gateways_stop (&gateways);
     close (refusing);
@@ -517,4 +585,465 @@ Test (pipe, demo_and_bench_run_and_report)
     cr_assert (strstr (text, "\"transport\": \"ipc\""), "%s", text);
     cr_assert (strstr (text, "\"gbytes_per_s\": "), "%s", text);
     free (text);
+}
+
+
+//  --------------------------------------------------------------------------
+//  send and recv for people: progress, summary, -o, and what they refuse
+
+//  Spawn send or recv as s_spawn_client does, on a terminal of its own;
+//  its standard input from in (send), its standard output to out (NULL:
+//  the terminal). The terminal's other side goes into *terminal.
+static pid_t
+s_spawn_client_on_terminal (s_gateways_t *self, bool send, const char *stream, const char *in,
+                            const char *out, int *terminal, const char *extra, const char *more)
+{
+    char *argv [16];
+    s_client_argv (self, send, stream, extra, more, argv);
+    return support_spawn_pty (argv, in, out, terminal);
+}
+
+//  The checksum in a summary line, "checksum HEX (xxh3-128)": 32 hex digits
+static void
+s_summary_checksum (const char *text, char checksum [33])
+{
+    const char *found = strstr (text, ", checksum ");
+    cr_assert_not_null (found, "no checksum in:\n%s", text);
+    found += strlen (", checksum ");
+    cr_assert_eq (strspn (found, "0123456789abcdef"), 32, "not 32 hex digits: %s", found);
+    cr_assert_eq (strncmp (found + 32, " (xxh3-128)", 11), 0, "%s", found);
+    memcpy (checksum, found, 32);
+    checksum [32] = 0;
+}
+
+//  Write count bytes of the stream from offset into a FIFO
+static void
+s_fill_fifo (int fd, uint64_t *offset, uint64_t count)
+{
+    static unsigned char chunk [65536];
+    uint64_t end = *offset + count;
+    while (*offset < end) {
+        size_t size = end - *offset < sizeof (chunk)? (size_t) (end - *offset): sizeof (chunk);
+        support_fill (chunk, *offset, size);
+        ssize_t done = write (fd, chunk, size);
+        cr_assert_gt (done, 0, "cannot write to the FIFO: %s", strerror (errno));
+        *offset += (uint64_t) done;
+    }
+}
+
+//  send on a terminal, fed through a FIFO, to recv writing a file
+typedef struct {
+    s_gateways_t gateways;
+    char *fifo, *received, *recv_err;
+    pid_t receiver, sender;
+    int terminal;               //  send's terminal
+    int fd;                     //  send's input
+    uint64_t offset;            //  Bytes fed so far
+} s_terminal_run_t;
+
+static void
+s_terminal_run_start (s_terminal_run_t *self, const char *stream, const char *recv_extra,
+                      const char *send_extra)
+{
+    memset (self, 0, sizeof (*self));
+    s_gateways_start (&self->gateways, NULL);
+    self->fifo = s_path ("input.fifo");
+    self->received = s_path ("received.bin");
+    self->recv_err = s_path ("recv.err");
+    cr_assert_eq (mkfifo (self->fifo, 0600), 0);
+    self->receiver = s_spawn_client (&self->gateways, false, stream, NULL, self->received,
+                                     self->recv_err, recv_extra);
+    self->sender = s_spawn_client_on_terminal (&self->gateways, true, stream, self->fifo, NULL,
+                                               &self->terminal, send_extra, NULL);
+    self->fd = s_open_fifo (self->fifo, self->sender);
+    cr_assert_geq (self->fd, 0);
+}
+
+static void
+s_terminal_run_stop (s_terminal_run_t *self)
+{
+    s_gateways_stop (&self->gateways);
+    free (self->fifo);
+    free (self->received);
+    free (self->recv_err);
+}
+
+Test (pipe, send_on_a_terminal_shows_progress_and_both_ends_sum_up_with_one_checksum)
+{
+    //  recv's standard error is a file: --progress forces the line there
+    s_terminal_run_t run;
+    s_terminal_run_start (&run, "pty", "--progress", "--chunk-size=1MiB");
+    //  Half the input, then wait for a progress line that shows it, with a
+    //  rate, drawn in place
+    static char screen [1 << 20];
+    size_t used = 0;
+    s_fill_fifo (run.fd, &run.offset, 4 << 20);
+    bool shown = false;
+    double started = support_now ();
+    while (!shown && support_now () - started < 60) {
+        //  What it has drawn in a quarter of a second (no text is "\x01")
+        support_pty_read (run.terminal, screen, sizeof (screen), &used, "\x01", 250);
+        const char *line;
+        for (line = strstr (screen, "\rsstream-pipe send: pty: "); line && !shown;
+             line = strstr (line + 1, "\rsstream-pipe send: pty: ")) {
+            double megabytes;
+            char unit [8];
+            shown = sscanf (line, "\rsstream-pipe send: pty: %lf MB at %*f %7[kMG]B/s, 0:%*d elapsed",
+                            &megabytes, unit) == 2 && megabytes >= 1;
+        }
+    }
+    cr_assert (shown, "no progress line with bytes and a rate in 60 s:\n%s", screen);
+    s_fill_fifo (run.fd, &run.offset, 4 << 20);
+    close (run.fd);
+    cr_assert (support_pty_read (run.terminal, screen, sizeof (screen), &used, NULL, 60000),
+               "send did not end:\n%s", screen);
+    cr_assert_eq (support_wait (run.sender, 60000), 0, "send:\n%s", screen);
+    cr_assert_eq (support_wait (run.receiver, 60000), 0, "recv: %s",
+                  support_read_file (run.recv_err));
+    close (run.terminal);
+    //  The progress line is gone before the summary, which ends the output
+    const char *summary = strstr (screen, "sstream-pipe send: pty: 8388608 bytes (8.39 MB) in 8 "
+                                          "records, ");
+    cr_assert (summary, "no summary:\n%s", screen);
+    cr_assert (summary > screen && summary [-1] == '\r' && strchr (summary, '\n'), "%s", screen);
+    cr_assert (strspn (strchr (summary, '\n'), "\r\n") == strlen (strchr (summary, '\n')),
+               "more after the summary:\n%s", screen);
+    cr_assert (strstr (summary, " s, ") && strstr (summary, "B/s, checksum "), "%s", summary);
+    char sent [33], got [33];
+    s_summary_checksum (summary, sent);
+    //  recv: progress lines, then its summary, with the same checksum
+    char *said = support_read_file (run.recv_err);
+    cr_assert (strstr (said, "\rsstream-pipe recv: pty: "), "no progress line:\n%s", said);
+    summary = strstr (said, "sstream-pipe recv: pty: 8388608 bytes (8.39 MB) in 8 records, ");
+    cr_assert (summary, "no summary:\n%s", said);
+    s_summary_checksum (summary, got);
+    cr_assert_str_eq (sent, got, "send and recv disagree:\n%s\n%s", screen, said);
+    free (said);
+    cr_assert_eq (support_file_size (run.received), 8 << 20);
+    s_terminal_run_stop (&run);
+}
+
+//  Each line that starts with start in text stands alone on the screen: it
+//  starts a line, or the progress line was erased just before it ('\r',
+//  blanks, '\r'), and it ends its line with none of the progress line
+//  after it. How many.
+static int
+s_assert_lines_stand_alone (const char *text, const char *start, const char *progress)
+{
+    int count = 0;
+    const char *found;
+    for (found = strstr (text, start); found; found = strstr (found + 1, start)) {
+        bool alone = found == text || found [-1] == '\n';
+        if (!alone && found [-1] == '\r') {
+            const char *back = found - 1;
+            while (back > text && back [-1] == ' ')
+                back--;
+            alone = back < found - 1 && back > text && back [-1] == '\r';
+        }
+        cr_assert (alone, "'%s' in the middle of a line:\n%s", start, text);
+        const char *end = strchr (found, '\n');
+        cr_assert_not_null (end, "'%s' does not end its line:\n%s", start, text);
+        char *line = strndup (found, (size_t) (end - found));
+        cr_assert (!strstr (line, progress), "progress in the line: %s", line);
+        free (line);
+        count++;
+    }
+    return count;
+}
+
+//  The library's warnings (a stream that resumes says so) while the
+//  progress line is shown: each on a line of its own, the progress line
+//  drawn again below
+Test (pipe, library_warnings_on_a_terminal_are_not_mixed_into_the_progress_line)
+{
+    s_terminal_run_t run;
+    s_terminal_run_start (&run, "warned", "--resume-timeout=2s", "--resume-timeout=2s");
+    static char screen [1 << 20];
+    size_t used = 0;
+    s_fill_fifo (run.fd, &run.offset, 2 << 20);
+    cr_assert (support_wait_for_size (run.receiver, run.received, 1, 60000), "recv: %s",
+               support_read_file (run.recv_err));
+    cr_assert (support_pty_read (run.terminal, screen, sizeof (screen), &used, " MB at ", 60000),
+               "no progress line:\n%s", screen);
+    //  Gateway B goes for good: gateway A tells send, which warns, tries
+    //  for 2 s, and fails (at its next record: keep feeding it)
+    kill (run.gateways.b, SIGKILL);
+    support_wait (run.gateways.b, 5000);
+    run.gateways.b = 0;
+    cr_assert (support_pty_read (run.terminal, screen, sizeof (screen), &used, "resumes it", 30000),
+               "no warning:\n%s", screen);
+    fcntl (run.fd, F_SETFL, O_NONBLOCK);
+    double started = support_now ();
+    while (!support_ended (run.sender) && support_now () - started < 60) {
+        static unsigned char chunk [65536];
+        if (write (run.fd, chunk, sizeof (chunk)) < 0)
+            support_pty_read (run.terminal, screen, sizeof (screen), &used, "\x01", 100);
+    }
+    close (run.fd);
+    support_pty_read (run.terminal, screen, sizeof (screen), &used, NULL, 30000);
+    cr_assert_eq (support_wait (run.sender, 30000), 1, "send:\n%s", screen);
+    close (run.terminal);
+    cr_assert_neq (support_wait (run.receiver, 30000), 0);
+    //  Warnings and the error: whole lines, none inside a progress line
+    cr_assert_geq (s_assert_lines_stand_alone (screen, "W: ", "sstream-pipe send: warned: "), 1,
+                   "%s", screen);
+    cr_assert_eq (s_assert_lines_stand_alone (screen, "sstream-pipe send: error: ",
+                                              "sstream-pipe send: warned: "), 1, "%s", screen);
+    cr_assert (strstr (screen, "could not resume"), "%s", screen);
+    //  and the progress line came back after the warning, until the end
+    const char *warning = strstr (screen, "W: ");
+    cr_assert (strstr (warning, "\rsstream-pipe send: warned: "), "%s", screen);
+    s_terminal_run_stop (&run);
+}
+
+Test (pipe, quiet_send_and_recv_print_nothing_and_recv_on_a_pipe_prints_only_its_summary)
+{
+    s_gateways_t gateways;
+    s_gateways_start (&gateways, NULL);
+    char *data = s_path ("data.bin"), *received = s_path ("received.bin");
+    char *recv_err = s_path ("recv.err");
+    cr_assert_eq (support_fill_file (data, 3 << 20), 0);
+    pid_t receiver = s_spawn_client (&gateways, false, "quiet", NULL, received, recv_err, "-q");
+    int terminal;
+    pid_t sender = s_spawn_client_on_terminal (&gateways, true, "quiet", data, NULL, &terminal,
+                                               "--quiet", NULL);
+    static char screen [1 << 16];
+    size_t used = 0;
+    cr_assert (support_pty_read (terminal, screen, sizeof (screen), &used, NULL, 60000));
+    cr_assert_eq (support_wait (sender, 60000), 0, "send:\n%s", screen);
+    cr_assert_eq (support_wait (receiver, 60000), 0, "recv: %s", support_read_file (recv_err));
+    close (terminal);
+    cr_assert_eq (used, 0, "send --quiet said:\n%s", screen);
+    cr_assert_eq (support_file_size (recv_err), 0, "recv -q said: %s", support_read_file (recv_err));
+    //  Without a terminal or --progress: the summary alone
+    pid_t again = s_spawn_client (&gateways, false, "plain", NULL, received, recv_err, NULL);
+    cr_assert_eq (s_run (data, "send", "-k", gateways.producer_key, "-g", gateways.gateway_a_pub,
+                         "-r", gateways.consumer_pub, gateways.endpoint_a, "plain", NULL), 0);
+    cr_assert_eq (support_wait (again, 60000), 0, "recv: %s", support_read_file (recv_err));
+    s_assert_one_line ("sstream-pipe send: plain: 3145728 bytes (3.15 MB) in 3 records, ");
+    char *said = support_read_file (recv_err);
+    cr_assert (!strchr (said, '\r'), "%s", said);
+    cr_assert (strstr (said, "sstream-pipe recv: plain: 3145728 bytes (3.15 MB) in 3 records, ")
+               == said && strchr (said, '\n') == said + strlen (said) - 1, "%s", said);
+    free (said);
+    s_gateways_stop (&gateways);
+    free (data);
+    free (received);
+    free (recv_err);
+}
+
+//  The names in a folder that start with prefix
+static int
+s_count_names (const char *folder, const char *prefix)
+{
+    char command [1200];
+    snprintf (command, sizeof (command), "ls -a '%s'", folder);
+    FILE *listing = popen (command, "r");
+    cr_assert_not_null (listing);
+    char name [512];
+    int count = 0;
+    while (fgets (name, sizeof (name), listing))
+        count += strncmp (name, prefix, strlen (prefix)) == 0;
+    pclose (listing);
+    return count;
+}
+
+Test (pipe, recv_o_names_the_file_only_once_the_stream_is_whole)
+{
+    s_gateways_t gateways;
+    s_gateways_start (&gateways, NULL);
+    char *folder = s_path ("out");
+    cr_assert_eq (mkdir (folder, 0755), 0);
+    char *target = s_path ("out/run.bin"), *fifo = s_path ("input.fifo");
+    char *recv_err = s_path ("recv.err"), *send_err = s_path ("send.err");
+    cr_assert_eq (mkfifo (fifo, 0600), 0);
+    //  A file already there stays as it was until a whole stream replaces it
+    cr_assert_eq (support_write_file (target, "the old file\n"), 0);
+
+    //  Aborted mid-stream: the producer is interrupted
+    char output [700];
+    snprintf (output, sizeof (output), "--output=%s", target);
+    //  (A consumer may see its bulk connection go before it hears of the
+    //  abort, take that for a loss and try to resume: --resume-timeout
+    //  bounds that)
+    char *argv [16];
+    s_client_argv (&gateways, false, "partial", output, "--resume-timeout=2s", argv);
+    pid_t receiver = support_spawn (argv, NULL, NULL, recv_err);
+    pid_t sender = s_spawn_client (&gateways, true, "partial", fifo, NULL, send_err, NULL);
+    int fd = s_open_fifo (fifo, sender);
+    cr_assert_geq (fd, 0);
+    uint64_t offset = 0;
+    s_fill_fifo (fd, &offset, 4 << 20);
+    //  Once data has reached the partial file (the only file beside it)
+    double started = support_now ();
+    while (s_count_names (folder, "run.bin.partial-") == 0 && support_now () - started < 60)
+        usleep (20 * 1000);
+    cr_assert_eq (s_count_names (folder, "run.bin.partial-"), 1);
+    char *text = support_read_file (target);
+    cr_assert_str_eq (text, "the old file\n");
+    free (text);
+    kill (sender, SIGINT);
+    cr_assert_eq (support_wait (sender, 30000), 1);
+    close (fd);
+    cr_assert_eq (support_wait (receiver, 30000), 1, "recv: %s", support_read_file (recv_err));
+    text = support_read_file (send_err);
+    cr_assert (strstr (text, "interrupted by signal 2"), "%s", text);
+    free (text);
+    text = support_read_file (recv_err);
+    cr_assert (strstr (text, "the producer went away") || strstr (text, "could not resume"),
+               "%s", text);
+    free (text);
+    cr_assert_eq (s_count_names (folder, "run.bin.partial-"), 0, "a partial file is left");
+    text = support_read_file (target);
+    cr_assert_str_eq (text, "the old file\n");
+    free (text);
+
+    //  Whole: the file has it all, under its name, and nothing else is left
+    char *data = s_path ("data.bin");
+    cr_assert_eq (support_fill_file (data, 5 << 20), 0);
+    receiver = s_spawn_client (&gateways, false, "whole", NULL, NULL, recv_err, output);
+    cr_assert_eq (s_run (data, "send", "-k", gateways.producer_key, "-g", gateways.gateway_a_pub,
+                         "-r", gateways.consumer_pub, gateways.endpoint_a, "whole", NULL), 0);
+    cr_assert_eq (support_wait (receiver, 60000), 0, "recv: %s", support_read_file (recv_err));
+    unsigned char one [32], two [32];
+    uint64_t size_one, size_two;
+    cr_assert_eq (support_digest_file (data, one, &size_one), 0);
+    cr_assert_eq (support_digest_file (target, two, &size_two), 0);
+    cr_assert_eq (size_two, 5 << 20);
+    cr_assert_eq (memcmp (one, two, 32), 0, "the received file differs");
+    cr_assert_eq (s_count_names (folder, "run.bin"), 1);
+    struct stat stat_buf;
+    cr_assert_eq (stat (target, &stat_buf), 0);
+    mode_t mask = umask (0);
+    umask (mask);
+    cr_assert_eq (stat_buf.st_mode & 0777, 0666 & ~mask, "mode %o", stat_buf.st_mode & 0777);
+    //  A folder that is not there: said at once, before any stream
+    char missing [700];
+    snprintf (missing, sizeof (missing), "--output=%s/nowhere/run.bin", folder);
+    cr_assert_eq (s_run (NULL, "recv", "-k", gateways.consumer_key, "-g", gateways.gateway_b_pub,
+                         missing, gateways.endpoint_b, "nowhere", NULL), 1);
+    s_assert_one_line ("nowhere/run.bin.partial-XXXXXX: No such file or directory");
+    s_gateways_stop (&gateways);
+    free (folder);
+    free (target);
+    free (fifo);
+    free (data);
+    free (recv_err);
+    free (send_err);
+}
+
+Test (pipe, recv_refuses_a_terminal_and_flags_with_bad_values_are_command_line_errors)
+{
+    s_gateways_t gateways;
+    s_gateways_start (&gateways, NULL);
+    //  Binary data to a terminal: refused before anything is opened
+    int terminal;
+    pid_t receiver = s_spawn_client_on_terminal (&gateways, false, "tty", NULL, NULL, &terminal,
+                                                 NULL, NULL);
+    static char screen [1 << 16];
+    size_t used = 0;
+    cr_assert (support_pty_read (terminal, screen, sizeof (screen), &used, NULL, 30000));
+    cr_assert_eq (support_wait (receiver, 30000), 2, "%s", screen);
+    close (terminal);
+    cr_assert (strstr (screen, "standard output is a terminal") && strstr (screen, "-o FILE"),
+               "%s", screen);
+    //  With -o, a terminal is fine (here the stream never comes: --wait)
+    char *target = s_path ("tty.bin");
+    used = 0;
+    *screen = 0;
+    receiver = s_spawn_client_on_terminal (&gateways, false, "tty", NULL, NULL, &terminal, "-o",
+                                           target);
+    cr_assert (support_pty_read (terminal, screen, sizeof (screen), &used,
+                                 "waiting for the producer", 30000), "%s", screen);
+    kill (receiver, SIGTERM);
+    cr_assert (support_pty_read (terminal, screen, sizeof (screen), &used, NULL, 30000));
+    cr_assert_eq (support_wait (receiver, 30000), 1, "%s", screen);
+    close (terminal);
+    cr_assert (strstr (screen, "interrupted by signal 15"), "%s", screen);
+    cr_assert_eq (s_count_names (support_folder, "tty.bin"), 0);
+
+    //  A bad value in a flag is the command line's, even with a config file
+    char *config = s_path ("consumer.cfg");
+    support_write_file (config, "client\n    connect-timeout = 5s\n");
+    cr_assert_eq (s_run (NULL, "recv", "-c", config, "-k", gateways.consumer_key, "-g",
+                         gateways.gateway_b_pub, "--window", "banana", gateways.endpoint_b, "s",
+                         NULL), 2);
+    s_assert_one_line ("error: --window: 'banana' is not a size");
+    cr_assert_eq (s_run (NULL, "recv", "-c", config, "-k", gateways.consumer_key, "-g",
+                         gateways.gateway_b_pub, "--window", "1K", gateways.endpoint_b, "s",
+                         NULL), 2);
+    s_assert_one_line ("error: --window: window must be 4KiB to 1TiB");
+    cr_assert_eq (s_run (NULL, "recv", "-c", config, "-k", gateways.consumer_key, "-g",
+                         gateways.gateway_b_pub, "-s", "client/heartbeat=1x", gateways.endpoint_b,
+                         "s", NULL), 2);
+    s_assert_one_line ("error: --set client/heartbeat: '1x' has an unknown unit 'x'");
+    cr_assert_eq (s_run (NULL, "send", "-c", config, "-k", gateways.producer_key, "-g",
+                         gateways.gateway_a_pub, "--linger", "0.5ms", gateways.endpoint_a, "s",
+                         NULL), 2);
+    s_assert_one_line ("error: --linger: '0.5ms' is finer than a millisecond");
+    cr_assert_eq (s_run (NULL, "gateway", "-c", SSTREAM_SOURCE_DIR "/conf/gateway-a.cfg", "-s",
+                         "gateway/buffer=lots", NULL), 2);
+    s_assert_one_line ("error: --set gateway/buffer: 'lots' is not a size");
+    //  The same mistake in the file is the file's
+    support_write_file (config, "client\n    window = banana\n");
+    cr_assert_eq (s_run (NULL, "recv", "-c", config, "-k", gateways.consumer_key, "-g",
+                         gateways.gateway_b_pub, gateways.endpoint_b, "s", NULL), 3);
+    s_assert_one_line ("consumer.cfg:2: client/window: 'banana' is not a size");
+    //  Compound durations and decimal sizes on the command line; and a
+    //  relative key path on it is the current folder's, not the file's
+    support_write_file (config, "client\n    connect-timeout = 5s\n");
+    char *data = s_path ("data.bin");
+    cr_assert_eq (support_fill_file (data, 3 << 20), 0);
+    char *units = s_path ("units.bin"), *units_err = s_path ("units.err");
+    pid_t again = s_spawn_client (&gateways, false, "units", NULL, units, units_err,
+                                  "--wait=1m30s");
+    cr_assert_eq (s_run (data, "send", "-c", config, "-k", gateways.producer_key, "-g",
+                         gateways.gateway_a_pub, "-r", gateways.consumer_pub, "--chunk-size",
+                         "1.5MiB", "--timeout", "1m30s", "--linger", "1s500ms",
+                         gateways.endpoint_a, "units", NULL), 0);
+    cr_assert_eq (support_wait (again, 60000), 0, "recv: %s", support_read_file (units_err));
+    s_assert_one_line ("3145728 bytes (3.15 MB) in 2 records, ");
+    cr_assert_eq (support_file_size (units), 3 << 20);
+    s_gateways_stop (&gateways);
+    free (units);
+    free (units_err);
+    free (target);
+    free (config);
+    free (data);
+}
+
+Test (pipe, a_host_that_does_not_resolve_is_said_at_once)
+{
+    //  A name the resolver here says does not exist (skip where it cannot
+    //  say, as on a machine whose name server does not answer)
+    const char *host = "no-such-host.invalid";
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *found = NULL;
+    int verdict = getaddrinfo (host, NULL, &hints, &found);
+    if (found)
+        freeaddrinfo (found);
+    if (verdict != EAI_NONAME)
+        cr_skip_test ("the resolver says '%s' for %s", gai_strerror (verdict), host);
+    char *keys = s_path ("keys");
+    cr_assert_eq (s_run (NULL, "keygen", "consumer", "--dir", keys, NULL), 0);
+    char *secret = s_path ("keys/consumer.secret"), *pub = s_path ("keys/consumer.pub");
+    char *output = s_path ("x.bin");
+    double started = support_now ();
+    cr_assert_eq (s_run (NULL, "recv", "-k", secret, "-g", pub, "--timeout", "30s",
+                         "tcp://no-such-host.invalid:7001", "s", "-o", output, NULL), 3);
+    cr_assert_lt (support_now () - started, 10, "it waited");
+    s_assert_one_line ("cannot resolve host 'no-such-host.invalid'");
+    //  Among several gateways, too
+    int port;
+    int refusing = support_refused_port (&port);
+    cr_assert_geq (refusing, 0);
+    char endpoints [128];
+    snprintf (endpoints, sizeof (endpoints), "tcp://127.0.0.1:%d,tcp://%s:7001", port, host);
+    cr_assert_eq (s_run (NULL, "recv", "-k", secret, "-g", pub, "-o", output, endpoints, "s",
+                         NULL), 3);
+    s_assert_one_line ("cannot resolve host 'no-such-host.invalid'");
+    close (refusing);
+    free (output);
+    free (keys);
+    free (secret);
+    free (pub);
 }

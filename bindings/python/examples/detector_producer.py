@@ -29,9 +29,10 @@ def frames(count, size, seed=0):
     radius = max(4, size // 32)
     y, x = np.mgrid[-radius:radius + 1, -radius:radius + 1]
     spot = (4000 * np.exp(-(x ** 2 + y ** 2) / (2 * (radius / 3.0) ** 2))).astype(np.uint16)
-    frame = np.empty((size, size), dtype=np.uint16)
     for number in range(count):
-        np.add(background, noises[number % len(noises)], out=frame)
+        #   A new array each frame: send hands a large frame to the library
+        #   without a copy, and it must not change until it has gone
+        frame = np.add(background, noises[number % len(noises)])
         cy = int(size / 2 + (size / 2 - radius - 1) * np.sin(number / 10))
         cx = int(size / 2 + (size / 2 - radius - 1) * np.cos(number / 10))
         frame[cy - radius:cy + radius + 1, cx - radius:cx + radius + 1] += spot
