@@ -96,6 +96,17 @@ void pipe_summary (const char *stream, uint64_t bytes, uint64_t records, double 
 //  "1.07 GB": three significant digits, powers of 1000
 void pipe_human_bytes (char *text, size_t size, double bytes);
 
+//  Sessions held on gateways' control links (pipe_session.c), for open
+//  --hold and tunnel. Hold until a signal (PIPE_EXIT_OK), a session ends
+//  (said; PIPE_EXIT_FAILED), or a gateway is lost: with why, PIPE_HOLD_LOST,
+//  its index in *lost and why in why (its id freed: nothing to release);
+//  without, said and PIPE_EXIT_FAILED.
+#define PIPE_HOLD_LOST (-1)
+int pipe_hold (sstream_control_t **controls, char **ids, size_t count, size_t *lost,
+               char *why, size_t why_size);
+//  Release a session held; 0, or an exit status after saying why.
+int pipe_release_held (sstream_control_t *control, const char *id);
+
 //  Options that send and recv share
 typedef struct {
     const char *config_file;

@@ -1,6 +1,6 @@
 /*  =========================================================================
-    pipe_session - sstream-pipe open, status, release and tunnel: sessions
-    on gateways' control links
+    pipe_session - sstream-pipe open, status and release: sessions on
+    gateways' control links
 
     Copyright the sstream authors. Licensed under the Apache License 2.0.
     =========================================================================
@@ -67,8 +67,8 @@ s_connect (const pipe_client_args_t *args, const char *endpoints, sstream_contro
 
 //  Release a session this command held; a second signal cutting that short
 //  is no disaster: the gateway lets go once it stops hearing from us.
-static int
-s_release_held (sstream_control_t *control, const char *id)
+int
+pipe_release_held (sstream_control_t *control, const char *id)
 {
     int rc = sstream_control_release (control, id);
     if (rc == SSTREAM_EINTR) {
@@ -81,8 +81,9 @@ s_release_held (sstream_control_t *control, const char *id)
 }
 
 //  Hold sessions until a signal (then say which), or until one ends.
-static int
-s_hold (sstream_control_t **controls, char **ids, size_t count)
+int
+pipe_hold (sstream_control_t **controls, char **ids, size_t count, size_t *lost,
+           char *why, size_t why_size)
 {
     while (!pipe_interrupted ()) {
         usleep (PING_INTERVAL_MS * 1000);
@@ -100,6 +101,16 @@ s_hold (sstream_control_t **controls, char **ids, size_t count)
                 return PIPE_EXIT_FAILED;
             }
             if (rc && rc != SSTREAM_EINTR) {
+                //  The gateway is silent, or was started again and knows
+                //  nothing of ours: nothing there to release
+                free (ids [index]);
+                ids [index] = NULL;
+                if (why) {
+                    *lost = index;
+                    snprintf (why, why_size, "lost gateway control at %s: %s",
+                              sstream_control_endpoint (controls [index]), sstream_errmsg ());
+                    return PIPE_HOLD_LOST;
+                }
                 pipe_error ("lost gateway control at %s: %s",
                             sstream_control_endpoint (controls [index]), sstream_errmsg ());
                 return PIPE_EXIT_FAILED;
@@ -222,8 +233,8 @@ pipe_open_main (int argc, char **argv)
     char *id = strdup (sstream_session_list_get (session, 0, "id"));
     sstream_session_list_destroy (&session);
     if (hold) {
-        status = s_hold (&control, &id, 1);
-        int failed = id? s_release_held (control, id): 0;
+        status = pipe_hold (&control, &id, 1, NULL, NULL, 0);
+        int failed = id? pipe_release_held (control, id): 0;
         if (failed && status == PIPE_EXIT_OK)
             status = failed;
     }
@@ -364,190 +375,5 @@ pipe_release_main (int argc, char **argv)
             printf ("released %s\n", argv [index]);
     }
     sstream_control_destroy (&control);
-    return status;
-}
-
-
-//  --------------------------------------------------------------------------
-//  tunnel
-
-//  Open a held session on the first of endpoints (comma-separated) that
-//  takes it. All but the last must have their peer gateway connected; with
-//  peer, the gateway's peer must be the one named. Errors of our own making
-//  (a bad key, a bad target) stop at once.
-
-static int
-s_open_one_of (const pipe_client_args_t *args, const char *endpoints, const char *name,
-               const char *role, const char *target, const char *rate, const char *peer,
-               sstream_control_t **control_p, sstream_session_list_t **session_p)
-{
-    sstream_config_t *options;
-    int rc = pipe_client_options (args, &options);
-    if (rc)
-        return pipe_fail (rc);
-    //  Each endpoint, trimmed; empty entries are a mistake
-    char *list = strdup (endpoints);
-    char *items [32];
-    size_t count = 0;
-    char *cursor = list, *item;
-    while ((item = strsep (&cursor, ","))) {
-        while (isspace ((unsigned char) *item))
-            item++;
-        size_t length = strlen (item);
-        while (length && isspace ((unsigned char) item [length - 1]))
-            item [--length] = 0;
-        if (!*item || count == 32) {
-            free (list);
-            sstream_config_destroy (&options);
-            return pipe_usage_error ("'%s' is not a list of up to 32 endpoints", endpoints);
-        }
-        items [count++] = item;
-    }
-    char tried [2048] = "";
-    size_t index;
-    rc = SSTREAM_EINVAL;
-    for (index = 0; index < count; index++) {
-        rc = sstream_control_new (control_p, items [index], options);
-        if (!rc) {
-            sstream_config_t *params;
-            sstream_config_new (&params);
-            sstream_config_set (params, "hold", "yes");
-            if (target)
-                sstream_config_set (params, "target", target);
-            if (rate)
-                sstream_config_set (params, "rate", rate);
-            if (peer)
-                sstream_config_set (params, "peer", peer);
-            if (index + 1 < count)
-                sstream_config_set (params, "need-peer", "yes");
-            rc = sstream_control_open (*control_p, name, role, params, session_p);
-            sstream_config_destroy (&params);
-        }
-        if (!rc)
-            break;
-        sstream_control_destroy (control_p);
-        if (rc == SSTREAM_EINVAL || rc == SSTREAM_EKEY || rc == SSTREAM_ECONFIG
-        ||  rc == SSTREAM_EINTR)
-            break;
-        size_t used = strlen (tried);
-        snprintf (tried + used, sizeof (tried) - used, "%s%s", used? "; ": "", sstream_errmsg ());
-    }
-    free (list);
-    sstream_config_destroy (&options);
-    if (rc && *tried && strchr (endpoints, ',')) {
-        pipe_error ("no %s gateway took the session: %s", role, tried);
-        return pipe_exit_code (rc);
-    }
-    return rc? pipe_fail (rc): PIPE_EXIT_OK;
-}
-
-static void
-s_tunnel_help (void)
-{
-    printf (
-        "Usage: sstream-pipe tunnel [options] NAME TARGET --inbound CONTROL\n"
-        "                           --outbound CONTROL\n"
-        "\n"
-        "Makes a TCP tunnel for unmodified applications: TARGET (host:port) is a\n"
-        "TCP server at the facility of the --inbound gateway; applications at the\n"
-        "facility of the --outbound gateway connect to the address this prints,\n"
-        "and reach TARGET through both gateways, encrypted with CURVE between\n"
-        "them. Each connection is its own; half-closes and resets pass through.\n"
-        "The tunnel lasts while this runs (Ctrl-C ends it, and both gateways let\n"
-        "go of everything it held, as they do if this is killed).\n"
-        "\n"
-        "Options:\n"
-        "      --inbound CONTROL       control link of the gateway near TARGET\n"
-        "                              (comma-separated: the first that answers)\n"
-        "      --inbound-key FILE      that gateway's public key\n"
-        "      --outbound CONTROL      control link of the applications' gateway\n"
-        "      --outbound-key FILE     that gateway's public key\n"
-        "  -k, --key FILE              our secret key (trusted by both control links)\n"
-        "      --rate RATE             bytes per second each way, enforced\n"
-        "      --timeout DURATION      how long to wait for each gateway (10s)\n"
-        "      --security MODE         curve (default) or none\n"
-        "  -h, --help                  show this help\n"
-        "\n" PIPE_EXIT_STATUSES
-        "\n"
-        "Example:\n"
-        "  sstream-pipe tunnel perf 127.0.0.1:5999 -k operator.secret \\\n"
-        "      --inbound tcp://gw-a:7201 --inbound-key gateway-a.pub \\\n"
-        "      --outbound tcp://gw-b:7202 --outbound-key gateway-b.pub\n");
-}
-
-int
-pipe_tunnel_main (int argc, char **argv)
-{
-    static const struct option s_options [] = {
-        { "inbound", required_argument, NULL, 'I' },
-        { "inbound-key", required_argument, NULL, 'i' },
-        { "outbound", required_argument, NULL, 'O' },
-        { "outbound-key", required_argument, NULL, 'o' },
-        { "key", required_argument, NULL, 'k' },
-        { "rate", required_argument, NULL, 'R' },
-        { "timeout", required_argument, NULL, 't' },
-        { "security", required_argument, NULL, 'S' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-    pipe_client_args_t inbound = { 0 }, outbound = { 0 };
-    const char *inbound_control = NULL, *outbound_control = NULL, *rate = NULL;
-    int option;
-    opterr = 0;
-    while ((option = getopt_long (argc, argv, ":k:h", s_options, NULL)) != -1) {
-        switch (option) {
-            case 'I': inbound_control = optarg; break;
-            case 'i': inbound.gateway_key = optarg; break;
-            case 'O': outbound_control = optarg; break;
-            case 'o': outbound.gateway_key = optarg; break;
-            case 'k': inbound.key = outbound.key = optarg; break;
-            case 'R': rate = optarg; break;
-            case 't': inbound.timeout = outbound.timeout = optarg; break;
-            case 'S': inbound.security = outbound.security = optarg; break;
-            case 'h': s_tunnel_help (); return PIPE_EXIT_OK;
-            default: return pipe_bad_option (argv, option);
-        }
-    }
-    if (argc - optind != 2)
-        return pipe_usage_error ("give NAME and TARGET (got %d arguments)", argc - optind);
-    if (!inbound_control || !outbound_control)
-        return pipe_usage_error ("give both gateways' control links: --inbound and --outbound");
-    const char *name = argv [optind], *target = argv [optind + 1];
-    if (sstream_check_stream_name (name))
-        return pipe_usage_error ("%s", sstream_errmsg ());
-
-    //  The inbound end first, on the first of its gateways that answers
-    //  and has its peer; then the outbound end, on the gateway that is that
-    //  peer (of several at a facility, gateways come in peered pairs)
-    sstream_control_t *controls [2] = { NULL, NULL };
-    sstream_session_list_t *sessions [2] = { NULL, NULL };
-    char *ids [2] = { NULL, NULL };
-    int status = s_open_one_of (&inbound, inbound_control, name, "inbound", target, rate, NULL,
-                                &controls [0], &sessions [0]);
-    if (!status) {
-        const char *gateway = sstream_session_list_get (sessions [0], 0, "gateway");
-        status = s_open_one_of (&outbound, outbound_control, name, "outbound", NULL, rate,
-                                gateway, &controls [1], &sessions [1]);
-    }
-    int side;
-    for (side = 0; side < 2; side++)
-        if (sessions [side])
-            ids [side] = strdup (sstream_session_list_get (sessions [side], 0, "id"));
-    if (!status) {
-        printf ("tunnel %s: connect to %s (gateway %s) to reach %s (through gateway %s)\n",
-                name, sstream_session_list_get (sessions [1], 0, "address"),
-                sstream_session_list_get (sessions [1], 0, "gateway"), target,
-                sstream_session_list_get (sessions [0], 0, "gateway"));
-        fflush (stdout);
-        status = s_hold (controls, ids, 2);
-    }
-    for (side = 1; side >= 0; side--) {
-        int failed = ids [side]? s_release_held (controls [side], ids [side]): 0;
-        if (failed && !status)
-            status = failed;
-        sstream_session_list_destroy (&sessions [side]);
-        free (ids [side]);
-        sstream_control_destroy (&controls [side]);
-    }
     return status;
 }

@@ -73,10 +73,16 @@ sstream_resumer_lost (sstream_resumer_t *self, int code)
                         self->timeout / 1000.0);
         return true;
     }
-    //  An attempt that did not do: the next one after a pause
-    sstream_log_at (SSTREAM_LOG_INFO, &fields, "stream '%s': not resumed yet: %s", self->stream,
-                    sstream_errmsg ());
-    snprintf (self->last, sizeof (self->last), "%s", sstream_errmsg ());
+    //  An attempt that did not do: the next one after a pause. A reason
+    //  not given before is a warning (the user learns why the stream
+    //  stands still: a peer gateway pinned wrongly, say); the same again
+    //  is only information
+    bool news = !streq (sstream_errmsg (), self->last) && !streq (sstream_errmsg (), self->cause);
+    sstream_log_at (news? SSTREAM_LOG_WARNING: SSTREAM_LOG_INFO, &fields,
+                    "stream '%s': not resumed yet: %s", self->stream, sstream_errmsg ());
+    //  The final word names the latest reason that is not the first
+    if (!streq (sstream_errmsg (), self->cause))
+        snprintf (self->last, sizeof (self->last), "%s", sstream_errmsg ());
     self->due = now + self->pause;
     self->pause = self->pause * 2 < PAUSE_MOST? self->pause * 2: PAUSE_MOST;
     return now - self->since < self->timeout;

@@ -34,7 +34,14 @@ struct _sstream_sessions_t {
     uint64_t max_sessions;
     zhashx_t *sessions;         //  Id -> s_session_t
     zhashx_t *clients;          //  Control client -> last heard (int64_t *)
+    //  Sessions that ended here, and why, the latest ENDED_MAX of them: a
+    //  client asking after one learns that it ended (released, timed out),
+    //  where one this gateway never knew (it was started again) is lost
+    zhashx_t *ended;            //  Id -> why (a string)
+    zlistx_t *ended_order;      //  Their ids, oldest first
 };
+
+#define ENDED_MAX 1024
 
 static void
 s_free (void **item_p)
@@ -60,12 +67,16 @@ sstream_sessions_new (const sstream_sessions_config_t *config)
     self->max_sessions = config->max_sessions;
     self->sessions = zhashx_new ();
     self->clients = zhashx_new ();
-    if (!self->sessions || !self->clients) {
+    self->ended = zhashx_new ();
+    self->ended_order = zlistx_new ();
+    if (!self->sessions || !self->clients || !self->ended || !self->ended_order) {
         sstream_sessions_destroy (&self);
         return NULL;
     }
     zhashx_set_destructor (self->sessions, s_free);
     zhashx_set_destructor (self->clients, s_free);
+    zhashx_set_destructor (self->ended, s_free);
+    zlistx_set_destructor (self->ended_order, (czmq_destructor *) zstr_free);
     return self;
 }
 
@@ -76,6 +87,16 @@ s_release (sstream_sessions_t *self, s_session_t *session, const char *why)
                       session->role == SSTREAM_ROLE_INBOUND? "inbound": "outbound",
                       session->name, why);
     sstream_tunnels_close (self->tunnels, session->name);
+    if (zlistx_size (self->ended_order) >= ENDED_MAX) {
+        char *oldest = (char *) zlistx_first (self->ended_order);
+        zhashx_delete (self->ended, oldest);
+        zlistx_delete (self->ended_order, zlistx_cursor (self->ended_order));
+    }
+    char *kept = strdup (why);
+    if (kept && zhashx_insert (self->ended, session->id, kept) == 0)
+        zlistx_add_end (self->ended_order, strdup (session->id));
+    else
+        free (kept);                    //  An id seen before (never: they are random)
     zhashx_delete (self->sessions, session->id);
 }
 
@@ -97,6 +118,8 @@ sstream_sessions_destroy (sstream_sessions_t **self_p)
         }
         zhashx_destroy (&self->sessions);
         zhashx_destroy (&self->clients);
+        zhashx_destroy (&self->ended);
+        zlistx_destroy (&self->ended_order);
         free (self);
         *self_p = NULL;
     }
@@ -363,8 +386,16 @@ sstream_sessions_request (sstream_sessions_t *self, const char *client, const ch
             if (!*request->id)
                 return s_reply (self, request, NULL, payload_p);
             s_session_t *session = (s_session_t *) zhashx_lookup (self->sessions, request->id);
-            return session? s_reply (self, request, session, payload_p)
-                          : s_error (self, request, SSTREAM_ECLOSED, NULL, "no session %s here", request->id);
+            if (session)
+                return s_reply (self, request, session, payload_p);
+            const char *why = (const char *) zhashx_lookup (self->ended, request->id);
+            if (why)
+                return s_error (self, request, SSTREAM_ECLOSED, NULL, "session %s was released: %s",
+                                request->id, why);
+            //  Not one of ours: this gateway was started again since
+            return s_error (self, request, SSTREAM_ELOST, NULL,
+                            "no session %s here (the gateway was started again since it was opened?)",
+                            request->id);
         }
         case SSTREAM_WIRE_SESSION_RELEASE: {
             s_session_t *session = (s_session_t *) zhashx_lookup (self->sessions, request->id);

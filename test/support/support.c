@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <poll.h>
 #include <pty.h>
 #include <regex.h>
@@ -25,6 +27,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -878,4 +881,125 @@ support_json_lines (const char *path, char **why)
         return NULL;
     }
     return support_read_file (out);
+}
+
+
+//  --------------------------------------------------------------------------
+//  A TCP echo server on 127.0.0.1
+
+static bool
+s_write_all (int fd, const unsigned char *data, size_t size)
+{
+    while (size) {
+        ssize_t sent = send (fd, data, size, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent <= 0)
+            return false;
+        data += sent;
+        size -= (size_t) sent;
+    }
+    return true;
+}
+
+static void *
+s_echo_connection (void *args)
+{
+    int fd = (int) (intptr_t) args;
+    unsigned char buffer [65536];
+    while (true) {
+        ssize_t got = recv (fd, buffer, sizeof (buffer), 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0 || !s_write_all (fd, buffer, (size_t) got))
+            break;
+    }
+    shutdown (fd, SHUT_WR);
+    close (fd);
+    return NULL;
+}
+
+static void *
+s_echo_accept (void *args)
+{
+    int listener = (int) (intptr_t) args;
+    while (true) {
+        int fd = accept4 (listener, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0 && errno == EINTR)
+            continue;
+        if (fd < 0)
+            break;                  //  Closed: the test is over
+        pthread_t thread;
+        if (pthread_create (&thread, NULL, s_echo_connection, (void *) (intptr_t) fd) == 0)
+            pthread_detach (thread);
+        else
+            close (fd);
+    }
+    return NULL;
+}
+
+int
+support_echo_server (int *port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = 0 };
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t length = sizeof (address);
+    pthread_t thread;
+    if (bind (fd, (struct sockaddr *) &address, sizeof (address)) != 0
+    ||  getsockname (fd, (struct sockaddr *) &address, &length) != 0
+    ||  listen (fd, 64) != 0
+    ||  pthread_create (&thread, NULL, s_echo_accept, (void *) (intptr_t) fd) != 0) {
+        close (fd);
+        return -1;
+    }
+    pthread_detach (thread);
+    *port = ntohs (address.sin_port);
+    return fd;
+}
+
+bool
+support_echo_once (const char *address, const char *text, char *why, size_t why_size)
+{
+    char host [64];
+    snprintf (host, sizeof (host), "%s", address);
+    char *colon = strrchr (host, ':');
+    if (!colon) {
+        snprintf (why, why_size, "'%s' has no port", address);
+        return false;
+    }
+    *colon = 0;
+    struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) atoi (colon + 1)) };
+    if (inet_pton (AF_INET, host, &peer.sin_addr) != 1) {
+        snprintf (why, why_size, "'%s' is not an IPv4 address", host);
+        return false;
+    }
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval timeout = { .tv_sec = 30 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof (timeout));
+    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof (timeout));
+    size_t size = strlen (text), got = 0;
+    char back [4096];
+    bool ok = connect (fd, (struct sockaddr *) &peer, sizeof (peer)) == 0
+           && size < sizeof (back) && s_write_all (fd, (const unsigned char *) text, size);
+    while (ok && got < size) {
+        ssize_t read_now = recv (fd, back + got, size - got, 0);
+        if (read_now < 0 && errno == EINTR)
+            continue;
+        ok = read_now > 0;
+        if (ok)
+            got += (size_t) read_now;
+    }
+    if (!ok)
+        snprintf (why, why_size, "echo through %s: %s after %zu of %zu bytes", address,
+                  errno? strerror (errno): "closed", got, size);
+    else
+    if (memcmp (back, text, size) != 0) {
+        snprintf (why, why_size, "echo through %s: other bytes came back", address);
+        ok = false;
+    }
+    close (fd);
+    return ok;
 }

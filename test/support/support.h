@@ -174,6 +174,14 @@ uint64_t support_rss (pid_t pid);
 //  without listening, so that nobody else can have it. Close the result
 //  (a file descriptor) when the test ends; -1 on failure.
 int support_refused_port (int *port);
+
+//  A TCP echo server on 127.0.0.1 (a thread; each connection one of its
+//  own): its listening socket (close it to stop it), its port in port; -1
+//  if it cannot be made.
+int support_echo_server (int *port);
+//  Connect to address (IPv4 "host:port"), send text, and read it back:
+//  false (and why) if that fails within 30 s.
+bool support_echo_once (const char *address, const char *text, char *why, size_t why_size);
 //  The first of count consecutive ports that only this process uses, for
 //  what must be told a port (tunnel ranges, iperf3): from a slice of ports
 //  outside the kernel's ephemeral range, held with a lock file under

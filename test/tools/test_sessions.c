@@ -565,23 +565,30 @@ Test (sessions, open_status_and_release_commands_and_their_errors)
 //  --------------------------------------------------------------------------
 //  More than one gateway at a facility: two peered pairs
 
-Test (sessions, clients_and_tunnels_fail_over_to_the_other_pair)
+//  Two peered pairs, a1-b1 and a2-b2, sharing the facility keys (clients
+//  pin one key)
+static void
+s_two_pairs (gateways_t *one, gateways_t *two)
 {
-    gateways_t one, two;
     gateways_options_t first = {
         .tag = "1",
         .extra_a = { "gateway/name=gateway-a1", "peer/name=gateway-b1" },
         .extra_b = { "gateway/name=gateway-b1", "peer/name=gateway-a1" }
     };
-    gateways_start (&one, support_folder, &first);
-    //  The second pair shares the facility keys: clients pin one key
+    gateways_start (one, support_folder, &first);
     gateways_options_t second = {
         .reuse_keys = true,
         .tag = "2",
         .extra_a = { "gateway/name=gateway-a2", "peer/name=gateway-b2" },
         .extra_b = { "gateway/name=gateway-b2", "peer/name=gateway-a2" }
     };
-    gateways_start (&two, support_folder, &second);
+    gateways_start (two, support_folder, &second);
+}
+
+Test (sessions, clients_and_tunnels_fail_over_to_the_other_pair)
+{
+    gateways_t one, two;
+    s_two_pairs (&one, &two);
 
     //  Gateway a1 goes down: b1 is up, but without its peer
     kill (one.a, SIGKILL);
@@ -725,6 +732,136 @@ Test (sessions, a_tunnel_whose_session_is_released_elsewhere_ends_and_says_so)
     sstream_control_destroy (&control);
     free (out);
     free (err);
+    gateways_stop (&gateways);
+    close (refusing);
+}
+
+
+//  --------------------------------------------------------------------------
+//  A tunnel outlives its gateways
+
+//  The address in the last "connect to ADDRESS" line of the tunnel's output
+static void
+s_tunnel_address (const char *out, char *address, size_t size)
+{
+    char *text = support_read_file (out);
+    cr_assert_not_null (text);
+    const char *found = NULL, *next;
+    for (next = strstr (text, "connect to "); next; next = strstr (next + 1, "connect to "))
+        found = next;
+    cr_assert_not_null (found, "%s", text);
+    found += strlen ("connect to ");
+    size_t length = strcspn (found, " \n");
+    cr_assert_lt (length, size, "%s", text);
+    memcpy (address, found, length);
+    address [length] = 0;
+    free (text);
+}
+
+//  Two pairs; the tunnel's inbound gateway is killed: its connections end,
+//  and the tunnel command opens the tunnel again on the other pair, where
+//  new connections work, without being started again
+Test (sessions, a_tunnel_opens_again_on_the_other_pair_when_its_gateway_is_lost)
+{
+    gateways_t one, two;
+    s_two_pairs (&one, &two);
+    int echo_port;
+    int echo = support_echo_server (&echo_port);
+    cr_assert_geq (echo, 0, "no echo server");
+    char target [64], controls_a [200], controls_b [200];
+    snprintf (target, sizeof (target), "127.0.0.1:%d", echo_port);
+    snprintf (controls_a, sizeof (controls_a), "%s,%s", one.control_a, two.control_a);
+    snprintf (controls_b, sizeof (controls_b), "%s,%s", one.control_b, two.control_b);
+    char *out = s_path ("tunnel.out"), *err = s_path ("tunnel.err");
+    pid_t tunnel = gateways_pipe_spawn (out, err, "tunnel", "outlives", target,
+                                        "--inbound", controls_a, "--inbound-key", one.gateway_a_pub,
+                                        "--outbound", controls_b, "--outbound-key", one.gateway_b_pub,
+                                        "-k", one.operator_key, "--timeout", "3s",
+                                        "--resume-timeout", "60s", NULL);
+    cr_assert (support_wait_for_output (tunnel, out, "connect to", 60000), "%s", support_read_file (err));
+    char address [64], why [256];
+    s_tunnel_address (out, address, sizeof (address));
+    cr_assert (support_echo_once (address, "through the first pair", why, sizeof (why)), "%s", why);
+
+    //  A1 goes: the tunnel says so and opens again through A2 and B2
+    kill (one.a, SIGKILL);
+    support_wait (one.a, 5000);
+    one.a = 0;
+    cr_assert (support_wait_for_output (tunnel, out, "open again after", 90000), "%s\n%s",
+               support_read_file (out), support_read_file (err));
+    char *said = support_read_file (out);
+    const char *again = strstr (said, "open again after");
+    cr_assert (strstr (again, "(gateway gateway-b2)") && strstr (again, "(through gateway gateway-a2)"),
+               "%s", said);
+    free (said);
+    said = support_read_file (err);
+    cr_assert (strstr (said, "warning: tunnel outlives: lost gateway control at")
+               && strstr (said, "opening it again"), "%s", said);
+    free (said);
+    s_tunnel_address (out, address, sizeof (address));
+    cr_assert (support_echo_once (address, "through the second pair", why, sizeof (why)), "%s", why);
+    //  B1 let go of its end: nothing of the tunnel is left there
+    sstream_control_t *control_b1 = s_control (&one, 'b');
+    cr_assert_eq (s_count (control_b1), 0);
+    sstream_control_destroy (&control_b1);
+
+    kill (tunnel, SIGINT);
+    cr_assert_eq (support_wait (tunnel, 30000), 0, "%s", support_read_file (err));
+    close (echo);
+    gateways_stop (&one);
+    gateways_stop (&two);
+    free (out);
+    free (err);
+}
+
+//  With --resume-timeout 0 the tunnel ends when a gateway is lost, saying so
+Test (sessions, a_tunnel_told_not_to_reopen_ends_when_its_gateway_is_lost)
+{
+    gateways_t gateways;
+    gateways_start (&gateways, support_folder, NULL);
+    char target [64];
+    int refusing = s_refusing_target (target, sizeof (target));
+    char *out = s_path ("tunnel.out"), *err = s_path ("tunnel.err");
+    pid_t tunnel = gateways_pipe_spawn (out, err, "tunnel", "once", target,
+                                        "--inbound", gateways.control_a, "--inbound-key", gateways.gateway_a_pub,
+                                        "--outbound", gateways.control_b, "--outbound-key", gateways.gateway_b_pub,
+                                        "-k", gateways.operator_key, "--timeout", "3s",
+                                        "--resume-timeout", "0", NULL);
+    cr_assert (support_wait_for_output (tunnel, out, "connect to", 60000), "%s", support_read_file (err));
+    kill (gateways.b, SIGKILL);
+    support_wait (gateways.b, 5000);
+    gateways.b = 0;
+    int status = support_wait (tunnel, 60000);
+    cr_assert_eq (status, 1, "the tunnel command exited %d: %s", status, support_read_file (err));
+    char *said = support_read_file (err);
+    cr_assert (strstr (said, "lost gateway control at"), "%s", said);
+    free (said);
+    gateways_stop (&gateways);
+    free (out);
+    free (err);
+    close (refusing);
+}
+
+//  A gateway tells a client asking after a session it released that it was
+//  released, and why; one it never knew (it was started again since) is
+//  lost to it
+Test (sessions, a_session_released_is_told_apart_from_one_never_known)
+{
+    gateways_t gateways;
+    gateways_start (&gateways, support_folder, NULL);
+    sstream_control_t *control = s_control (&gateways, 'a');
+    char target [64];
+    int refusing = s_refusing_target (target, sizeof (target));
+    char *id = s_open (control, "told-apart", "inbound", target);
+    cr_assert_eq (sstream_control_release (control, id), 0, "%s", sstream_errmsg ());
+    sstream_session_list_t *session = NULL;
+    cr_assert_eq (sstream_control_list (control, id, &session), SSTREAM_ECLOSED, "%s", sstream_errmsg ());
+    cr_assert (strstr (sstream_errmsg (), "was released: asked for"), "%s", sstream_errmsg ());
+    cr_assert_eq (sstream_control_list (control, "00112233445566778899aabbccddeeff", &session),
+                  SSTREAM_ELOST, "%s", sstream_errmsg ());
+    cr_assert (strstr (sstream_errmsg (), "started again"), "%s", sstream_errmsg ());
+    free (id);
+    sstream_control_destroy (&control);
     gateways_stop (&gateways);
     close (refusing);
 }
