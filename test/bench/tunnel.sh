@@ -34,6 +34,9 @@ work=$(mktemp -d)
 pids=()
 cleanup () {
     for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2> /dev/null || true; done
+    #   Every job of ours, an iperf3 server that never got its client too:
+    #   a failed case must end the script, not leave it waiting
+    for pid in $(jobs -p); do kill "$pid" 2> /dev/null || true; done
     wait 2> /dev/null || true
     rm -rf "$work"
 }
@@ -113,8 +116,8 @@ through_tunnel () {
     local tunnel=$!
     for _ in $(seq 100); do grep -qs "connect to" "$work/tunnel.out" && break; sleep 0.1; done
     local address
-    address=$(grep -o "connect to [0-9.]*:[0-9]*" "$work/tunnel.out" | cut -d' ' -f3)
-    [ -n "$address" ] || { cat "$work/tunnel.err" >&2; exit 1; }
+    address=$(grep -o "connect to [0-9.]*:[0-9]*" "$work/tunnel.out" | cut -d' ' -f3 | head -1)
+    [ -n "$address" ] || { echo "tunnel.sh: the tunnel did not open:" >&2; cat "$work/tunnel.err" >&2; exit 1; }
     local rate
     rate=$(iperf3 -c "${address%:*}" -p "${address#*:}" -t "$secs" -P "$streams" $reverse -J | gbps_of)
     echo "{\"path\": \"iperf3 through an sstream tunnel, $label\", \"direction\": \"$direction\", \"streams\": $streams, \"gbytes_per_s\": $rate}"
