@@ -305,6 +305,8 @@ pipe_tunnel_main (int argc, char **argv)
         if (status != PIPE_HOLD_LOST)
             break;
         status = s_tunnel_reopen (&tunnel, why, resume_timeout);
+        if (pipe_interrupted ())
+            break;                      //  Said so while reopening
     }
     int failed = s_tunnel_close (&tunnel);
     return status? status: failed;
